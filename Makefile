@@ -83,3 +83,6 @@ lock: ## Re-resolve constraints.txt from requirements-test.txt.
 	{ echo "# Full lock of the test venv (transitive pins). Regenerate with: make lock"; \
 	  .lockvenv/bin/pip freeze --exclude-editable; } > constraints.txt
 	rm -rf .lockvenv
+
+bench: $(BIN)/molecule collections ## Run the shipped benchmarks (tests/bench/bench_*.py); prints figures.
+	@for f in tests/bench/bench_*.py; do [ -e "$$f" ] || continue; echo "== $$f"; $(BIN)/python "$$f" || exit 1; done
