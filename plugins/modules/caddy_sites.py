@@ -1,0 +1,191 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 joelclaw.macmini contributors
+# MIT License (see LICENSE)
+from __future__ import absolute_import, annotations, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: caddy_sites
+short_description: Validate and normalise the sites Caddy serves in front of Convex
+version_added: 0.1.0
+description:
+  - Checks a list of Caddy site definitions before anything on the host changes, and returns
+    them normalised for the Caddyfile template of the P(joelclaw.macmini.caddy_tailscale#role) role.
+  - Reports every problem at once. Each message names the site, the field, the bad value,
+    what was expected and what to do.
+  - C(tls=tailscale) is accepted only for C(*.ts.net) names, because Tailscale issues certificates
+    only for the node's MagicDNS name and Caddy asks tailscaled for no other name.
+  - Makes no changes; safe in check mode.
+author:
+  - joelclaw.macmini contributors
+options:
+  sites:
+    description: The sites to serve, one per public endpoint.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Short identifier, unique among the sites (for example C(api)).
+        type: str
+        required: true
+      host:
+        description: Bare DNS name clients use, without scheme or port.
+        type: str
+        required: true
+      port:
+        description: TCP port Caddy listens on for this site.
+        type: int
+        default: 443
+      tls:
+        description:
+          - Where the certificate comes from.
+          - C(tailscale) asks tailscaled (only C(*.ts.net) names).
+          - C(acme) uses Caddy's automatic HTTPS with a public CA (the host must be public and reach ports 80/443).
+          - C(internal) uses Caddy's local CA (tests, or clients that trust that CA).
+        type: str
+        required: true
+        choices: [tailscale, acme, internal]
+      upstream:
+        description: C(host:port) to reverse-proxy to.
+        type: str
+        required: true
+      path_prefix:
+        description: Prefix added to every request path before proxying (for example C(/http)).
+        type: str
+        default: ""
+      tailnet_only:
+        description: Refuse (403) clients outside the tailnet ranges and loopback.
+        type: bool
+        default: false
+      basic_auth_user:
+        description: User name for HTTP basic authentication; empty disables it.
+        type: str
+        default: ""
+      basic_auth_password:
+        description: Password for O(sites[].basic_auth_user). Checked here, never returned.
+        type: str
+        default: ""
+      extra_directives:
+        description: Extra Caddyfile lines placed in the site's route, for advanced use.
+        type: list
+        elements: str
+        default: []
+  tailnet_ranges:
+    description:
+      - Client ranges that count as the tailnet for O(sites[].tailnet_only). Loopback is always added.
+    type: list
+    elements: str
+    default: ["100.64.0.0/10", "fd7a:115c:a1e0::/48"]
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+notes:
+  - Runs no commands and touches no files.
+"""
+
+EXAMPLES = r"""
+- name: Validate the Caddy sites before changing anything.
+  joelclaw.macmini.caddy_sites:
+    sites:
+      - name: api
+        host: macmini.example-tailnet.ts.net
+        port: 443
+        tls: tailscale
+        upstream: 127.0.0.1:3210
+      - name: dashboard
+        host: macmini.example-tailnet.ts.net
+        port: 8444
+        tls: tailscale
+        upstream: 127.0.0.1:6791
+        tailnet_only: true
+  register: caddy_sites
+"""
+
+RETURN = r"""
+sites:
+  description: The sites, normalised; passwords are dropped.
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - name: api
+      host: macmini.example-tailnet.ts.net
+      port: 443
+      address: https://macmini.example-tailnet.ts.net:443
+      tls: tailscale
+      upstream: 127.0.0.1:3210
+      path_prefix: ""
+      tailnet_only: false
+      basic_auth_user: ""
+      extra_directives: []
+tailnet_ranges:
+  description: Client ranges allowed on tailnet-only sites, loopback included.
+  returned: success
+  type: list
+  elements: str
+  sample: ["100.64.0.0/10", "fd7a:115c:a1e0::/48", "127.0.0.0/8", "::1/128"]
+tls_modes:
+  description: The distinct TLS modes the sites use.
+  returned: success
+  type: list
+  elements: str
+  sample: [tailscale]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.joelclaw.macmini.plugins.module_utils._caddy_sites import (
+    SiteError,
+    TLS_MODES,
+    normalise_ranges,
+    normalise_sites,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            sites=dict(
+                type="list",
+                elements="dict",
+                required=True,
+                options=dict(
+                    name=dict(type="str", required=True),
+                    host=dict(type="str", required=True),
+                    port=dict(type="int", default=443),
+                    tls=dict(type="str", required=True, choices=list(TLS_MODES)),
+                    upstream=dict(type="str", required=True),
+                    path_prefix=dict(type="str", default=""),
+                    tailnet_only=dict(type="bool", default=False),
+                    basic_auth_user=dict(type="str", default=""),
+                    basic_auth_password=dict(type="str", default="", no_log=True),
+                    extra_directives=dict(type="list", elements="str", default=[]),
+                ),
+            ),
+            tailnet_ranges=dict(
+                type="list", elements="str", default=["100.64.0.0/10", "fd7a:115c:a1e0::/48"]
+            ),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        sites = normalise_sites(module.params["sites"])
+        ranges = normalise_ranges(module.params["tailnet_ranges"])
+    except SiteError as exc:
+        module.fail_json(msg="Invalid Caddy sites: " + " | ".join(exc.problems), problems=exc.problems)
+    module.exit_json(
+        changed=False,
+        sites=sites,
+        tailnet_ranges=ranges,
+        tls_modes=sorted(set(site["tls"] for site in sites)),
+    )
+
+
+if __name__ == "__main__":
+    main()
