@@ -3,7 +3,14 @@
 # which ansible-test requires. Usage: ansible_test.sh sanity|units [extra ansible-test args]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-build="${ANSIBLE_TEST_BUILD_DIR:-${TMPDIR:-/tmp}/joelclaw-macmini-ansible-test}/ansible_collections/joelclaw/macmini"
+# A fresh directory per run, so parallel runs never share (or delete) each other's copy.
+if [ -n "${ANSIBLE_TEST_BUILD_DIR:-}" ]; then
+  build_root="$ANSIBLE_TEST_BUILD_DIR"
+else
+  build_root=$(mktemp -d "${TMPDIR:-/tmp}/joelclaw-ansible-test.XXXXXX")
+  trap 'rm -rf "$build_root"' EXIT
+fi
+build="$build_root/ansible_collections/joelclaw/macmini"
 bin="${VENV:-$root/.venv}/bin"
 cmd="${1:?usage: $0 sanity|units [args]}"; shift
 
