@@ -1,0 +1,223 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) joelclaw.macmini maintainers
+# MIT License (see LICENSE)
+#
+# Private to joelclaw.macmini: may change without notice. Only the collection's modules import it.
+"""Parse Colima's CLI output and decide what a profile needs, without running anything."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+GIB = 1024 ** 3
+# `colima status --json` exists since v0.8.1 (abiosoft/colima#1196); older releases print text only.
+MIN_COLIMA_VERSION = (0, 8, 1)
+# Lima reports memory as bytes rounded by the guest; a MiB of slack keeps "4 GiB" equal to 4 GiB.
+MEMORY_TOLERANCE = 1024 ** 2
+# `colima status --json` names the driver; `colima list --json` has no vm type at all.
+DRIVER_TO_VM_TYPE = {
+    'macOS Virtualization.Framework': 'vz',
+    'QEMU': 'qemu',
+    'Krunkit': 'krunkit',
+}
+
+
+class ColimaOutputError(Exception):
+    """Colima printed something this collection cannot read."""
+
+
+def parse_list(stdout):
+    """`colima list --json` prints one JSON object per line (NDJSON), no enclosing array.
+
+    Returns {short profile name: instance dict}.
+    """
+    profiles = {}
+    for number, line in enumerate(stdout.splitlines(), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError as exc:
+            raise ColimaOutputError('line %d of `colima list --json` is not JSON (%s): %r' % (number, exc, line[:200]))
+        if not isinstance(item, dict) or not item.get('name'):
+            raise ColimaOutputError('line %d of `colima list --json` has no "name": %r' % (number, line[:200]))
+        profiles[item['name']] = item
+    return profiles
+
+
+def parse_status(stdout):
+    """`colima status --json` prints one object whose keys differ from `list` (cpu, ip_address)."""
+    try:
+        status = json.loads(stdout)
+    except ValueError as exc:
+        raise ColimaOutputError('`colima status --json` did not print JSON (%s): %r' % (exc, stdout[:200]))
+    if not isinstance(status, dict):
+        raise ColimaOutputError('`colima status --json` printed %s, expected an object' % type(status).__name__)
+    return status
+
+
+def parse_version(stdout):
+    """`colima version` starts with `colima version 0.8.1` (a `v` prefix is tolerated)."""
+    match = re.search(r'colima version v?(\d+)\.(\d+)\.(\d+)', stdout)
+    if not match:
+        return None
+    return tuple(int(part) for part in match.groups())
+
+
+def normalize_profile(name):
+    """Colima strips a leading `colima-` from profile names; compare on the short name."""
+    if name.startswith('colima-'):
+        return name[len('colima-'):]
+    return name
+
+
+def config_dir(environ=None, home=None):
+    """Colima's config dir, first match wins: $COLIMA_HOME, ~/.colima, $XDG_CONFIG_HOME/colima, ~/.config/colima."""
+    environ = os.environ if environ is None else environ
+    home = home or os.path.expanduser('~')
+    if environ.get('COLIMA_HOME'):
+        return environ['COLIMA_HOME']
+    dot = os.path.join(home, '.colima')
+    if os.path.isdir(dot):
+        return dot
+    if environ.get('XDG_CONFIG_HOME'):
+        return os.path.join(environ['XDG_CONFIG_HOME'], 'colima')
+    xdg = os.path.join(home, '.config', 'colima')
+    if os.path.isdir(xdg):
+        return xdg
+    return dot
+
+
+def docker_socket(profile, colima_dir):
+    """The Docker socket Colima forwards to the host: <config dir>/<profile>/docker.sock."""
+    return 'unix://' + os.path.join(colima_dir, normalize_profile(profile), 'docker.sock')
+
+
+def read_vm_type(profile, colima_dir):
+    """Read `vmType:` from the profile's colima.yaml (a flat key, so no YAML library is needed)."""
+    path = os.path.join(colima_dir, normalize_profile(profile), 'colima.yaml')
+    try:
+        with open(path, encoding='utf-8') as handle:
+            for line in handle:
+                match = re.match(r'^vmType:\s*["\']?([A-Za-z0-9_-]+)', line)
+                if match:
+                    return match.group(1)
+    except OSError:
+        return None
+    return None
+
+
+def observed(instance, status=None, vm_type=None):
+    """The profile as the module reports it, in the module's own units (GiB)."""
+    if instance is None:
+        return {'exists': False}
+    result = {
+        'exists': True,
+        'status': instance.get('status', ''),
+        'arch': instance.get('arch', ''),
+        'cpus': instance.get('cpus'),
+        'memory': round(instance['memory'] / GIB, 2) if instance.get('memory') else None,
+        'disk': round(instance['disk'] / GIB, 2) if instance.get('disk') else None,
+        'runtime': instance.get('runtime', ''),
+        'vm_type': vm_type,
+    }
+    if status:
+        result['vm_type'] = DRIVER_TO_VM_TYPE.get(status.get('driver', ''), vm_type)
+        result['docker_socket'] = status.get('docker_socket')
+    return result
+
+
+def _refusal(field, variable, current, wanted, profile):
+    return (
+        '%s=%r was requested but Colima profile %r was created with %s %r, which Colima cannot change after '
+        'creation. Set %s back to %r, or recreate the profile on purpose: `colima delete %s` (add `--data` to '
+        'also wipe the container disk), then re-run.' % (variable, wanted, profile, field, current, variable,
+                                                          current, profile)
+    )
+
+
+def plan(profile, desired, current, allow_restart, variables):
+    """Decide what `colima` must do for one profile.
+
+    desired: cpus, memory (GiB), disk (GiB), arch, vm_type, runtime, state (running|stopped).
+    current: observed() output.
+    variables: option name -> the name the operator sets (so errors name the role variable).
+    Returns {'actions': [...], 'errors': [...], 'pending': [...]}; actions are 'create', 'recover',
+    'stop', 'start'. Pure: no I/O, so every transition is testable.
+    """
+    actions, errors, pending = [], [], []
+    if not current.get('exists'):
+        if desired['state'] == 'running':
+            actions.append('create')
+        else:
+            errors.append('Colima profile %r does not exist and %s=stopped asks only to stop it; set %s=running '
+                          'to create it.' % (profile, variables['state'], variables['state']))
+        return {'actions': actions, 'errors': errors, 'pending': pending}
+
+    # Fixed at creation (colima `setFixedConfigs`): refuse instead of letting colima discard the flag.
+    if desired.get('arch') and current.get('arch') and desired['arch'] != current['arch']:
+        errors.append(_refusal('arch', variables['arch'], current['arch'], desired['arch'], profile))
+    if desired.get('vm_type') and current.get('vm_type') and desired['vm_type'] != current['vm_type']:
+        errors.append(_refusal('vm type', variables['vm_type'], current['vm_type'], desired['vm_type'], profile))
+    current_runtime = (current.get('runtime') or '').split('+')[0]
+    if desired.get('runtime') and current_runtime and desired['runtime'] != current_runtime:
+        errors.append(_refusal('runtime', variables['runtime'], current_runtime, desired['runtime'], profile))
+
+    # Colima only grows disks (`limactl disk resize` on start) and logs-and-ignores a smaller value.
+    if desired.get('disk') is not None and current.get('disk') is not None and desired['disk'] < current['disk']:
+        errors.append(
+            '%s=%s GiB is smaller than the %s GiB disk of Colima profile %r; Colima disks can only grow. '
+            'Set %s to %s or more, or recreate the profile with `colima delete --data %s` (this deletes every '
+            'container and volume, including the Talos cluster).'
+            % (variables['disk'], _fmt(desired['disk']), _fmt(current['disk']), profile, variables['disk'],
+               _fmt(current['disk']), profile))
+    if errors:
+        return {'actions': [], 'errors': errors, 'pending': pending}
+
+    resize = []
+    if desired.get('cpus') is not None and current.get('cpus') != desired['cpus']:
+        resize.append('cpus %s -> %s' % (current.get('cpus'), desired['cpus']))
+    if desired.get('memory') is not None and (
+            current.get('memory') is None
+            or abs(current['memory'] * GIB - desired['memory'] * GIB) > MEMORY_TOLERANCE):
+        resize.append('memory %s GiB -> %s GiB' % (_fmt(current.get('memory')), _fmt(desired['memory'])))
+    if desired.get('disk') is not None and current.get('disk') is not None and desired['disk'] > current['disk']:
+        resize.append('disk %s GiB -> %s GiB' % (_fmt(current['disk']), _fmt(desired['disk'])))
+
+    status = current.get('status')
+    if desired['state'] == 'stopped':
+        if status == 'Broken':
+            actions.append('recover')
+        elif status == 'Running':
+            actions.append('stop')
+        return {'actions': actions, 'errors': errors, 'pending': resize}
+
+    if status == 'Broken':
+        # The documented fix for a VM left Broken by a macOS restart; it is not serving anything.
+        actions.extend(['recover', 'start'])
+    elif status != 'Running':
+        actions.append('start')
+    elif resize:
+        if allow_restart:
+            actions.extend(['stop', 'start'])
+        else:
+            errors.append(
+                'Colima profile %r is running and needs a restart to apply: %s. Restarting stops every container '
+                'in the VM (the Talos nodes, Convex). Set %s=true to allow it, or set the values back to what '
+                'the VM has.' % (profile, ', '.join(resize), variables['allow_restart']))
+    return {'actions': actions, 'errors': errors, 'pending': resize if errors else []}
+
+
+def _fmt(value):
+    if value is None:
+        return 'unknown'
+    if float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def version_text(version):
+    return '.'.join(str(part) for part in version)

@@ -1,0 +1,239 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) joelclaw.macmini maintainers
+# MIT License (see LICENSE)
+#
+# Private to joelclaw.macmini: may change without notice. Only the collection's modules import it.
+"""Parse talosctl/docker output for a `talosctl cluster create docker` cluster and decide what it needs."""
+
+from __future__ import annotations
+
+import json
+import re
+
+GIB = 1024 ** 3
+# Ports talosctl publishes on the first controlplane for its own APIs (on random host ports).
+API_CONTAINER_PORTS = ('50000/tcp', '6443/tcp')
+
+
+class TalosOutputError(Exception):
+    """talosctl or docker printed something this collection cannot read."""
+
+
+def parse_cluster_show(stdout):
+    """`talosctl cluster show` has no JSON: `KEY   value` lines, then `NODES:` and a table.
+
+    Returns {'fields': {KEY: value}, 'nodes': [{name, type, ip, cpu, ram, disk}]}.
+    """
+    fields, nodes = {}, []
+    lines = stdout.splitlines()
+    header = None
+    in_nodes = False
+    for line in lines:
+        if not line.strip():
+            continue
+        if line.strip() == 'NODES:':
+            in_nodes = True
+            continue
+        if not in_nodes:
+            match = re.match(r'^([A-Z][A-Z ]*[A-Z])\s{2,}(.*?)\s*$', line) or re.match(r'^([A-Z][A-Z ]*[A-Z])\s*$', line)
+            if not match:
+                raise TalosOutputError('unexpected line in `talosctl cluster show`: %r' % line[:200])
+            fields[match.group(1)] = match.group(2).strip() if match.lastindex and match.lastindex > 1 else ''
+            continue
+        if header is None:
+            header = line.split()
+            if header[:3] != ['NAME', 'TYPE', 'IP']:
+                raise TalosOutputError('unexpected NODES header in `talosctl cluster show`: %r' % line[:200])
+            continue
+        cells = line.split()
+        row = dict(zip([h.lower() for h in header], cells))
+        nodes.append(row)
+    if 'NAME' not in fields:
+        raise TalosOutputError('`talosctl cluster show` printed no NAME line: %r' % stdout[:200])
+    return {'fields': fields, 'nodes': nodes}
+
+
+def parse_names(stdout):
+    """`docker ps --format '{{.Names}}'`: one name per line."""
+    return sorted(line.strip() for line in stdout.splitlines() if line.strip())
+
+
+def parse_inspect(stdout):
+    """`docker inspect` prints a JSON array of container objects."""
+    try:
+        data = json.loads(stdout)
+    except ValueError as exc:
+        raise TalosOutputError('`docker inspect` did not print JSON (%s): %r' % (exc, stdout[:200]))
+    if not isinstance(data, list):
+        raise TalosOutputError('`docker inspect` printed %s, expected a list' % type(data).__name__)
+    return data
+
+
+def node_role(cluster, container):
+    """controlplane or worker, from the name talosctl gives (<cluster>-controlplane-N / -worker-N)."""
+    name = container.get('Name', '').lstrip('/')
+    if name.startswith(cluster + '-controlplane-'):
+        return 'controlplane'
+    if name.startswith(cluster + '-worker-'):
+        return 'worker'
+    label = (container.get('Config') or {}).get('Labels') or {}
+    kind = label.get('talos.type', '')
+    return 'worker' if kind == 'worker' else 'controlplane'
+
+
+def summarize(cluster, containers):
+    """Reduce `docker inspect` objects to what the module compares and reports."""
+    nodes = []
+    for item in containers:
+        host = item.get('HostConfig') or {}
+        networks = (item.get('NetworkSettings') or {}).get('Networks') or {}
+        ip = ''
+        for net in networks.values():
+            ip = ((net or {}).get('IPAMConfig') or {}).get('IPv4Address') or (net or {}).get('IPAddress') or ip
+        bindings = []
+        for container_port, hosts in sorted((host.get('PortBindings') or {}).items()):
+            for binding in hosts or []:
+                bindings.append({'container_port': container_port, 'host_ip': binding.get('HostIp') or '',
+                                 'host_port': str(binding.get('HostPort') or '')})
+        nodes.append({
+            'name': item.get('Name', '').lstrip('/'),
+            'role': node_role(cluster, item),
+            'state': (item.get('State') or {}).get('Status', 'unknown'),
+            'image': (item.get('Config') or {}).get('Image', ''),
+            'ip': ip,
+            'nano_cpus': host.get('NanoCpus') or 0,
+            'memory': host.get('Memory') or 0,
+            'restart_policy': ((host.get('RestartPolicy') or {}).get('Name') or 'no'),
+            'port_bindings': bindings,
+        })
+    nodes.sort(key=lambda n: (n['role'] != 'controlplane', n['name']))
+    return nodes
+
+
+def wanted_bindings(published_ports, host_ip):
+    """convex_published_ports ({name: {host_port, node_port, protocol?}}) -> sorted binding dicts."""
+    result = []
+    for _name, port in sorted(published_ports.items()):
+        result.append({'container_port': '%s/%s' % (int(port['node_port']), port.get('protocol', 'tcp')),
+                       'host_ip': port.get('host_ip', host_ip), 'host_port': str(int(port['host_port']))})
+    return sorted(result, key=lambda b: (b['container_port'], b['host_port']))
+
+
+def exposed_ports_flag(published_ports, host_ip):
+    """-p value: `<hostIP>:<hostPort>:<containerPort>/<proto>,…` (genPortMap accepts the host IP form)."""
+    return ','.join('%s:%s:%s' % (b['host_ip'], b['host_port'], b['container_port'])
+                    for b in wanted_bindings(published_ports, host_ip))
+
+
+def size_flag(gib):
+    """talosctl takes sizes with units; its own default prints as 2.0GiB."""
+    return '%sGiB' % (('%.1f' % gib) if float(gib).is_integer() else repr(float(gib)))
+
+
+def cpus_flag(cpus):
+    return '%.1f' % cpus if float(cpus).is_integer() else repr(float(cpus))
+
+
+def drift(name, desired, nodes, variables):
+    """What differs between the running cluster and the request, as messages naming the variable.
+
+    talosctl cannot change a docker cluster in place: every difference means recreating it.
+    """
+    problems = []
+    controlplanes = [n for n in nodes if n['role'] == 'controlplane']
+    workers = [n for n in nodes if n['role'] == 'worker']
+
+    def add(variable, wanted, current):
+        problems.append('%s=%s but cluster %r has %s' % (variable, wanted, name, current))
+
+    if len(workers) != desired['workers']:
+        add(variables['workers'], desired['workers'], '%d worker(s)' % len(workers))
+    images = sorted(set(n['image'] for n in nodes))
+    if images != [desired['image']]:
+        add(variables['image'], desired['image'], 'image %s' % ', '.join(images))
+    for role, group, cpus_key, mem_key in (('controlplane', controlplanes, 'cpus_controlplanes', 'memory_controlplanes'),
+                                           ('worker', workers, 'cpus_workers', 'memory_workers')):
+        for node in group:
+            if node['nano_cpus'] and node['nano_cpus'] != int(round(desired[cpus_key] * 1e9)):
+                add(variables[cpus_key], desired[cpus_key], '%s CPUs on %s' % (node['nano_cpus'] / 1e9, node['name']))
+            if node['memory'] and abs(node['memory'] - desired[mem_key] * GIB) > 1024 ** 2:
+                add(variables[mem_key], desired[mem_key], '%s GiB on %s' % (round(node['memory'] / GIB, 2), node['name']))
+    if controlplanes:
+        current = sorted((b for b in controlplanes[0]['port_bindings'] if b['container_port'] not in API_CONTAINER_PORTS),
+                         key=lambda b: (b['container_port'], b['host_port']))
+        wanted = wanted_bindings(desired['published_ports'], desired['host_ip'])
+        if current != wanted:
+            add(variables['published_ports'], ', '.join(_binding_text(b) for b in wanted) or 'none',
+                'published ports %s' % (', '.join(_binding_text(b) for b in current) or 'none'))
+    return problems
+
+
+def _binding_text(binding):
+    return '%s:%s->%s' % (binding['host_ip'] or '0.0.0.0', binding['host_port'], binding['container_port'])
+
+
+def open_to_all_interfaces(nodes):
+    """Bindings with no host IP or 0.0.0.0: with Colima they listen on every macOS interface."""
+    return [_binding_text(b) for n in nodes for b in n['port_bindings'] if b['host_ip'] in ('', '0.0.0.0', '::')]
+
+
+def start_order(nodes):
+    """Node containers to `docker start`: controlplane first, so workers find the API."""
+    return [n['name'] for n in nodes if n['state'] != 'running']
+
+
+# ---------------------------------------------------------------- client config files
+
+def context_names(config):
+    """Context names of a kubeconfig (list of {name, context}) or talosconfig (mapping name -> context)."""
+    contexts = (config or {}).get('contexts') or []
+    if isinstance(contexts, dict):
+        return sorted(contexts)
+    return sorted(c.get('name') for c in contexts if isinstance(c, dict) and c.get('name'))
+
+
+def _same_or_renamed(base, name):
+    """talosctl renames a clashing context to <base>-1, <base>-2, …"""
+    return name == base or re.match(re.escape(base) + r'-\d+$', name) is not None
+
+
+def prune_talosconfig(config, context):
+    """Drop `context` and its renamed copies; returns (new config, removed names)."""
+    config = dict(config or {})
+    contexts = dict(config.get('contexts') or {})
+    removed = sorted(name for name in contexts if _same_or_renamed(context, name))
+    for name in removed:
+        del contexts[name]
+    config['contexts'] = contexts
+    if config.get('context') in removed:
+        config['context'] = ''
+    return config, removed
+
+
+def prune_kubeconfig(config, context):
+    """Drop `context` (e.g. admin@talos-default) and renamed copies with their cluster and user entries."""
+    config = dict(config or {})
+    removed, clusters, users = [], set(), set()
+    kept = []
+    for item in config.get('contexts') or []:
+        if isinstance(item, dict) and _same_or_renamed(context, item.get('name', '')):
+            removed.append(item['name'])
+            clusters.add((item.get('context') or {}).get('cluster'))
+            users.add((item.get('context') or {}).get('user'))
+        else:
+            kept.append(item)
+    still_used_clusters = set((c.get('context') or {}).get('cluster') for c in kept if isinstance(c, dict))
+    still_used_users = set((c.get('context') or {}).get('user') for c in kept if isinstance(c, dict))
+    config['contexts'] = kept
+    config['clusters'] = [c for c in config.get('clusters') or []
+                          if not (c.get('name') in clusters and c.get('name') not in still_used_clusters)]
+    config['users'] = [u for u in config.get('users') or []
+                       if not (u.get('name') in users and u.get('name') not in still_used_users)]
+    if config.get('current-context') in removed:
+        config['current-context'] = ''
+    return config, sorted(removed)
+
+
+def duplicates(names, base):
+    """Renamed copies (<base>-N) next to <base>: what re-running create without pruning leaves behind."""
+    return sorted(n for n in names if n != base and _same_or_renamed(base, n))

@@ -1,0 +1,301 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) joelclaw.macmini maintainers
+# MIT License (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: colima_profile
+short_description: Create, start, resize and recover a Colima VM profile
+version_added: 0.1.0
+description:
+  - Reads the profile with C(colima list --json) (one JSON object per line) and, when it runs,
+    C(colima status --json), then runs only the C(colima) commands needed to reach the requested state.
+  - Creates a missing profile with the requested CPUs, memory, disk, architecture, VM type and runtime.
+  - Starts a stopped profile with the requested CPUs, memory and disk (Colima applies them on start).
+  - Restarts a running profile to apply new CPUs, memory or a larger disk only when O(allow_restart=true);
+    otherwise it fails and says which values differ.
+  - Refuses a smaller disk (Colima disks only grow) and any change of architecture, VM type or runtime
+    (fixed when the profile is created) with a message that explains how to recreate the profile.
+  - Recovers a profile in status C(Broken) (common after a macOS restart) with C(colima stop --force).
+  - Requires Colima 0.8.1 or later (C(colima status --json)).
+author:
+  - joelclaw.macmini maintainers
+options:
+  name:
+    description:
+      - Colima profile name. V(default) is Colima's default profile; a leading C(colima-) is ignored, as Colima does.
+    type: str
+    default: default
+  state:
+    description:
+      - V(running) creates the profile if needed and makes sure it runs with the requested resources.
+      - V(stopped) stops an existing profile (it never creates one).
+    type: str
+    choices: [running, stopped]
+    default: running
+  cpus:
+    description: Number of virtual CPUs.
+    type: int
+    default: 2
+  memory:
+    description: Memory in GiB.
+    type: float
+    default: 2
+  disk:
+    description: Size of the container-data disk in GiB. It can only grow.
+    type: int
+    default: 100
+  arch:
+    description:
+      - VM architecture, fixed at creation. Omit to keep Colima's default (the host architecture).
+    type: str
+    choices: [aarch64, x86_64]
+  vm_type:
+    description: Virtualization driver, fixed at creation. V(vz) needs macOS 13 or later.
+    type: str
+    choices: [vz, qemu, krunkit]
+    default: vz
+  runtime:
+    description: Container runtime, fixed at creation.
+    type: str
+    choices: [docker, containerd, incus]
+    default: docker
+  allow_restart:
+    description:
+      - Allow stopping and starting a running VM to apply new CPUs, memory or disk.
+      - A restart stops every container in the VM; Talos node containers then need starting again
+        (see M(joelclaw.macmini.talos_docker_cluster)).
+    type: bool
+    default: false
+  extra_start_args:
+    description: Extra arguments for C(colima start) when the profile is created, e.g. V(--mount-type=virtiofs).
+    type: list
+    elements: str
+    default: []
+  executable:
+    description: Path or name of the C(colima) binary.
+    type: str
+    default: colima
+notes:
+  - Check mode computes the same commands and C(changed) without running them.
+  - Supports diff mode (the profile's resources before and after).
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+'''
+
+EXAMPLES = r'''
+- name: Ensure the Colima VM runs with 4 CPUs, 8 GiB of memory and a 100 GiB disk.
+  joelclaw.macmini.colima_profile:
+    name: default
+    cpus: 4
+    memory: 8
+    disk: 100
+    vm_type: vz
+  register: colima
+
+- name: Apply new resources to a running VM, restarting it.
+  joelclaw.macmini.colima_profile:
+    name: default
+    cpus: 6
+    memory: 12
+    allow_restart: true
+'''
+
+RETURN = r'''
+actions:
+  description: The colima commands run (or, in check mode, that would run), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: ["colima stop --force default", "colima start default --cpus 4 --memory 8 --disk 100"]
+profile:
+  description: The profile as read after the change (before it, in check mode).
+  returned: always
+  type: dict
+  sample: {"exists": true, "status": "Running", "arch": "aarch64", "cpus": 4, "memory": 8.0, "disk": 100.0,
+           "runtime": "docker", "vm_type": "vz", "docker_socket": "unix:///Users/joel/.colima/default/docker.sock"}
+docker_host:
+  description: Value for E(DOCKER_HOST) that reaches this profile's Docker daemon.
+  returned: always
+  type: str
+  sample: unix:///Users/joel/.colima/default/docker.sock
+version:
+  description: The Colima version found.
+  returned: always
+  type: str
+  sample: 0.10.3
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.joelclaw.macmini.plugins.module_utils import _colima
+
+# Role variables that feed each option, so errors name what the operator sets.
+VARIABLES = {
+    'state': 'colima_talos_colima_state',
+    'cpus': 'colima_talos_cpus',
+    'memory': 'colima_talos_memory',
+    'disk': 'colima_talos_disk',
+    'arch': 'colima_talos_arch',
+    'vm_type': 'colima_talos_vm_type',
+    'runtime': 'colima_talos_runtime',
+    'allow_restart': 'colima_talos_allow_restart',
+}
+
+
+class Colima:
+    """Runs colima for one profile; every command goes through here."""
+
+    def __init__(self, module):
+        self.module = module
+        self.binary = module.get_bin_path(module.params['executable'])
+        if not self.binary:
+            module.fail_json(msg='The colima executable %r was not found on PATH (%s). Install it with Homebrew '
+                                 '(colima_talos_homebrew_packages) or set its path.'
+                                 % (module.params['executable'], os.environ.get('PATH', '')))
+        self.profile = _colima.normalize_profile(module.params['name'])
+
+    def run(self, args, check_rc=True):
+        rc, out, err = self.module.run_command([self.binary] + args)
+        if check_rc and rc != 0:
+            self.module.fail_json(msg='`colima %s` failed with exit code %d: %s'
+                                      % (' '.join(args), rc, (err or out).strip()[-2000:]),
+                                  rc=rc, stdout=out, stderr=err)
+        return rc, out, err
+
+    def version(self):
+        rc, out, err = self.run(['version'], check_rc=False)
+        return _colima.parse_version(out + '\n' + err)
+
+    def instance(self):
+        _rc, out, _err = self.run(['list', '--json'])
+        try:
+            return _colima.parse_list(out).get(self.profile)
+        except _colima.ColimaOutputError as exc:
+            self.module.fail_json(msg=str(exc))
+
+    def status(self):
+        rc, out, _err = self.run(['status', self.profile, '--json'], check_rc=False)
+        if rc != 0:
+            return None
+        try:
+            return _colima.parse_status(out)
+        except _colima.ColimaOutputError as exc:
+            self.module.fail_json(msg=str(exc))
+
+
+def start_args(profile, params, create):
+    args = ['start', profile, '--cpus', str(params['cpus']), '--memory', _colima._fmt(params['memory']),
+            '--disk', str(params['disk'])]
+    if create:
+        args += ['--vm-type', params['vm_type'], '--runtime', params['runtime']]
+        if params['arch']:
+            args += ['--arch', params['arch']]
+        args += params['extra_start_args']
+    return args
+
+
+def _float(value):
+    return None if value is None else float(value)
+
+
+def commands_for(actions, profile, params, exists):
+    commands = []
+    for action in actions:
+        if action == 'create':
+            commands.append(start_args(profile, params, create=True))
+        elif action == 'start':
+            commands.append(start_args(profile, params, create=not exists))
+        elif action in ('stop', 'recover'):
+            commands.append(['stop', profile] + (['--force'] if action == 'recover' else []))
+    return commands
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type='str', default='default'),
+            state=dict(type='str', default='running', choices=['running', 'stopped']),
+            cpus=dict(type='int', default=2),
+            memory=dict(type='float', default=2),
+            disk=dict(type='int', default=100),
+            arch=dict(type='str', choices=['aarch64', 'x86_64']),
+            vm_type=dict(type='str', default='vz', choices=['vz', 'qemu', 'krunkit']),
+            runtime=dict(type='str', default='docker', choices=['docker', 'containerd', 'incus']),
+            allow_restart=dict(type='bool', default=False),
+            extra_start_args=dict(type='list', elements='str', default=[]),
+            executable=dict(type='str', default='colima'),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    for option in ('cpus', 'memory', 'disk'):
+        if params[option] <= 0:
+            module.fail_json(msg='%s=%r is not a positive number; expected e.g. %s. Set it to the %s the VM should have.'
+                                 % (VARIABLES[option], params[option], {'cpus': 4, 'memory': 8, 'disk': 100}[option],
+                                    option))
+
+    colima = Colima(module)
+    version = colima.version()
+    if version is None or version < _colima.MIN_COLIMA_VERSION:
+        module.fail_json(msg='Colima %s was found at %s; this module needs %s or later for `colima status --json`. '
+                             'Upgrade it with `brew upgrade colima`.'
+                             % (_colima.version_text(version) if version else 'of an unknown version', colima.binary,
+                                _colima.version_text(_colima.MIN_COLIMA_VERSION)))
+
+    colima_dir = _colima.config_dir()
+    instance = colima.instance()
+    status = colima.status() if instance and instance.get('status') == 'Running' else None
+    before = _colima.observed(instance, status, _colima.read_vm_type(colima.profile, colima_dir))
+
+    desired = {key: params[key] for key in ('cpus', 'memory', 'disk', 'arch', 'vm_type', 'runtime', 'state')}
+    decision = _colima.plan(colima.profile, desired, before, params['allow_restart'], VARIABLES)
+    if decision['errors']:
+        module.fail_json(msg=' '.join(decision['errors']), profile=before, pending=decision['pending'])
+
+    commands = commands_for(decision['actions'], colima.profile, params, before['exists'])
+    changed = bool(commands)
+    after = before
+    if changed and not module.check_mode:
+        for args in commands:
+            colima.run(args)
+        instance = colima.instance()
+        status = colima.status() if instance and instance.get('status') == 'Running' else None
+        after = _colima.observed(instance, status, _colima.read_vm_type(colima.profile, colima_dir))
+        if params['state'] == 'running' and (after.get('status') != 'Running'):
+            module.fail_json(msg='Colima profile %r is %r after `colima start`; expected Running. Look at '
+                                 '`colima status %s --extended` and %s.'
+                                 % (colima.profile, after.get('status', 'missing'), colima.profile,
+                                    os.path.join(colima_dir, '_lima', 'colima' if colima.profile == 'default'
+                                                 else 'colima-' + colima.profile, 'ha.stderr.log')),
+                             actions=[' '.join(['colima'] + args) for args in commands], profile=after)
+
+    resources = params if params['state'] == 'running' else before
+    wanted = {'exists': True, 'status': 'Running' if params['state'] == 'running' else 'Stopped',
+              'cpus': resources['cpus'], 'memory': _float(resources['memory']), 'disk': _float(resources['disk']),
+              'vm_type': before.get('vm_type') or params['vm_type'],
+              'arch': before.get('arch') or params['arch'] or '',
+              'runtime': before.get('runtime') or params['runtime']}
+    diff_before = {key: before.get(key) for key in wanted}
+    result = dict(
+        changed=changed,
+        actions=[' '.join(['colima'] + args) for args in commands],
+        profile=after,
+        docker_host=(after.get('docker_socket') or _colima.docker_socket(colima.profile, colima_dir)),
+        version=_colima.version_text(version),
+    )
+    if module._diff:
+        result['diff'] = {'before': diff_before, 'after': wanted if changed else diff_before}
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,511 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) joelclaw.macmini maintainers
+# MIT License (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: talos_docker_cluster
+short_description: Create a Talos cluster on Docker with talosctl and keep its node containers running
+version_added: 0.1.0
+description:
+  - Finds the cluster's node containers by the C(talos.cluster.name) label with C(docker ps -a) and reads
+    them with C(docker inspect); reads C(talosctl cluster show) (text only, no JSON) for the endpoints.
+  - Creates a missing cluster with C(talosctl cluster create docker) (Talos 1.12 or later), with the
+    talosconfig and kubeconfig written to the given paths. Contexts of the same name left in those files by
+    an earlier cluster are removed first, so talosctl never adds renamed copies (C(<name>-1)).
+  - Starts node containers that are not running (they have no restart policy, so they stay C(exited) after
+    the Colima VM restarts), controlplane first.
+  - Writes the admin kubeconfig again with C(talosctl kubeconfig --force) when its context is missing.
+  - Refuses any difference talosctl cannot apply to an existing cluster (workers, image, CPUs, memory,
+    published ports) with a message that names the variable and how to recreate the cluster.
+  - Talos ignores Docker contexts, so O(docker_host) is passed to every command as E(DOCKER_HOST).
+author:
+  - joelclaw.macmini maintainers
+options:
+  name:
+    description: Cluster name (C(--name)); node containers are C(<name>-controlplane-1) and C(<name>-worker-N).
+    type: str
+    default: talos-default
+  state:
+    description:
+      - V(present) creates the cluster if needed and starts stopped node containers (see O(start_stopped)).
+      - V(absent) destroys it with C(talosctl cluster destroy) (containers and their volumes) and removes its
+        contexts from O(talosconfig) and O(kubeconfig).
+    type: str
+    choices: [present, absent]
+    default: present
+  image:
+    description: Talos image pinned by tag, e.g. V(ghcr.io/siderolabs/talos:v1.12.11). V(:latest) and untagged images are refused.
+    type: str
+    required: true
+  kubernetes_version:
+    description: Kubernetes version for a new cluster (C(--kubernetes-version)); empty keeps talosctl's default.
+    type: str
+    default: ''
+  workers:
+    description: Number of worker nodes (one controlplane is fixed by talosctl).
+    type: int
+    default: 0
+  cpus_controlplanes:
+    description: CPUs of the controlplane container.
+    type: float
+    default: 2.0
+  memory_controlplanes:
+    description: Memory of the controlplane container in GiB.
+    type: float
+    default: 2.0
+  cpus_workers:
+    description: CPUs of each worker container.
+    type: float
+    default: 2.0
+  memory_workers:
+    description: Memory of each worker container in GiB.
+    type: float
+    default: 2.0
+  published_ports:
+    description:
+      - Ports the controlplane container publishes, as a mapping name -> C(host_port), C(node_port), optional
+        C(protocol) (default V(tcp)) and C(host_ip) (default O(host_ip)). Decided at creation only.
+    type: dict
+    default: {}
+  host_ip:
+    description: Host address for published ports and talosctl's API ports (C(--host-ip)).
+    type: str
+    default: 127.0.0.1
+  subnet:
+    description: Docker network CIDR for the nodes (C(--subnet)).
+    type: str
+    default: 10.5.0.0/24
+  config_patches:
+    description: Talos machine-config patches (strategic merge, as data) applied to every node at creation.
+    type: list
+    elements: raw
+    default: []
+  talosconfig:
+    description: Where talosctl writes the talosconfig (C(--talosconfig-destination)).
+    type: path
+    required: true
+  kubeconfig:
+    description: Where the admin kubeconfig is merged (passed as E(KUBECONFIG)).
+    type: path
+    required: true
+  cluster_state_dir:
+    description: talosctl's state directory (C(--state)).
+    type: path
+    default: ~/.talos/clusters
+  docker_host:
+    description: E(DOCKER_HOST) for the Docker daemon, e.g. Colima's V(unix:///Users/joel/.colima/default/docker.sock).
+    type: str
+    required: true
+  start_stopped:
+    description: Start node containers that are not running.
+    type: bool
+    default: true
+  kubeconfig_retries:
+    description: How many times to try C(talosctl kubeconfig) 5 seconds apart while a just-started node boots.
+    type: int
+    default: 24
+  talosctl_executable:
+    description: Path or name of C(talosctl).
+    type: str
+    default: talosctl
+  docker_executable:
+    description: Path or name of the C(docker) CLI.
+    type: str
+    default: docker
+requirements:
+  - PyYAML on the managed host (to read and prune the talosconfig and kubeconfig)
+notes:
+  - Check mode computes the same commands and C(changed) without running them or writing files.
+  - The Kubernetes version of an existing cluster is not compared; upgrade it with C(talosctl upgrade-k8s).
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+'''
+
+EXAMPLES = r'''
+- name: Ensure a single-node Talos cluster runs on Colima's Docker, NodePorts on loopback only.
+  joelclaw.macmini.talos_docker_cluster:
+    name: joelclaw
+    image: ghcr.io/siderolabs/talos:v1.12.11
+    kubernetes_version: 1.35.0
+    workers: 0
+    docker_host: "unix://{{ ansible_facts['user_dir'] }}/.colima/default/docker.sock"
+    talosconfig: "{{ ansible_facts['user_dir'] }}/.joelclaw/talosconfig"
+    kubeconfig: "{{ ansible_facts['user_dir'] }}/.joelclaw/kubeconfig"
+    host_ip: 127.0.0.1
+    published_ports:
+      api: {host_port: 3210, node_port: 30210}
+    config_patches:
+      - cluster:
+          allowSchedulingOnControlPlanes: true
+'''
+
+RETURN = r'''
+actions:
+  description: Commands run (or, in check mode, that would run) and files rewritten, in order.
+  returned: always
+  type: list
+  elements: str
+  sample: ["docker start joelclaw-controlplane-1"]
+nodes:
+  description: Node containers after the change (before it, in check mode), from C(docker inspect).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "joelclaw-controlplane-1", "role": "controlplane", "state": "running", "ip": "10.5.0.2",
+            "image": "ghcr.io/siderolabs/talos:v1.12.11", "restart_policy": "no", "nano_cpus": 2000000000,
+            "memory": 2147483648, "port_bindings": []}]
+controlplane_ip:
+  description: Address of the first controlplane on the Docker network (for C(talosctl -n)).
+  returned: when the cluster exists
+  type: str
+  sample: 10.5.0.2
+cluster:
+  description: The key/value lines of C(talosctl cluster show) (e.g. C(KUBERNETES ENDPOINT)).
+  returned: when the cluster exists and check mode did not skip its creation
+  type: dict
+  sample: {"NAME": "joelclaw", "KUBERNETES ENDPOINT": "https://127.0.0.1:53211"}
+kube_context:
+  description: The kubeconfig context of the cluster.
+  returned: always
+  type: str
+  sample: admin@joelclaw
+open_to_all_interfaces:
+  description: Port bindings without a host address (they listen on every macOS interface through Colima).
+  returned: always
+  type: list
+  elements: str
+  sample: ["0.0.0.0:50000->50000/tcp"]
+'''
+
+import json
+import os
+import tempfile
+import time
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.joelclaw.macmini.plugins.module_utils import _talos
+
+try:
+    import yaml
+    HAS_YAML = True
+    YAML_IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - depends on the managed host
+    HAS_YAML = False
+    YAML_IMPORT_ERROR = exc
+
+VARIABLES = {
+    'workers': 'colima_talos_workers',
+    'image': 'colima_talos_image',
+    'cpus_controlplanes': 'colima_talos_node_cpus',
+    'memory_controlplanes': 'colima_talos_node_memory',
+    'cpus_workers': 'colima_talos_worker_cpus',
+    'memory_workers': 'colima_talos_worker_memory',
+    'published_ports': 'colima_talos_published_ports',
+}
+
+
+class Cluster:
+    """Runs docker and talosctl for one cluster with DOCKER_HOST, KUBECONFIG and TALOSCONFIG set."""
+
+    def __init__(self, module):
+        self.module = module
+        params = module.params
+        self.name = params['name']
+        self.docker = self._binary(params['docker_executable'], 'docker')
+        self.talosctl = self._binary(params['talosctl_executable'], 'talosctl')
+        self.env = {'DOCKER_HOST': params['docker_host'], 'KUBECONFIG': params['kubeconfig'],
+                    'TALOSCONFIG': params['talosconfig']}
+        self.state_dir = os.path.expanduser(params['cluster_state_dir'])
+
+    def _binary(self, name, what):
+        path = self.module.get_bin_path(name)
+        if not path:
+            self.module.fail_json(msg='The %s executable %r was not found on PATH (%s). Install it with Homebrew '
+                                      '(colima_talos_homebrew_packages) or set its path.'
+                                  % (what, name, os.environ.get('PATH', '')))
+        return path
+
+    def run(self, argv, what, check_rc=True):
+        rc, out, err = self.module.run_command(argv, environ_update=self.env)
+        if check_rc and rc != 0:
+            self.module.fail_json(msg='`%s` failed with exit code %d (DOCKER_HOST=%s): %s'
+                                      % (what, rc, self.env['DOCKER_HOST'], (err or out).strip()[-2000:]),
+                                  rc=rc, stdout=out, stderr=err)
+        return rc, out, err
+
+    def nodes(self):
+        rc, out, err = self.run([self.docker, 'ps', '--all', '--filter', 'label=talos.cluster.name=' + self.name,
+                                 '--format', '{{.Names}}'], 'docker ps', check_rc=False)
+        if rc != 0:
+            self.module.fail_json(
+                msg='The Docker daemon at DOCKER_HOST=%s did not answer (%s). Talos ignores Docker contexts and '
+                    'needs Colima running: check `colima status` and that colima_talos_docker_host points at '
+                    'the profile\'s docker.sock.' % (self.env['DOCKER_HOST'], (err or out).strip()[-500:]))
+        names = _talos.parse_names(out)
+        if not names:
+            return []
+        _rc, out, _err = self.run([self.docker, 'inspect'] + names, 'docker inspect')
+        try:
+            return _talos.summarize(self.name, _talos.parse_inspect(out))
+        except _talos.TalosOutputError as exc:
+            self.module.fail_json(msg=str(exc))
+
+    def show(self):
+        rc, out, err = self.run([self.talosctl, 'cluster', 'show', '--name', self.name, '--state', self.state_dir],
+                                'talosctl cluster show', check_rc=False)
+        if rc != 0:
+            self.module.warn('`talosctl cluster show` failed: %s' % (err or out).strip()[-500:])
+            return {}
+        try:
+            return _talos.parse_cluster_show(out)['fields']
+        except _talos.TalosOutputError as exc:
+            self.module.warn(str(exc))
+            return {}
+
+
+def create_argv(cluster, params):
+    argv = [cluster.talosctl, 'cluster', 'create', 'docker',
+            '--name', params['name'],
+            '--state', cluster.state_dir,
+            '--image', params['image'],
+            '--workers', str(params['workers']),
+            '--cpus-controlplanes', _talos.cpus_flag(params['cpus_controlplanes']),
+            '--memory-controlplanes', _talos.size_flag(params['memory_controlplanes']),
+            '--cpus-workers', _talos.cpus_flag(params['cpus_workers']),
+            '--memory-workers', _talos.size_flag(params['memory_workers']),
+            '--host-ip', params['host_ip'],
+            '--subnet', params['subnet'],
+            '--talosconfig-destination', params['talosconfig']]
+    if params['kubernetes_version']:
+        argv += ['--kubernetes-version', params['kubernetes_version'].lstrip('v')]
+    if params['published_ports']:
+        argv += ['--exposed-ports', _talos.exposed_ports_flag(params['published_ports'], params['host_ip'])]
+    for patch in params['config_patches']:
+        # Inline patches are YAML; JSON is YAML, and keeps the argument on one line.
+        argv += ['--config-patch', _json(patch)]
+    return argv
+
+
+def _json(value):
+    return json.dumps(value, sort_keys=True, separators=(',', ':'))
+
+
+def load_yaml(module, path):
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, encoding='utf-8') as handle:
+            return yaml.safe_load(handle) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        module.fail_json(msg='Cannot read %s as YAML (%s). Move it aside and re-run; it will be written again.'
+                             % (path, exc))
+
+
+def write_yaml(module, path, data):
+    directory = os.path.dirname(path) or '.'
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.')
+    with os.fdopen(fd, 'w', encoding='utf-8') as handle:
+        yaml.safe_dump(data, handle, default_flow_style=False, sort_keys=False)
+    os.chmod(tmp, 0o600)
+    module.atomic_move(tmp, path)
+
+
+def validate(module):
+    params = module.params
+    image = params['image']
+    tag = image.rsplit('/', 1)[-1].partition(':')[2] if '@' not in image else 'digest'
+    if not tag or tag == 'latest':
+        module.fail_json(msg='colima_talos_image=%r is not pinned; expected a tagged image such as '
+                             'ghcr.io/siderolabs/talos:v1.12.11. talosctl derives the config contract from the tag.'
+                             % image)
+    if params['workers'] < 0:
+        module.fail_json(msg='colima_talos_workers=%r; expected 0 or more.' % params['workers'])
+    for key in ('cpus_controlplanes', 'memory_controlplanes', 'cpus_workers', 'memory_workers'):
+        if params[key] <= 0:
+            module.fail_json(msg='%s=%r; expected a positive number.' % (VARIABLES[key], params[key]))
+    for name, port in params['published_ports'].items():
+        if not isinstance(port, dict) or 'host_port' not in port or 'node_port' not in port:
+            module.fail_json(msg='colima_talos_published_ports.%s=%r; expected a mapping with host_port and node_port '
+                                 '(like convex_published_ports).' % (name, port))
+        try:
+            node_port = int(port['node_port'])
+            host_port = int(port['host_port'])
+        except (TypeError, ValueError):
+            module.fail_json(msg='colima_talos_published_ports.%s=%r; host_port and node_port must be integers.'
+                                 % (name, port))
+        if not 30000 <= node_port <= 32767 or not 1 <= host_port <= 65535:
+            module.fail_json(msg='colima_talos_published_ports.%s=%r; expected node_port in 30000-32767 (the '
+                                 'Kubernetes NodePort range) and host_port in 1-65535.' % (name, port))
+    for index, patch in enumerate(params['config_patches']):
+        if not isinstance(patch, (dict, list)):
+            module.fail_json(msg='colima_talos_config_patches[%d]=%r; expected a mapping (strategic merge patch) or '
+                                 'a list (JSON patch).' % (index, patch))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type='str', default='talos-default'),
+            state=dict(type='str', default='present', choices=['present', 'absent']),
+            image=dict(type='str', required=True),
+            kubernetes_version=dict(type='str', default=''),
+            workers=dict(type='int', default=0),
+            cpus_controlplanes=dict(type='float', default=2.0),
+            memory_controlplanes=dict(type='float', default=2.0),
+            cpus_workers=dict(type='float', default=2.0),
+            memory_workers=dict(type='float', default=2.0),
+            published_ports=dict(type='dict', default={}),
+            host_ip=dict(type='str', default='127.0.0.1'),
+            subnet=dict(type='str', default='10.5.0.0/24'),
+            config_patches=dict(type='list', elements='raw', default=[]),
+            talosconfig=dict(type='path', required=True),
+            kubeconfig=dict(type='path', required=True),
+            cluster_state_dir=dict(type='path', default='~/.talos/clusters'),
+            docker_host=dict(type='str', required=True),
+            start_stopped=dict(type='bool', default=True),
+            kubeconfig_retries=dict(type='int', default=24),
+            talosctl_executable=dict(type='str', default='talosctl'),
+            docker_executable=dict(type='str', default='docker'),
+        ),
+        supports_check_mode=True,
+    )
+    if not HAS_YAML:
+        module.fail_json(msg=missing_required_lib('PyYAML'), exception=str(YAML_IMPORT_ERROR))
+    params = module.params
+    validate(module)
+    cluster = Cluster(module)
+    name = params['name']
+    kube_context = 'admin@' + name
+    actions = []
+
+    nodes = cluster.nodes()
+    before_nodes = nodes
+    talosconfig = load_yaml(module, params['talosconfig'])
+    kubeconfig = load_yaml(module, params['kubeconfig'])
+
+    def prune():
+        for path, data, pruner, context in ((params['talosconfig'], talosconfig, _talos.prune_talosconfig, name),
+                                            (params['kubeconfig'], kubeconfig, _talos.prune_kubeconfig, kube_context)):
+            if data is None:
+                continue
+            new, removed = pruner(data, context)
+            if removed:
+                actions.append('remove contexts %s from %s' % (', '.join(removed), path))
+                if not module.check_mode:
+                    write_yaml(module, path, new)
+
+    if params['state'] == 'absent':
+        if nodes:
+            actions.append('talosctl cluster destroy --name %s' % name)
+            if not module.check_mode:
+                cluster.run([cluster.talosctl, 'cluster', 'destroy', '--name', name, '--state', cluster.state_dir],
+                            'talosctl cluster destroy')
+        prune()
+        module.exit_json(changed=bool(actions), actions=actions, nodes=[] if not module.check_mode else nodes,
+                         kube_context=kube_context, open_to_all_interfaces=[],
+                         diff={'before': {'nodes': [n['name'] for n in before_nodes]},
+                               'after': {'nodes': [] if actions else [n['name'] for n in before_nodes]}})
+
+    if not nodes:
+        stale = os.path.join(cluster.state_dir, name)
+        if os.path.isdir(stale):
+            # state.yaml of a cluster whose containers are gone; talosctl would refuse to create over it.
+            aside = '%s.orphaned-%d' % (stale, int(time.time()))
+            actions.append('move %s to %s' % (stale, aside))
+            if not module.check_mode:
+                os.rename(stale, aside)
+        prune()
+        argv = create_argv(cluster, params)
+        actions.append(' '.join(['talosctl'] + argv[1:]))
+        if not module.check_mode:
+            for path in (params['talosconfig'], params['kubeconfig']):
+                if not os.path.isdir(os.path.dirname(path)):
+                    os.makedirs(os.path.dirname(path), mode=0o700)
+            cluster.run(argv, 'talosctl cluster create docker')
+            nodes = cluster.nodes()
+            if not nodes:
+                module.fail_json(msg='`talosctl cluster create docker` succeeded but no container labelled '
+                                     'talos.cluster.name=%s exists at DOCKER_HOST=%s.' % (name, params['docker_host']),
+                                 actions=actions)
+            for path in (params['talosconfig'], params['kubeconfig']):
+                if os.path.exists(path):
+                    os.chmod(path, 0o600)
+    else:
+        problems = _talos.drift(name, params, nodes, VARIABLES)
+        if problems:
+            module.fail_json(
+                msg='Talos cluster %r differs from the request and talosctl cannot change a docker cluster in place: '
+                    '%s. Set the variables back, or recreate the cluster on purpose (this deletes its volumes, '
+                    'including every PersistentVolume): `DOCKER_HOST=%s talosctl cluster destroy --name %s`, then '
+                    're-run.' % (name, '; '.join(problems), params['docker_host'], name),
+                nodes=nodes)
+        to_start = _talos.start_order(nodes) if params['start_stopped'] else []
+        for node_name in to_start:
+            actions.append('docker start %s' % node_name)
+            if not module.check_mode:
+                cluster.run([cluster.docker, 'start', node_name], 'docker start %s' % node_name)
+        if to_start and not module.check_mode:
+            nodes = cluster.nodes()
+
+        controlplane_ip = next((n['ip'] for n in nodes if n['role'] == 'controlplane'), '')
+        talos_contexts = _talos.context_names(talosconfig)
+        if name not in talos_contexts:
+            module.fail_json(msg='Talos cluster %r exists but %s has no %r context, and only `talosctl cluster create` '
+                                 'writes it (it holds the cluster\'s client certificates). Restore the file, or '
+                                 'recreate the cluster: `DOCKER_HOST=%s talosctl cluster destroy --name %s`, then re-run.'
+                                 % (name, params['talosconfig'], name, params['docker_host'], name))
+        if kube_context not in _talos.context_names(kubeconfig):
+            argv = [cluster.talosctl, '--talosconfig', params['talosconfig'], '--context', name,
+                    '--nodes', controlplane_ip, 'kubeconfig', '--force', params['kubeconfig']]
+            actions.append(' '.join(['talosctl'] + argv[1:]))
+            if not module.check_mode:
+                # A node started a moment ago answers on apid only once it has booted.
+                for _attempt in range(max(params['kubeconfig_retries'], 1) - 1):
+                    if cluster.run(argv, 'talosctl kubeconfig', check_rc=False)[0] == 0:
+                        break
+                    time.sleep(5)
+                else:
+                    cluster.run(argv, 'talosctl kubeconfig')
+                os.chmod(params['kubeconfig'], 0o600)
+        for what, names, base in (('talosconfig', talos_contexts, name),
+                                  ('kubeconfig', _talos.context_names(kubeconfig), kube_context)):
+            extra = _talos.duplicates(names, base)
+            if extra:
+                module.warn('%s %s has renamed copies of %r: %s. They point at clusters that no longer exist; '
+                            'remove them with `talosctl config remove` / `kubectl config delete-context`.'
+                            % (what, params[what], base, ', '.join(extra)))
+
+    result = dict(
+        changed=bool(actions),
+        actions=actions,
+        nodes=nodes,
+        kube_context=kube_context,
+        open_to_all_interfaces=_talos.open_to_all_interfaces(nodes),
+    )
+    if nodes:
+        result['controlplane_ip'] = next((n['ip'] for n in nodes if n['role'] == 'controlplane'), '')
+        result['cluster'] = cluster.show()
+    if result['open_to_all_interfaces']:
+        module.warn('Talos node ports are published without a host address, so Colima forwards them to every '
+                    'macOS interface (the LAN): %s.' % ', '.join(result['open_to_all_interfaces']))
+    if module._diff:
+        result['diff'] = {
+            'before': {'nodes': ['%s (%s)' % (n['name'], n['state']) for n in before_nodes]},
+            'after': {'nodes': ['%s (%s)' % (n['name'], 'running' if params['start_stopped'] else n['state'])
+                                for n in before_nodes]
+                      if before_nodes else ['%s-controlplane-1 (running)' % name]
+                      + ['%s-worker-%d (running)' % (name, i + 1) for i in range(params['workers'])]},
+        }
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

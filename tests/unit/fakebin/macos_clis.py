@@ -1,0 +1,457 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) joelclaw.macmini maintainers
+# MIT License (see LICENSE)
+"""Test stand-ins for colima, docker and talosctl, which only exist on the Mac.
+
+One Python file plays all three (chosen by the name it is called as) and keeps the world in a JSON
+file named by $FAKE_MACOS_STATE: Colima profiles, the containers of each profile's Docker daemon, and
+a log of every call. Outputs follow the formats in the shared reference (host-stack.md §1.3, §1.4,
+§2.2-§2.5): `colima list --json` is NDJSON with bytes, `colima status --json` uses cpu/ip_address and
+exits 1 when the VM is not running, `talosctl cluster show` is text. Behaviour that matters to the
+modules is reproduced: flags saved but not applied on a running VM, disks that only grow, fixed
+arch/vm type, Broken VMs that need `stop --force`, Docker reachable only through DOCKER_HOST, node
+containers without a restart policy that stay exited after the VM restarts, talosctl renaming
+clashing contexts to <name>-1.
+
+install(directory) writes executable wrappers named colima, docker and talosctl into directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import sys
+
+GIB = 1024 ** 3
+DRIVERS = {'vz': 'macOS Virtualization.Framework', 'qemu': 'QEMU', 'krunkit': 'Krunkit'}
+
+
+def install(directory, python=None):
+    python = python or sys.executable
+    here = os.path.abspath(__file__)
+    for name in ('colima', 'docker', 'talosctl'):
+        path = os.path.join(str(directory), name)
+        with open(path, 'w', encoding='utf-8') as handle:
+            handle.write('#!/bin/sh\nexec "%s" "%s" %s "$@"\n' % (python, here, name))
+        os.chmod(path, os.stat(path).st_mode | stat.S_IEXEC | stat.S_IXGRP | stat.S_IXOTH)
+
+
+def load():
+    path = os.environ['FAKE_MACOS_STATE']
+    if os.path.exists(path):
+        with open(path, encoding='utf-8') as handle:
+            return json.load(handle)
+    return {'colima_version': '0.10.3', 'profiles': {}, 'containers': {}, 'calls': []}
+
+
+def save(state):
+    with open(os.environ['FAKE_MACOS_STATE'], 'w', encoding='utf-8') as handle:
+        json.dump(state, handle, indent=1, sort_keys=True)
+
+
+def die(message, code=1):
+    sys.stderr.write(message + '\n')
+    sys.exit(code)
+
+
+def colima_home():
+    return os.environ.get('COLIMA_HOME') or os.path.join(os.path.expanduser('~'), '.colima')
+
+
+def flags(args, booleans=()):
+    """Split cobra-style args into (positionals, {flag: value})."""
+    positional, values = [], {}
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg.startswith('--') or (arg.startswith('-') and len(arg) == 2):
+            key = arg.lstrip('-')
+            if '=' in key:
+                key, value = key.split('=', 1)
+            elif key in booleans:
+                value = True
+            else:
+                index += 1
+                value = args[index] if index < len(args) else die('flag needs an argument: ' + arg)
+            values.setdefault(key, []).append(value)
+        else:
+            positional.append(arg)
+        index += 1
+    return positional, values
+
+
+def last(values, key, default=None):
+    return values[key][-1] if key in values else default
+
+
+# ---------------------------------------------------------------- colima
+
+def write_colima_yaml(name, profile):
+    directory = os.path.join(colima_home(), name)
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, 'colima.yaml'), 'w', encoding='utf-8') as handle:
+        handle.write('cpu: %d\ndisk: %d\nmemory: %s\narch: %s\nruntime: %s\nvmType: %s\n' % (
+            profile['cpus'], profile['disk'] // GIB, profile['memory'] / GIB, profile['arch'], profile['runtime'],
+            profile['vm_type']))
+
+
+def colima(state, args):
+    command, rest = (args[0], args[1:]) if args else ('', [])
+    positional, values = flags(rest, booleans=('json', 'j', 'force', 'f', 'extended', 'e', 'data'))
+    name = last(values, 'profile') or last(values, 'p') or (positional[0] if positional else 'default')
+    name = name[len('colima-'):] if name.startswith('colima-') else name
+    profiles = state['profiles']
+    profile = profiles.get(name)
+
+    if command == 'version':
+        print('colima version %s\ngit commit: 0000000\n\nruntime: docker\narch: aarch64' % state['colima_version'])
+        return 0
+    if command in ('list', 'ls'):
+        for short, item in sorted(profiles.items()):
+            row = {'name': short, 'status': item['status'], 'arch': item['arch'], 'cpus': item['cpus'],
+                   'memory': item['memory'], 'disk': item['disk'],
+                   'runtime': item['runtime'] + ('+k3s' if item.get('kubernetes') else '')}
+            if item['status'] == 'Running' and item.get('address'):
+                row['address'] = item['address']
+            print(json.dumps(row))
+        return 0
+    if command == 'status':
+        if profile is None or profile['status'] != 'Running':
+            die('time="2026-01-01T00:00:00Z" level=fatal msg="colima%s is not running"'
+                % ('' if name == 'default' else ' [profile=%s]' % name))
+        if profile.get('status_error'):
+            die('time="2026-01-01T00:00:00Z" level=fatal msg="error retrieving current runtime: empty value"')
+        print(json.dumps({
+            'display_name': 'colima' if name == 'default' else 'colima [profile=%s]' % name,
+            'driver': DRIVERS[profile['vm_type']], 'arch': profile['arch'], 'runtime': profile['runtime'],
+            'mount_type': 'virtiofs' if profile['vm_type'] == 'vz' else 'sshfs',
+            'docker_socket': 'unix://' + os.path.join(colima_home(), name, 'docker.sock'),
+            'kubernetes': False, 'cpu': profile['cpus'], 'memory': profile['memory'], 'disk': profile['disk'],
+        }))
+        return 0
+    if command == 'start':
+        if profile is None:
+            profile = {'status': 'Stopped', 'arch': last(values, 'arch') or last(values, 'a') or 'aarch64',
+                       'vm_type': last(values, 'vm-type') or last(values, 't') or 'vz',
+                       'runtime': last(values, 'runtime') or last(values, 'r') or 'docker',
+                       'cpus': 2, 'memory': 2 * GIB, 'disk': 100 * GIB}
+            profiles[name] = profile
+        if profile['status'] == 'Broken':
+            die('time="x" level=fatal msg="error starting vm: error at \'starting\': exit status 1"')
+        # PreRunE saves the flags to colima.yaml before RunE looks at the VM.
+        saved = dict(profile)
+        if 'cpus' in values or 'c' in values:
+            saved['cpus'] = int(last(values, 'cpus') or last(values, 'c'))
+        if 'memory' in values or 'm' in values:
+            saved['memory'] = int(float(last(values, 'memory') or last(values, 'm')) * GIB)
+        if 'disk' in values or 'd' in values:
+            saved['disk'] = int(last(values, 'disk') or last(values, 'd')) * GIB
+        for fixed in ('arch', 'vm-type', 'runtime'):
+            if fixed in values and last(values, fixed) != profile[fixed.replace('-', '_')]:
+                sys.stderr.write('level=warning msg="\'%s\' cannot be updated after initial setup, discarded"\n'
+                                 % fixed)
+        if profile['status'] == 'Running':
+            profile['pending'] = {k: saved[k] for k in ('cpus', 'memory', 'disk')}
+            sys.stderr.write('level=info msg="already running, ignoring"\n')
+            return 0
+        if saved['disk'] < profile['disk']:
+            sys.stderr.write('level=warning msg="disk size cannot be reduced, ignoring..."\n')
+            saved['disk'] = profile['disk']
+        for key in ('cpus', 'memory', 'disk'):
+            profile[key] = saved[key]
+        profile['status'] = 'Running'
+        profile.pop('pending', None)
+        write_colima_yaml(name, profile)
+        return 0
+    if command == 'stop':
+        if profile is None:
+            die('level=fatal msg="colima [profile=%s] does not exist"' % name)
+        if profile['status'] == 'Broken' and not ('force' in values or 'f' in values):
+            die('level=fatal msg="error stopping vm: exit status 1"')
+        profile['status'] = 'Stopped'
+        # Nothing in the VM survives; containers have no restart policy.
+        for container in state['containers'].values():
+            if container['profile'] == name:
+                container['state'] = 'exited'
+        return 0
+    die('fake colima: unsupported command %r' % args)
+    return 2
+
+
+# ---------------------------------------------------------------- docker
+
+def docker_profile(state):
+    """The profile whose socket DOCKER_HOST names, if its VM runs; docker contexts are ignored on purpose."""
+    host = os.environ.get('DOCKER_HOST', '')
+    for name, profile in state['profiles'].items():
+        if host == 'unix://' + os.path.join(colima_home(), name, 'docker.sock') and profile['status'] == 'Running':
+            return name
+    die('Cannot connect to the Docker daemon at %s. Is the docker daemon running?'
+        % (host or 'unix:///var/run/docker.sock'))
+    return None
+
+
+def inspect_object(name, container):
+    bindings = {}
+    for binding in container['ports']:
+        bindings.setdefault(binding['container_port'], []).append({'HostIp': binding['host_ip'],
+                                                                   'HostPort': binding['host_port']})
+    return {
+        'Id': '%064x' % abs(hash(name)), 'Name': '/' + name,
+        'State': {'Status': container['state'], 'Running': container['state'] == 'running',
+                  'ExitCode': 0 if container['state'] == 'running' else 255},
+        'Config': {'Image': container['image'], 'Labels': container['labels']},
+        'HostConfig': {'NanoCpus': container['nano_cpus'], 'Memory': container['memory'],
+                       'Privileged': True, 'RestartPolicy': {'Name': 'no', 'MaximumRetryCount': 0},
+                       'PortBindings': bindings},
+        'NetworkSettings': {'Networks': {container['labels']['talos.cluster.name']: {
+            'IPAMConfig': {'IPv4Address': container['ip']},
+            'IPAddress': container['ip'] if container['state'] == 'running' else ''}}},
+    }
+
+
+def docker(state, args):
+    profile = docker_profile(state)
+    mine = {n: c for n, c in state['containers'].items() if c['profile'] == profile}
+    command, rest = (args[0], args[1:]) if args else ('', [])
+    positional, values = flags(rest, booleans=('all', 'a'))
+    if command == 'ps':
+        wanted = [f.split('=', 2)[1:] for f in values.get('filter', []) if f.startswith('label=')]
+        for name, container in sorted(mine.items()):
+            if not ('all' in values or 'a' in values) and container['state'] != 'running':
+                continue
+            if all(container['labels'].get(k) == v for k, v in wanted):
+                print(name)
+        return 0
+    if command == 'inspect':
+        missing = [n for n in positional if n not in mine]
+        if missing:
+            print('[]')
+            die('Error: No such object: %s' % missing[0])
+        print(json.dumps([inspect_object(n, mine[n]) for n in positional], indent=4))
+        return 0
+    if command == 'start':
+        for name in positional:
+            if name not in mine:
+                die('Error response from daemon: No such container: %s' % name)
+            mine[name]['state'] = 'running'
+            print(name)
+        return 0
+    die('fake docker: unsupported command %r' % args)
+    return 2
+
+
+# ---------------------------------------------------------------- talosctl
+
+def read_yaml(path):
+    import yaml  # the test interpreter has PyYAML (ansible-core needs it)
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding='utf-8') as handle:
+        return yaml.safe_load(handle) or {}
+
+
+def write_yaml(path, data):
+    import yaml
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'w', encoding='utf-8') as handle:
+        yaml.safe_dump(data, handle, default_flow_style=False)
+
+
+def free_name(existing, base):
+    if base not in existing:
+        return base
+    index = 1
+    while '%s-%d' % (base, index) in existing:
+        index += 1
+    return '%s-%d' % (base, index)
+
+
+def merge_talosconfig(path, cluster, endpoint_port):
+    config = read_yaml(path) or {'context': '', 'contexts': {}}
+    context = free_name(config['contexts'], cluster)
+    if context != cluster:
+        sys.stderr.write('renamed talosconfig context "%s" -> "%s"\n' % (cluster, context))
+    config['contexts'][context] = {'endpoints': ['127.0.0.1:%d' % endpoint_port],
+                                   'ca': 'Q0E=', 'crt': 'Q1JU', 'key': 'S0VZ'}
+    config['context'] = context
+    write_yaml(path, config)
+
+
+def merge_kubeconfig(path, cluster, api_port, force=False):
+    config = read_yaml(path) or {'apiVersion': 'v1', 'kind': 'Config', 'clusters': [], 'users': [], 'contexts': []}
+    base = 'admin@' + cluster
+    names = [c['name'] for c in config['contexts']]
+    if force:
+        config['contexts'] = [c for c in config['contexts'] if c['name'] != base]
+        config['clusters'] = [c for c in config['clusters'] if c['name'] != cluster]
+        config['users'] = [u for u in config['users'] if u['name'] != base]
+        names = []
+    context = free_name(names, base)
+    suffix = context[len(base):]
+    config['clusters'].append({'name': cluster + suffix, 'cluster': {'server': 'https://127.0.0.1:%d' % api_port}})
+    config['users'].append({'name': context, 'user': {'client-certificate-data': 'Q1JU'}})
+    config['contexts'].append({'name': context, 'context': {'cluster': cluster + suffix, 'user': context,
+                                                            'namespace': 'default'}})
+    config['current-context'] = context
+    write_yaml(path, config)
+    print('merging kubeconfig into "%s"' % path)
+
+
+def talosctl(state, args):
+    positional, values = flags(args, booleans=('force', 'f'))
+    if positional[:2] == ['cluster', 'create'] and positional[2:3] != ['docker']:
+        die("the developer oriented 'cluster create' command has been moved to 'cluster create dev'")
+    state_dir = last(values, 'state') or os.path.join(os.path.expanduser('~'), '.talos', 'clusters')
+    name = last(values, 'name', 'talos-default')
+    if positional[:3] == ['cluster', 'create', 'docker']:
+        profile = docker_profile(state)
+        workers = int(last(values, 'workers', '1'))
+        image = last(values, 'image', 'ghcr.io/siderolabs/talos:v1.12.11')
+        host_ip = last(values, 'host-ip', '0.0.0.0')
+        if os.path.exists(os.path.join(state_dir, name)):
+            die('error: cluster %s already exists' % name)
+        def size(text):
+            return int(float(text[:-3]) * GIB) if text.endswith('GiB') else die('bad size %r' % text)
+        ports = []
+        for spec in (last(values, 'exposed-ports') or last(values, 'p') or '').split(','):
+            if not spec:
+                continue
+            parts, proto = spec.split('/')[0].split(':'), spec.split('/')[1]
+            hip = parts[0] if len(parts) == 3 else host_ip
+            ports.append({'container_port': '%s/%s' % (parts[-1], proto), 'host_ip': hip, 'host_port': parts[-2]})
+        api_port, talos_port = 53211, 53212
+        # Observed talosctl behaviour on macOS: API bindings carry no host IP (node.go, non-Linux branch).
+        ports += [{'container_port': '6443/tcp', 'host_ip': '', 'host_port': str(api_port)},
+                  {'container_port': '50000/tcp', 'host_ip': '', 'host_port': str(talos_port)}]
+        names = ['%s-controlplane-1' % name] + ['%s-worker-%d' % (name, i + 1) for i in range(workers)]
+        for index, node in enumerate(names):
+            if node in state['containers']:
+                die('Error response from daemon: Conflict. The container name "/%s" is already in use' % node)
+            worker = index > 0
+            state['containers'][node] = {
+                'profile': profile, 'state': 'running', 'image': image, 'ip': '10.5.0.%d' % (index + 2),
+                'labels': {'talos.owned': 'true', 'talos.cluster.name': name,
+                           'talos.type': 'worker' if worker else 'controlplane'},
+                'nano_cpus': int(float(last(values, 'cpus-workers' if worker else 'cpus-controlplanes', '2.0')) * 1e9),
+                'memory': size(last(values, 'memory-workers' if worker else 'memory-controlplanes', '2.0GiB')),
+                'ports': [] if worker else ports,
+            }
+        os.makedirs(os.path.join(state_dir, name))
+        with open(os.path.join(state_dir, name, 'state.yaml'), 'w', encoding='utf-8') as handle:
+            handle.write('name: %s\nprovisionername: docker\n' % name)
+        talosconfig = last(values, 'talosconfig-destination') or os.environ.get('TALOSCONFIG') or \
+            os.path.join(os.path.expanduser('~'), '.talos', 'config')
+        merge_talosconfig(talosconfig, name, talos_port)
+        kubeconfig = os.environ.get('KUBECONFIG') or os.path.join(os.path.expanduser('~'), '.kube', 'config')
+        print('waiting for API\nbootstrapping cluster\nwaiting for all k8s nodes to report ready: OK')
+        merge_kubeconfig(kubeconfig, name, api_port)
+        return 0
+    if positional[:2] == ['cluster', 'show']:
+        docker_profile(state)
+        nodes = sorted((n, c) for n, c in state['containers'].items() if c['labels']['talos.cluster.name'] == name)
+        print('PROVISIONER           docker\nNAME                  %s\nNETWORK NAME          %s\n'
+              'NETWORK CIDR          10.5.0.0/24\nNETWORK GATEWAY       10.5.0.1\nNETWORK MTU           1500\n'
+              'KUBERNETES ENDPOINT   %s\n\nNODES:\n' % (name, name, 'https://127.0.0.1:53211' if nodes else ''))
+        print('NAME                        TYPE           IP         CPU    RAM      DISK')
+        for node, container in nodes:
+            print('%-27s %-14s %-10s %-6s %-8s %s' % (
+                node, container['labels']['talos.type'], container['ip'], '%.2f' % (container['nano_cpus'] / 1e9),
+                '%.1f GB' % (container['memory'] / 1e9), '-'))
+        return 0
+    if positional[:2] == ['cluster', 'destroy']:
+        docker_profile(state)
+        for node in [n for n, c in state['containers'].items() if c['labels']['talos.cluster.name'] == name]:
+            del state['containers'][node]
+        shutil.rmtree(os.path.join(state_dir, name), ignore_errors=True)
+        print('destroying node %s-controlplane-1' % name)
+        return 0
+    if positional[:1] == ['kubeconfig']:
+        docker_profile(state)
+        context = last(values, 'context')
+        node_ip = last(values, 'nodes') or last(values, 'n')
+        talosconfig = read_yaml(last(values, 'talosconfig') or os.environ.get('TALOSCONFIG', ''))
+        if not talosconfig or context not in talosconfig.get('contexts', {}):
+            die('error: context %r is not defined' % context)
+        running = [c for c in state['containers'].values() if c['ip'] == node_ip and c['state'] == 'running']
+        if not running:
+            die('error: rpc error: code = Unavailable desc = connection refused')
+        merge_kubeconfig(positional[1], running[0]['labels']['talos.cluster.name'], 53211,
+                         force='force' in values or 'f' in values)
+        return 0
+    die('fake talosctl: unsupported command %r' % args)
+    return 2
+
+
+def main():
+    tool, args = sys.argv[1], sys.argv[2:]
+    state = load()
+    state['calls'].append({'tool': tool, 'args': args, 'DOCKER_HOST': os.environ.get('DOCKER_HOST'),
+                           'KUBECONFIG': os.environ.get('KUBECONFIG')})
+    save(state)  # the call log survives a failing command
+    try:
+        code = {'colima': colima, 'docker': docker, 'talosctl': talosctl}[tool](state, args)
+    except SystemExit as exc:
+        code = exc.code
+        if code:
+            save(state)
+            raise
+    save(state)
+    return code
+
+
+if __name__ == '__main__':
+    sys.exit(main())
+
+
+# ---------------------------------------------------------------- test helpers
+
+class World:
+    """What a test sees of the fake Mac: seed it, read it back."""
+
+    def __init__(self, tmp_path, monkeypatch):
+        self.root = str(tmp_path)
+        self.bin = os.path.join(self.root, 'bin')
+        os.makedirs(self.bin)
+        install(self.bin)
+        self.state_file = os.path.join(self.root, 'state.json')
+        self.colima_home = os.path.join(self.root, 'colima')
+        monkeypatch.setenv('FAKE_MACOS_STATE', self.state_file)
+        monkeypatch.setenv('COLIMA_HOME', self.colima_home)
+        monkeypatch.setenv('PATH', self.bin + os.pathsep + os.environ.get('PATH', ''))
+        monkeypatch.delenv('DOCKER_HOST', raising=False)
+        with open(self.state_file, 'w', encoding='utf-8') as handle:
+            json.dump({'colima_version': '0.10.3', 'profiles': {}, 'containers': {}, 'calls': []}, handle)
+
+    def state(self):
+        with open(self.state_file, encoding='utf-8') as handle:
+            return json.load(handle)
+
+    def edit(self, change):
+        state = self.state()
+        change(state)
+        with open(self.state_file, 'w', encoding='utf-8') as handle:
+            json.dump(state, handle)
+
+    def add_profile(self, name='default', status='Running', cpus=4, memory_gib=8, disk_gib=100, arch='aarch64',
+                    vm_type='vz', runtime='docker'):
+        profile = {'status': status, 'arch': arch, 'vm_type': vm_type, 'runtime': runtime, 'cpus': cpus,
+                   'memory': int(memory_gib * GIB), 'disk': disk_gib * GIB}
+        self.edit(lambda s: s['profiles'].__setitem__(name, profile))
+        write_colima_yaml(name, profile)
+
+    def docker_host(self, name='default'):
+        return 'unix://' + os.path.join(self.colima_home, name, 'docker.sock')
+
+    def calls(self, tool=None):
+        return [c for c in self.state()['calls'] if tool is None or c['tool'] == tool]
+
+    def clear_calls(self):
+        self.edit(lambda s: s.__setitem__('calls', []))
+
+    def run(self, *argv, **env):
+        """Run a fake CLI the way a person would (e.g. to restart the VM between module runs)."""
+        import subprocess
+        return subprocess.run(list(argv), env=dict(os.environ, **env), capture_output=True, text=True, check=False)

@@ -1,0 +1,110 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) joelclaw.macmini maintainers
+# MIT License (see LICENSE)
+"""Parsing recorded colima output and the pure planning function."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ansible_collections.joelclaw.macmini.plugins.module_utils import _colima
+
+FIXTURES = os.path.join(os.path.dirname(__file__), '..', 'modules', 'fixtures', 'colima_talos')
+VARIABLES = {k: 'colima_talos_' + k for k in ('state', 'cpus', 'memory', 'disk', 'arch', 'vm_type', 'runtime',
+                                              'allow_restart')}
+
+
+def fixture(name):
+    with open(os.path.join(FIXTURES, name), encoding='utf-8') as handle:
+        return handle.read()
+
+
+def test_list_is_ndjson():
+    profiles = _colima.parse_list(fixture('colima_list_json.ndjson'))
+    assert sorted(profiles) == ['default', 'old', 'work']
+    assert profiles['default']['cpus'] == 4 and profiles['work']['runtime'] == 'docker+k3s'
+    current = _colima.observed(profiles['default'])
+    assert (current['memory'], current['disk']) == (8.0, 100.0)
+
+
+def test_list_rejects_an_array_and_garbage():
+    with pytest.raises(_colima.ColimaOutputError):
+        _colima.parse_list('not json\n')
+    with pytest.raises(_colima.ColimaOutputError):
+        _colima.parse_list('[{"name": "default"}]\n')
+    assert _colima.parse_list('\n') == {}
+
+
+def test_status_uses_other_field_names():
+    status = _colima.parse_status(fixture('colima_status_json.json'))
+    current = _colima.observed(_colima.parse_list(fixture('colima_list_json.ndjson'))['default'], status)
+    assert current['vm_type'] == 'vz'
+    assert current['docker_socket'] == 'unix:///Users/joel/.colima/default/docker.sock'
+    with pytest.raises(_colima.ColimaOutputError):
+        _colima.parse_status(fixture('colima_status_not_running.stderr'))
+
+
+def test_version():
+    assert _colima.parse_version(fixture('colima_version.txt')) == (0, 10, 3)
+    assert _colima.parse_version('colima version v0.8.1') == (0, 8, 1)
+    assert _colima.parse_version('garbage') is None
+
+
+def test_config_dir_resolution(tmp_path):
+    home = str(tmp_path)
+    assert _colima.config_dir({'COLIMA_HOME': '/x'}, home) == '/x'
+    assert _colima.config_dir({'XDG_CONFIG_HOME': '/xdg'}, home) == '/xdg/colima'
+    os.makedirs(os.path.join(home, '.colima'))
+    assert _colima.config_dir({'XDG_CONFIG_HOME': '/xdg'}, home) == os.path.join(home, '.colima')
+
+
+def test_socket_and_profile_names():
+    assert _colima.normalize_profile('colima-talos') == 'talos'
+    assert _colima.docker_socket('default', '/h/.colima') == 'unix:///h/.colima/default/docker.sock'
+
+
+def current(**overrides):
+    base = {'exists': True, 'status': 'Running', 'arch': 'aarch64', 'cpus': 4, 'memory': 8.0, 'disk': 100.0,
+            'runtime': 'docker', 'vm_type': 'vz'}
+    base.update(overrides)
+    return base
+
+
+def desired(**overrides):
+    base = {'state': 'running', 'cpus': 4, 'memory': 8, 'disk': 100, 'arch': None, 'vm_type': 'vz', 'runtime': 'docker'}
+    base.update(overrides)
+    return base
+
+
+@pytest.mark.parametrize('cur,want,allow,actions', [
+    ({'exists': False}, desired(), False, ['create']),
+    (current(), desired(), False, []),
+    (current(status='Stopped'), desired(cpus=6), False, ['start']),
+    (current(), desired(cpus=6), True, ['stop', 'start']),
+    (current(), desired(disk=200), True, ['stop', 'start']),
+    (current(status='Broken'), desired(), False, ['recover', 'start']),
+    (current(status='Broken'), desired(state='stopped'), False, ['recover']),
+    (current(), desired(state='stopped'), False, ['stop']),
+    (current(status='Stopped'), desired(state='stopped', cpus=8), False, []),
+    (current(runtime='docker+k3s'), desired(), False, []),
+])
+def test_plan(cur, want, allow, actions):
+    decision = _colima.plan('default', want, cur, allow, VARIABLES)
+    assert decision['errors'] == []
+    assert decision['actions'] == actions
+
+
+@pytest.mark.parametrize('cur,want,allow,needle', [
+    (current(), desired(cpus=6), False, 'colima_talos_allow_restart'),
+    (current(), desired(disk=50), True, 'colima_talos_disk=50'),
+    (current(), desired(vm_type='qemu'), True, 'colima_talos_vm_type'),
+    (current(), desired(arch='x86_64'), True, 'colima_talos_arch'),
+    (current(), desired(runtime='incus'), True, 'colima_talos_runtime'),
+    ({'exists': False}, desired(state='stopped'), False, 'colima_talos_state=running'),
+])
+def test_plan_refusals(cur, want, allow, needle):
+    decision = _colima.plan('default', want, cur, allow, VARIABLES)
+    assert decision['actions'] == []
+    assert any(needle in error for error in decision['errors']), decision['errors']

@@ -1,0 +1,201 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) joelclaw.macmini maintainers
+# MIT License (see LICENSE)
+"""colima_profile against a stateful fake colima: every transition, its check-mode twin, its re-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pytest
+
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.joelclaw.macmini.plugins.modules import colima_profile
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'fakebin'))
+import macos_clis  # noqa: E402  pylint: disable=wrong-import-position
+
+GIB = 1024 ** 3
+MUTATING = ('start', 'stop', 'delete')
+
+
+@pytest.fixture
+def world(tmp_path, monkeypatch):
+    return macos_clis.World(tmp_path, monkeypatch)
+
+
+def run(capsys, check=False, diff=False, **params):
+    args = dict(params)
+    args['_ansible_check_mode'] = check
+    args['_ansible_diff'] = diff
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            colima_profile.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def mutations(world):
+    return [c['args'] for c in world.calls('colima') if c['args'][0] in MUTATING]
+
+
+def test_create_then_noop(world, capsys):
+    desired = dict(name='default', cpus=4, memory=8, disk=100, vm_type='vz')
+    check = run(capsys, check=True, **desired)
+    assert check['changed'] is True
+    assert mutations(world) == []
+    assert world.state()['profiles'] == {}
+
+    result = run(capsys, **desired)
+    assert result['changed'] is True
+    assert result['actions'] == [check['actions'][0]]
+    assert '--vm-type vz' in result['actions'][0] and '--runtime docker' in result['actions'][0]
+    profile = world.state()['profiles']['default']
+    assert (profile['status'], profile['cpus'], profile['memory'], profile['disk'], profile['vm_type']) == \
+        ('Running', 4, 8 * GIB, 100 * GIB, 'vz')
+    assert result['profile']['vm_type'] == 'vz'
+    assert result['docker_host'] == world.docker_host()
+
+    world.clear_calls()
+    again = run(capsys, **desired)
+    again_check = run(capsys, check=True, **desired)
+    assert again['changed'] is False and again_check['changed'] is False
+    assert mutations(world) == []
+
+
+def test_running_resize_refused_without_allow_restart(world, capsys):
+    world.add_profile(cpus=4, memory_gib=8)
+    for check in (True, False):
+        result = run(capsys, check=check, cpus=6, memory=12, disk=100)
+        assert result['failed'] is True
+        assert 'colima_talos_allow_restart' in result['msg']
+        assert 'cpus 4 -> 6' in result['msg'] and 'memory 8 GiB -> 12 GiB' in result['msg']
+    assert mutations(world) == []
+    assert world.state()['profiles']['default']['cpus'] == 4
+
+
+def test_running_resize_restarts_when_allowed(world, capsys):
+    world.add_profile(cpus=4, memory_gib=8, disk_gib=100)
+    desired = dict(cpus=6, memory=12, disk=120, allow_restart=True)
+    check = run(capsys, check=True, diff=True, **desired)
+    assert check['changed'] is True and mutations(world) == []
+    assert check['diff']['before']['cpus'] == 4 and check['diff']['after']['cpus'] == 6
+
+    result = run(capsys, **desired)
+    assert result['changed'] is True
+    assert [a[0] for a in mutations(world)] == ['stop', 'start']
+    assert result['actions'] == check['actions']
+    profile = world.state()['profiles']['default']
+    assert (profile['cpus'], profile['memory'], profile['disk']) == (6, 12 * GIB, 120 * GIB)
+
+    world.clear_calls()
+    assert run(capsys, **desired)['changed'] is False
+    assert mutations(world) == []
+
+
+def test_memory_compared_in_bytes_not_rounded(world, capsys):
+    world.add_profile(memory_gib=8)
+    assert run(capsys, cpus=4, memory=8.0, disk=100)['changed'] is False
+    assert run(capsys, cpus=4, memory=8.5, disk=100)['failed'] is True
+
+
+def test_stopped_vm_starts_with_new_resources_without_restart_permission(world, capsys):
+    world.add_profile(status='Stopped', cpus=2, memory_gib=4)
+    assert run(capsys, check=True, cpus=4, memory=8, disk=100)['changed'] is True
+    assert mutations(world) == []
+    result = run(capsys, cpus=4, memory=8, disk=100)
+    assert result['changed'] is True
+    assert [a[0] for a in mutations(world)] == ['start']
+    assert '--vm-type' not in mutations(world)[0]  # fixed at creation: never re-sent
+    profile = world.state()['profiles']['default']
+    assert (profile['status'], profile['cpus'], profile['memory']) == ('Running', 4, 8 * GIB)
+
+
+@pytest.mark.parametrize('status', ['Running', 'Stopped'])
+def test_smaller_disk_is_an_error(world, capsys, status):
+    world.add_profile(status=status, disk_gib=100)
+    for check in (True, False):
+        result = run(capsys, check=check, cpus=4, memory=8, disk=60, allow_restart=True)
+        assert result['failed'] is True
+        assert 'colima_talos_disk=60' in result['msg'] and 'can only grow' in result['msg']
+        assert '100' in result['msg']
+    assert mutations(world) == []
+
+
+@pytest.mark.parametrize('status', ['Running', 'Stopped'])
+@pytest.mark.parametrize('change,variable', [
+    ({'vm_type': 'qemu'}, 'colima_talos_vm_type'),
+    ({'arch': 'x86_64'}, 'colima_talos_arch'),
+    ({'runtime': 'containerd'}, 'colima_talos_runtime'),
+])
+def test_fixed_settings_are_refused(world, capsys, status, change, variable):
+    world.add_profile(status=status)
+    params = dict(cpus=4, memory=8, disk=100, allow_restart=True)
+    params.update(change)
+    for check in (True, False):
+        result = run(capsys, check=check, **params)
+        assert result['failed'] is True
+        assert variable in result['msg'] and 'colima delete' in result['msg']
+    assert mutations(world) == []
+
+
+def test_broken_vm_is_recovered(world, capsys):
+    world.add_profile(status='Broken')
+    check = run(capsys, check=True, cpus=4, memory=8, disk=100)
+    assert check['changed'] is True and mutations(world) == []
+    result = run(capsys, cpus=4, memory=8, disk=100)
+    assert result['changed'] is True
+    assert mutations(world) == [['stop', 'default', '--force'], result['actions'][1].split()[1:]]
+    assert world.state()['profiles']['default']['status'] == 'Running'
+
+
+def test_state_stopped(world, capsys):
+    world.add_profile(status='Running')
+    assert run(capsys, check=True, state='stopped', cpus=4, memory=8, disk=100)['changed'] is True
+    assert mutations(world) == []
+    assert run(capsys, state='stopped', cpus=4, memory=8, disk=100)['changed'] is True
+    assert world.state()['profiles']['default']['status'] == 'Stopped'
+    world.clear_calls()
+    assert run(capsys, state='stopped', cpus=4, memory=8, disk=100)['changed'] is False
+    assert mutations(world) == []
+
+
+def test_state_stopped_never_creates(world, capsys):
+    result = run(capsys, state='stopped')
+    assert result['failed'] is True and 'colima_talos_colima_state' in result['msg']
+
+
+def test_status_error_after_reboot_does_not_break_the_run(world, capsys):
+    # abiosoft/colima#1169: `colima status` fails while `colima list` says Running.
+    world.add_profile()
+    world.edit(lambda s: s['profiles']['default'].__setitem__('status_error', True))
+    result = run(capsys, cpus=4, memory=8, disk=100)
+    assert result['changed'] is False
+    assert result['docker_host'] == world.docker_host()
+    assert result['profile']['vm_type'] == 'vz'  # read from colima.yaml instead
+
+
+def test_named_profile_uses_its_own_socket(world, capsys):
+    result = run(capsys, name='colima-talos', cpus=2, memory=4, disk=50)
+    assert result['changed'] is True
+    assert 'talos' in world.state()['profiles']
+    assert result['docker_host'] == world.docker_host('talos')
+
+
+def test_old_colima_is_refused(world, capsys):
+    world.edit(lambda s: s.__setitem__('colima_version', '0.7.5'))
+    result = run(capsys)
+    assert result['failed'] is True and '0.8.1' in result['msg'] and 'brew upgrade colima' in result['msg']
+
+
+def test_bad_value_names_the_variable(world, capsys):
+    result = run(capsys, cpus=0)
+    assert result['failed'] is True and 'colima_talos_cpus=0' in result['msg']
+
+
+def test_missing_binary(world, capsys, monkeypatch):
+    monkeypatch.setenv('PATH', '/nonexistent')
+    result = run(capsys)
+    assert result['failed'] is True and 'colima' in result['msg'] and 'Homebrew' in result['msg']
