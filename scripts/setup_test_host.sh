@@ -6,7 +6,7 @@
 # apt mirror this machine already uses.
 set -euo pipefail
 
-IMAGE="${MOLECULE_IMAGE:-localhost/joelclaw-bookworm-systemd:2}"
+IMAGE="${MOLECULE_IMAGE:-localhost/joelclaw-bookworm-systemd:3}"
 CONF=/etc/containers/containers.conf
 MARKER="# managed by joelclaw.macmini scripts/setup_test_host.sh"
 
