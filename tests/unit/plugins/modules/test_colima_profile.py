@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from ansible.module_utils.common import warnings
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.joelclaw.macmini.plugins.modules import colima_profile
@@ -31,6 +32,7 @@ def run(capsys, check=False, diff=False, **params):
     args = dict(params)
     args['_ansible_check_mode'] = check
     args['_ansible_diff'] = diff
+    warnings._global_warnings.clear()  # pylint: disable=protected-access  # per process, not per run
     with patch_module_args(args):
         with pytest.raises(SystemExit):
             colima_profile.main()

@@ -1,0 +1,254 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) joelclaw.macmini maintainers
+# MIT License (see LICENSE)
+"""talos_docker_cluster against stateful fake colima/docker/talosctl."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pytest
+import yaml
+
+from ansible.module_utils.common import warnings
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.joelclaw.macmini.plugins.modules import talos_docker_cluster
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'fakebin'))
+import macos_clis  # noqa: E402  pylint: disable=wrong-import-position
+
+IMAGE = 'ghcr.io/siderolabs/talos:v1.12.11'
+PORTS = {'api': {'host_port': 3210, 'node_port': 30210}, 'site': {'host_port': 3211, 'node_port': 30211},
+         'dashboard': {'host_port': 6791, 'node_port': 30791}}
+PATCH = {'cluster': {'allowSchedulingOnControlPlanes': True}}
+
+
+@pytest.fixture
+def world(tmp_path, monkeypatch):
+    world = macos_clis.World(tmp_path, monkeypatch)
+    world.add_profile()
+    return world
+
+
+def params(world, **overrides):
+    base = dict(name='joelclaw', image=IMAGE, kubernetes_version='v1.35.0', workers=0, published_ports=PORTS,
+                host_ip='127.0.0.1', config_patches=[PATCH], docker_host=world.docker_host(),
+                talosconfig=os.path.join(world.root, 'joelclaw', 'talosconfig'),
+                kubeconfig=os.path.join(world.root, 'joelclaw', 'kubeconfig'),
+                cluster_state_dir=os.path.join(world.root, 'talos-clusters'), kubeconfig_retries=1)
+    base.update(overrides)
+    return base
+
+
+def run(capsys, world, check=False, diff=False, **overrides):
+    args = params(world, **overrides)
+    args['_ansible_check_mode'] = check
+    args['_ansible_diff'] = diff
+    warnings._global_warnings.clear()  # pylint: disable=protected-access  # per process, not per run
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            talos_docker_cluster.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def warning_texts(result):
+    return [json.dumps(w) for w in result.get('warnings', [])]
+
+
+def writes(world):
+    """Calls that change anything: creates, destroys, starts, kubeconfig downloads."""
+    return [c for c in world.calls() if c['tool'] != 'colima' and (
+        c['args'][:3] == ['cluster', 'create', 'docker'] or c['args'][:2] == ['cluster', 'destroy']
+        or c['args'][:1] == ['start'] or 'kubeconfig' in c['args'])]
+
+
+def contexts(path):
+    with open(path, encoding='utf-8') as handle:
+        data = yaml.safe_load(handle)
+    found = data['contexts']
+    return sorted(found) if isinstance(found, dict) else sorted(c['name'] for c in found)
+
+
+def test_create_then_noop(world, capsys):
+    p = params(world)
+    check = run(capsys, world, check=True)
+    assert check['changed'] is True and writes(world) == []
+    assert not os.path.exists(p['talosconfig']) and world.state()['containers'] == {}
+
+    result = run(capsys, world)
+    assert result['changed'] is True
+    [create] = writes(world)
+    assert create['DOCKER_HOST'] == world.docker_host()  # talosctl ignores docker contexts
+    assert create['KUBECONFIG'] == p['kubeconfig']
+    args = create['args']
+    assert args[args.index('--host-ip') + 1] == '127.0.0.1'
+    assert args[args.index('--exposed-ports') + 1] == \
+        '127.0.0.1:3210:30210/tcp,127.0.0.1:3211:30211/tcp,127.0.0.1:6791:30791/tcp'
+    assert args[args.index('--workers') + 1] == '0'
+    assert args[args.index('--kubernetes-version') + 1] == '1.35.0'
+    assert json.loads(args[args.index('--config-patch') + 1]) == PATCH
+    assert args[args.index('--talosconfig-destination') + 1] == p['talosconfig']
+    assert [n['name'] for n in result['nodes']] == ['joelclaw-controlplane-1']
+    assert result['controlplane_ip'] == '10.5.0.2'
+    assert result['cluster']['KUBERNETES ENDPOINT'] == 'https://127.0.0.1:53211'
+    assert contexts(p['talosconfig']) == ['joelclaw'] and contexts(p['kubeconfig']) == ['admin@joelclaw']
+    assert oct(os.stat(p['kubeconfig']).st_mode & 0o777) == '0o600'
+    # talosctl's own API ports carry no host IP on macOS: reported, not hidden.
+    assert sorted(result['open_to_all_interfaces']) == ['0.0.0.0:53211->6443/tcp', '0.0.0.0:53212->50000/tcp']
+    assert any('every macOS interface' in w for w in warning_texts(result))
+
+    world.clear_calls()
+    assert run(capsys, world)['changed'] is False
+    assert run(capsys, world, check=True)['changed'] is False
+    assert writes(world) == []
+    assert contexts(p['kubeconfig']) == ['admin@joelclaw']
+
+
+def test_workers_are_created_and_counted(world, capsys):
+    result = run(capsys, world, workers=2)
+    assert [n['role'] for n in result['nodes']] == ['controlplane', 'worker', 'worker']
+    assert run(capsys, world, workers=2)['changed'] is False
+
+
+def test_docker_unreachable_names_docker_host(world, capsys):
+    world.run('colima', 'stop', 'default')
+    result = run(capsys, world)
+    assert result['failed'] is True
+    assert 'DOCKER_HOST=' + world.docker_host() in result['msg'] and 'colima status' in result['msg']
+
+
+def test_exited_nodes_are_started_after_a_vm_restart(world, capsys):
+    run(capsys, world, workers=1)
+    world.run('colima', 'stop', 'default')
+    world.run('colima', 'start', 'default')
+    assert {c['state'] for c in world.state()['containers'].values()} == {'exited'}
+    world.clear_calls()
+
+    check = run(capsys, world, check=True, diff=True, workers=1)
+    assert check['changed'] is True and writes(world) == []
+    assert check['actions'] == ['docker start joelclaw-controlplane-1', 'docker start joelclaw-worker-1']
+    assert check['diff']['before']['nodes'] == ['joelclaw-controlplane-1 (exited)', 'joelclaw-worker-1 (exited)']
+
+    result = run(capsys, world, workers=1)
+    assert result['changed'] is True and result['actions'] == check['actions']
+    assert [c['args'] for c in writes(world)] == [['start', 'joelclaw-controlplane-1'], ['start', 'joelclaw-worker-1']]
+    assert {n['state'] for n in result['nodes']} == {'running'}
+    assert run(capsys, world, workers=1)['changed'] is False
+
+
+def test_start_stopped_false_leaves_nodes_alone(world, capsys):
+    run(capsys, world)
+    world.run('colima', 'stop', 'default')
+    world.run('colima', 'start', 'default')
+    world.clear_calls()
+    assert run(capsys, world, start_stopped=False)['changed'] is False
+    assert writes(world) == []
+
+
+@pytest.mark.parametrize('change,variable', [
+    ({'workers': 1}, 'colima_talos_workers'),
+    ({'image': 'ghcr.io/siderolabs/talos:v1.13.9'}, 'colima_talos_image'),
+    ({'published_ports': {'api': {'host_port': 3210, 'node_port': 30210}}}, 'colima_talos_published_ports'),
+    ({'host_ip': '0.0.0.0'}, 'colima_talos_published_ports'),
+    ({'cpus_controlplanes': 4.0}, 'colima_talos_node_cpus'),
+    ({'memory_controlplanes': 4.0}, 'colima_talos_node_memory'),
+])
+def test_changes_talosctl_cannot_apply_are_refused(world, capsys, change, variable):
+    run(capsys, world)
+    world.clear_calls()
+    for check in (True, False):
+        result = run(capsys, world, check=check, **change)
+        assert result['failed'] is True
+        assert variable in result['msg'] and 'talosctl cluster destroy --name joelclaw' in result['msg']
+    assert writes(world) == []
+
+
+def test_recreate_does_not_duplicate_contexts(world, capsys):
+    p = params(world)
+    run(capsys, world)
+    # Someone destroyed the cluster by hand: talosctl leaves both contexts behind (§2.5).
+    world.run('talosctl', 'cluster', 'destroy', '--name', 'joelclaw', '--state', p['cluster_state_dir'],
+              DOCKER_HOST=world.docker_host())
+    check = run(capsys, world, check=True)
+    assert check['changed'] is True
+    assert contexts(p['kubeconfig']) == ['admin@joelclaw']  # check mode wrote nothing
+    result = run(capsys, world)
+    assert result['changed'] is True
+    assert any(a.startswith('remove contexts admin@joelclaw from') for a in result['actions'])
+    assert contexts(p['talosconfig']) == ['joelclaw'] and contexts(p['kubeconfig']) == ['admin@joelclaw']
+
+
+def test_without_pruning_talosctl_would_rename(world, capsys):
+    """Guards the test above: the fake really renames clashing contexts like talosctl does."""
+    p = params(world)
+    run(capsys, world)
+    world.run('talosctl', 'cluster', 'destroy', '--name', 'joelclaw', '--state', p['cluster_state_dir'],
+              DOCKER_HOST=world.docker_host())
+    world.run('talosctl', 'cluster', 'create', 'docker', '--name', 'joelclaw', '--state', p['cluster_state_dir'],
+              '--talosconfig-destination', p['talosconfig'], DOCKER_HOST=world.docker_host(),
+              KUBECONFIG=p['kubeconfig'])
+    assert contexts(p['kubeconfig']) == ['admin@joelclaw', 'admin@joelclaw-1']
+    result = run(capsys, world, workers=1, published_ports={})  # what the bare create above made
+    assert result['changed'] is False
+    assert any('renamed copies' in w for w in warning_texts(result))
+
+
+def test_missing_kubeconfig_is_downloaded_again(world, capsys):
+    p = params(world)
+    run(capsys, world)
+    os.remove(p['kubeconfig'])
+    world.clear_calls()
+    check = run(capsys, world, check=True)
+    assert check['changed'] is True and writes(world) == [] and not os.path.exists(p['kubeconfig'])
+    result = run(capsys, world)
+    assert result['changed'] is True
+    [call] = writes(world)
+    assert call['args'][-3:] == ['kubeconfig', '--force', p['kubeconfig']]
+    assert contexts(p['kubeconfig']) == ['admin@joelclaw']
+    assert run(capsys, world)['changed'] is False
+
+
+def test_missing_talosconfig_on_existing_cluster_is_an_error(world, capsys):
+    p = params(world)
+    run(capsys, world)
+    os.remove(p['talosconfig'])
+    result = run(capsys, world)
+    assert result['failed'] is True and p['talosconfig'] in result['msg'] and 'destroy' in result['msg']
+
+
+def test_absent(world, capsys):
+    p = params(world)
+    run(capsys, world)
+    world.clear_calls()
+    check = run(capsys, world, check=True, state='absent')
+    assert check['changed'] is True and writes(world) == []
+    result = run(capsys, world, state='absent')
+    assert result['changed'] is True
+    assert world.state()['containers'] == {}
+    assert contexts(p['kubeconfig']) == [] and contexts(p['talosconfig']) == []
+    assert run(capsys, world, state='absent')['changed'] is False
+
+
+def test_orphaned_state_dir_is_moved_aside(world, capsys):
+    p = params(world)
+    os.makedirs(os.path.join(p['cluster_state_dir'], 'joelclaw'))
+    result = run(capsys, world)
+    assert result['changed'] is True and result['actions'][0].startswith('move ')
+    assert len(world.state()['containers']) == 1
+
+
+@pytest.mark.parametrize('change,needle', [
+    ({'image': 'ghcr.io/siderolabs/talos:latest'}, 'colima_talos_image'),
+    ({'image': 'ghcr.io/siderolabs/talos'}, 'colima_talos_image'),
+    ({'workers': -1}, 'colima_talos_workers'),
+    ({'published_ports': {'api': {'host_port': 3210, 'node_port': 80}}}, 'NodePort range'),
+    ({'published_ports': {'api': 3210}}, 'host_port and node_port'),
+    ({'config_patches': ['machine: {}']}, 'colima_talos_config_patches[0]'),
+])
+def test_bad_values_are_refused_before_anything_runs(world, capsys, change, needle):
+    result = run(capsys, world, **change)
+    assert result['failed'] is True and needle in result['msg']
+    assert world.calls() == []
