@@ -1,0 +1,25 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 joelclaw.macmini contributors
+# MIT License (see LICENSE)
+"""Split a container image reference and return its tag, so roles can insist on a pinned sha."""
+from __future__ import absolute_import, annotations, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+
+
+def convex_k8s_image_tag(image):
+    """Return the tag of an image reference, or "" when it has none (digest-only or bare name)."""
+    if not isinstance(image, str):
+        raise AnsibleFilterError("convex_k8s_image_tag expects an image reference string, got %s" % type(image).__name__)
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]  # a ":" before the last "/" is a registry port, not a tag
+    if ":" not in last:
+        return ""
+    return last.split(":", 1)[1]
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"convex_k8s_image_tag": convex_k8s_image_tag}
