@@ -108,6 +108,13 @@ def colima(state, args):
     if command == 'version':
         print('colima version %s\ngit commit: 0000000\n\nruntime: docker\narch: aarch64' % state['colima_version'])
         return 0
+    if command in ('list', 'ls') and not ('json' in values or 'j' in values):
+        print('PROFILE    STATUS     ARCH       CPUS    MEMORY    DISK      RUNTIME    ADDRESS')
+        for short, item in sorted(profiles.items()):
+            print('%-10s %-10s %-10s %-7d %-9s %-9s %-10s' % (short, item['status'], item['arch'], item['cpus'],
+                                                            '%dGiB' % (item['memory'] // GIB),
+                                                            '%dGiB' % (item['disk'] // GIB), item['runtime']))
+        return 0
     if command in ('list', 'ls'):
         for short, item in sorted(profiles.items()):
             row = {'name': short, 'status': item['status'], 'arch': item['arch'], 'cpus': item['cpus'],
@@ -223,7 +230,8 @@ def docker(state, args):
             if not ('all' in values or 'a' in values) and container['state'] != 'running':
                 continue
             if all(container['labels'].get(k) == v for k, v in wanted):
-                print(name)
+                fmt = last(values, 'format', '{{.Names}}')
+                print(fmt.replace('{{.Names}}', name).replace('{{.State}}', container['state']))
         return 0
     if command == 'inspect':
         missing = [n for n in positional if n not in mine]
