@@ -251,6 +251,7 @@ class StandinState(object):
         self.export_delay = export_delay
         self.import_delay = import_delay
         self.env = {}
+        self.env_updates = []  # names sent in each update call (tests check what was sent)
         self.tables = {}
         self.storage = {}
         self.exports = []
@@ -579,6 +580,7 @@ class Handler(BaseHTTPRequestHandler):
                 raise HttpError(400, "EnvVarNameNotUnique", "One or more environment variable name is not unique")
             names.add(name)
         with self.state.lock:
+            self.state.env_updates.append([c["name"] for c in changes])
             for change in changes:
                 if change.get("value") is None:
                     self.state.env.pop(change["name"], None)

@@ -1,0 +1,121 @@
+# Copyright (c) 2026 joelclaw.macmini contributors
+# MIT License (see LICENSE)
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from ansible_collections.joelclaw.macmini.plugins.modules import convex_env
+
+SECRET_VALUE = "s3cr3t-value-never-shown"
+
+
+@pytest.fixture
+def env_args(convex_standin):
+    return {"url": convex_standin.url, "admin_key": convex_standin.admin_key(), "timeout": 5}
+
+
+def test_new_variables_are_set_in_one_call_then_left_alone(run_module, convex_standin, env_args):
+    args = dict(env_args, variables={"JWKS": SECRET_VALUE, "SITE_URL": "https://app.example", "PORT": 8080})
+    result = run_module(convex_env, args, diff=True)
+    assert result["changed"] is True and result["added"] == ["JWKS", "PORT", "SITE_URL"]
+    assert convex_standin.state.env == {"JWKS": SECRET_VALUE, "SITE_URL": "https://app.example", "PORT": "8080"}
+    assert convex_standin.state.env_updates == [["JWKS", "PORT", "SITE_URL"]]
+    assert SECRET_VALUE not in json.dumps(result)
+
+    again = run_module(convex_env, args)
+    assert again["changed"] is False and again["added"] == again["updated"] == again["removed"] == []
+    assert len(convex_standin.state.env_updates) == 1
+
+
+def test_check_mode_reports_the_same_change_and_sends_nothing(run_module, convex_standin, env_args):
+    args = dict(env_args, variables={"A": "1"})
+    result = run_module(convex_env, args, check_mode=True)
+    assert result["changed"] is True and result["added"] == ["A"]
+    assert convex_standin.state.env == {} and convex_standin.state.env_updates == []
+
+
+def test_only_the_difference_is_sent(run_module, convex_standin, env_args):
+    convex_standin.state.env.update({"A": "1", "B": "2"})
+    result = run_module(convex_env, dict(env_args, variables={"A": "1", "B": "changed", "C": "3"}), diff=True)
+    assert result["changed"] is True and result["added"] == ["C"] and result["updated"] == ["B"]
+    assert convex_standin.state.env_updates == [["B", "C"]]
+    assert "changed" not in json.dumps(result["diff"]) and "B=<new value>" in result["diff"]["after"]
+
+
+def test_absent_removes_only_listed_existing_names(run_module, convex_standin, env_args):
+    convex_standin.state.env.update({"A": "1", "B": "2"})
+    result = run_module(convex_env, dict(env_args, variables={"A": None, "MISSING": None}, state="absent"))
+    assert result["changed"] is True and result["removed"] == ["A"] and convex_standin.state.env == {"B": "2"}
+    again = run_module(convex_env, dict(env_args, variables={"A": None}, state="absent"))
+    assert again["changed"] is False
+
+
+def test_exclusive_removes_unlisted_names(run_module, convex_standin, env_args):
+    convex_standin.state.env.update({"KEEP": "1", "DROP": "2"})
+    args = dict(env_args, variables={"KEEP": "1"}, exclusive=True)
+    check = run_module(convex_env, args, check_mode=True)
+    assert check["changed"] is True and check["removed"] == ["DROP"] and "DROP" in convex_standin.state.env
+    result = run_module(convex_env, args)
+    assert result["removed"] == ["DROP"] and convex_standin.state.env == {"KEEP": "1"}
+    assert run_module(convex_env, dict(env_args, variables={"KEEP": "1"}))["changed"] is False
+
+
+@pytest.mark.parametrize("variables, fragment", [
+    ({"CONVEX_SITE_URL": "x"}, "built in"),
+    ({"1BAD": "x"}, "not a valid name"),
+    ({"BAD-NAME": "x"}, "not a valid name"),
+    ({"A" * 257: "x"}, "longer than 256"),
+    ({"BIG": "x" * 8193}, "8193 bytes"),
+    ({"NULL": None}, "state=absent"),
+])
+def test_bad_variables_are_refused_before_any_request(run_module, convex_standin, env_args, variables, fragment):
+    result = run_module(convex_env, dict(env_args, variables=variables))
+    assert result["failed"] is True and fragment in result["msg"]
+    assert list(convex_standin.state.requests) == []
+
+
+def test_exclusive_with_absent_is_refused(run_module, env_args):
+    result = run_module(convex_env, dict(env_args, variables={"A": None}, state="absent", exclusive=True))
+    assert result["failed"] is True and "exclusive" in result["msg"]
+
+
+def test_wrong_key_names_the_instance(run_module, convex_standin, env_args):
+    import convex_standin as lib
+    result = run_module(convex_env, dict(env_args, admin_key=lib.make_admin_key("joelclaw", "ef" * 32), variables={"A": "some-value"}))
+    assert result["failed"] is True and "does not belong to instance joelclaw" in result["msg"]
+    assert result["error"]["status"] == 401 and convex_standin.state.env == {}
+
+
+def test_malformed_listing_fails_without_echoing_the_body(run_module, convex_standin, env_args):
+    convex_standin.state.malformed.add("/api/list_environment_variables")
+    result = run_module(convex_env, dict(env_args, variables={"A": "1"}))
+    assert result["failed"] is True and "not JSON" in result["msg"] and "<html>" not in result["msg"]
+    assert convex_standin.state.env_updates == []
+
+
+def test_proxy_error_is_retried_then_explained(run_module, convex_standin, env_args):
+    convex_standin.state.status_override["/api/list_environment_variables"] = 503
+    result = run_module(convex_env, dict(env_args, variables={"A": "1"}))
+    assert result["failed"] is True and "HTTP 503" in result["msg"] and "proxy" in result["msg"]
+    gets = [r for r in convex_standin.state.requests if r == ("GET", "/api/list_environment_variables")]
+    assert len(gets) == 3   # first try and two retries: a GET is safe to repeat
+
+
+def test_timeout_is_reported(run_module, convex_standin, env_args):
+    convex_standin.state.hang["/api/list_environment_variables"] = 1.5
+    started = time.monotonic()
+    result = run_module(convex_env, dict(env_args, variables={"A": "1"}, timeout=0.3))
+    assert result["failed"] is True and "no answer within 0.3s" in result["msg"]
+    assert time.monotonic() - started < 3
+
+
+def test_backend_down(run_module, env_args):
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = "http://127.0.0.1:%d" % sock.getsockname()[1]
+    result = run_module(convex_env, dict(env_args, url=url, variables={"A": "1"}))
+    assert result["failed"] is True and "connection refused" in result["msg"]
