@@ -134,8 +134,8 @@ def _refusal(field, variable, current, wanted, profile):
     return (
         '%s=%r was requested but Colima profile %r was created with %s %r, which Colima cannot change after '
         'creation. Set %s back to %r, or recreate the profile on purpose: `colima delete %s` (add `--data` to '
-        'also wipe the container disk), then re-run.' % (variable, wanted, profile, field, current, variable,
-                                                          current, profile)
+        'also wipe the container disk), then re-run.'
+        % (variable, wanted, profile, field, current, variable, current, profile)
     )
 
 

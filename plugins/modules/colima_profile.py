@@ -22,7 +22,7 @@ description:
   - Recovers a profile in status C(Broken) (common after a macOS restart) with C(colima stop --force).
   - Requires Colima 0.8.1 or later (C(colima status --json)).
 author:
-  - joelclaw.macmini maintainers
+  - Joel Hooks (@joelhooks)
 options:
   name:
     description:
@@ -84,8 +84,10 @@ notes:
   - Supports diff mode (the profile's resources before and after).
 attributes:
   check_mode:
+    description: Computes the same commands and C(changed) without running them.
     support: full
   diff_mode:
+    description: Shows the state before and after.
     support: full
 '''
 

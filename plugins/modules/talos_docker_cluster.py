@@ -23,7 +23,7 @@ description:
     published ports) with a message that names the variable and how to recreate the cluster.
   - Talos ignores Docker contexts, so O(docker_host) is passed to every command as E(DOCKER_HOST).
 author:
-  - joelclaw.macmini maintainers
+  - Joel Hooks (@joelhooks)
 options:
   name:
     description: Cluster name (C(--name)); node containers are C(<name>-controlplane-1) and C(<name>-worker-N).
@@ -123,8 +123,10 @@ notes:
   - The Kubernetes version of an existing cluster is not compared; upgrade it with C(talosctl upgrade-k8s).
 attributes:
   check_mode:
+    description: Computes the same commands and C(changed) without running them.
     support: full
   diff_mode:
+    description: Shows the state before and after.
     support: full
 '''
 

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Run by launchd (joelclaw.macmini.colima_talos) at login and every few minutes:
 # start the Colima VM if it is down (recovering a Broken one), then start the Talos node
 # containers, which have no restart policy and stay exited after every VM restart.

@@ -111,9 +111,9 @@ def colima(state, args):
     if command in ('list', 'ls') and not ('json' in values or 'j' in values):
         print('PROFILE    STATUS     ARCH       CPUS    MEMORY    DISK      RUNTIME    ADDRESS')
         for short, item in sorted(profiles.items()):
-            print('%-10s %-10s %-10s %-7d %-9s %-9s %-10s' % (short, item['status'], item['arch'], item['cpus'],
-                                                            '%dGiB' % (item['memory'] // GIB),
-                                                            '%dGiB' % (item['disk'] // GIB), item['runtime']))
+            row = (short, item['status'], item['arch'], item['cpus'], '%dGiB' % (item['memory'] // GIB),
+                   '%dGiB' % (item['disk'] // GIB), item['runtime'])
+            print('%-10s %-10s %-10s %-7d %-9s %-9s %-10s' % row)
         return 0
     if command in ('list', 'ls'):
         for short, item in sorted(profiles.items()):
@@ -321,8 +321,11 @@ def talosctl(state, args):
         host_ip = last(values, 'host-ip', '0.0.0.0')
         if os.path.exists(os.path.join(state_dir, name)):
             die('error: cluster %s already exists' % name)
+
         def size(text):
-            return int(float(text[:-3]) * GIB) if text.endswith('GiB') else die('bad size %r' % text)
+            if not text.endswith('GiB'):
+                die('bad size %r' % text)
+            return int(float(text[:-3]) * GIB)
         ports = []
         for spec in (last(values, 'exposed-ports') or last(values, 'p') or '').split(','):
             if not spec:
@@ -400,14 +403,9 @@ def main():
                            'KUBECONFIG': os.environ.get('KUBECONFIG')})
     save(state)  # the call log survives a failing command
     try:
-        code = {'colima': colima, 'docker': docker, 'talosctl': talosctl}[tool](state, args)
-    except SystemExit as exc:
-        code = exc.code
-        if code:
-            save(state)
-            raise
-    save(state)
-    return code
+        return {'colima': colima, 'docker': docker, 'talosctl': talosctl}[tool](state, args)
+    finally:
+        save(state)
 
 
 if __name__ == '__main__':
