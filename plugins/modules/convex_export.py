@@ -1,0 +1,166 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: joelclaw.macmini contributors
+# MIT License (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: convex_export
+short_description: Take a snapshot export of a self-hosted Convex deployment
+version_added: 0.1.0
+description:
+  - Requests a snapshot export (C(POST /api/export/request/zip)), polls
+    C(_system/cli/exports:getLatest) until it completes, downloads the ZIP
+    (C(GET /api/export/zip/<start_ts>)) to a temporary file beside O(dest), checks it (ZIP CRCs,
+    C(_tables/documents.jsonl) present, size) and renames it into place, mode 0600.
+  - If another export is already running (C(ExportInProgress)), waits for it, then requests a new one.
+  - The same flow as C(npx convex export), with a deadline and a verified file.
+  - An export does not contain environment variables, code or pending scheduled functions.
+author:
+  - joelclaw.macmini contributors
+options:
+  url:
+    description: The backend's API origin (C(CONVEX_CLOUD_ORIGIN) or a local port), without a path.
+    type: str
+    required: true
+  admin_key:
+    description: An admin key for the deployment.
+    type: str
+    required: true
+  dest:
+    description:
+      - An existing directory (the file is named as the server names it,
+        C(snapshot_<instance>_<ts>.zip)) or a file path.
+    type: path
+    required: true
+  include_storage:
+    description: Include file storage (C(_storage/)) in the export.
+    type: bool
+    default: false
+  force:
+    description: Replace O(dest) (or the file of the same name in it) if it exists.
+    type: bool
+    default: false
+  timeout:
+    description: Seconds the whole export (waiting and download start) may take.
+    type: float
+    default: 900
+  request_timeout:
+    description: Seconds to wait for each HTTP request (and between bytes of the download).
+    type: float
+    default: 60
+  validate_certs:
+    description: Verify the backend's TLS certificate.
+    type: bool
+    default: true
+  ca_path:
+    description: PEM file of CA certificates to trust for O(url).
+    type: path
+attributes:
+  check_mode:
+    support: full
+    details: Reads the latest export's state (proves the key works); requests nothing.
+  diff_mode:
+    support: none
+seealso:
+  - module: joelclaw.macmini.convex_import
+"""
+
+EXAMPLES = r"""
+- name: Ensure tonight's snapshot of the deployment is in the backup directory.
+  joelclaw.macmini.convex_export:
+    url: http://127.0.0.1:3210
+    admin_key: "{{ convex_key.admin_key }}"
+    dest: "{{ convex_backup_dir }}"
+    include_storage: true
+  register: convex_snapshot
+"""
+
+RETURN = r"""
+path:
+  description: Where the verified ZIP was written.
+  returned: changed and not check mode
+  type: str
+size:
+  description: Size of the ZIP in bytes.
+  returned: changed and not check mode
+  type: int
+sha256:
+  description: SHA-256 of the ZIP.
+  returned: changed and not check mode
+  type: str
+tables:
+  description: Table names listed in C(_tables/documents.jsonl).
+  returned: changed and not check mode
+  type: list
+  elements: str
+start_ts:
+  description: The export's snapshot timestamp (nanoseconds), also the download id.
+  returned: changed and not check mode
+  type: int
+export_id:
+  description: The C(_exports) document id.
+  returned: changed and not check mode
+  type: str
+elapsed:
+  description: Seconds from the request to the verified file.
+  returned: changed and not check mode
+  type: float
+latest_state:
+  description: In check mode, the state of the newest export on the server (or null).
+  returned: check mode
+  type: str
+"""
+
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexClient, ConvexError, int64
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_snapshot import Deadline, download_export, request_export
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            url=dict(type="str", required=True),
+            admin_key=dict(type="str", required=True, no_log=True),
+            dest=dict(type="path", required=True),
+            include_storage=dict(type="bool", default=False),
+            force=dict(type="bool", default=False),
+            timeout=dict(type="float", default=900),
+            request_timeout=dict(type="float", default=60),
+            validate_certs=dict(type="bool", default=True),
+            ca_path=dict(type="path"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    dest = params["dest"]
+    parent = dest if os.path.isdir(dest) else os.path.dirname(os.path.abspath(dest))
+    if not os.path.isdir(parent):
+        module.fail_json(msg="dest %s: directory %s does not exist; create it first (0700)." % (dest, parent))
+    if not os.path.isdir(dest) and os.path.exists(dest) and not params["force"]:
+        module.fail_json(msg="dest %s already exists; choose another path or set force=true." % dest)
+    started = time.monotonic()
+    try:
+        client = ConvexClient(params["url"], params["admin_key"], timeout=params["request_timeout"],
+                              validate_certs=params["validate_certs"], ca_path=params["ca_path"])
+        if module.check_mode:
+            latest = client.latest_export()
+            module.exit_json(changed=True, latest_state=(latest or {}).get("state"))
+        doc = request_export(client, params["include_storage"], Deadline(params["timeout"]))
+        start_ts = int64(doc["start_ts"])
+        result = download_export(client, start_ts, dest, force=params["force"])
+    except ConvexError as exc:
+        module.fail_json(msg=exc.message, error=exc.to_dict())
+    except OSError as exc:
+        module.fail_json(msg="cannot write the export under %s: %s" % (dest, exc))
+    module.exit_json(changed=True, start_ts=start_ts, export_id=doc.get("_id"),
+                     elapsed=round(time.monotonic() - started, 3), **result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: joelclaw.macmini contributors
+# MIT License (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: convex_import
+short_description: Restore a snapshot ZIP into a self-hosted Convex deployment
+version_added: 0.1.0
+description:
+  - Checks the local ZIP (CRCs, C(_tables/documents.jsonl)), uploads it in parts
+    (C(/api/import/start_upload), C(upload_part), C(finish_upload)), confirms the import
+    (C(POST /api/perform_import)) when the backend asks for confirmation, and polls
+    C(_system/cli/queryImport) until it completes, like C(npx convex import -y).
+  - O(mode) has no default, so every run states explicitly whether it may overwrite data.
+author:
+  - joelclaw.macmini contributors
+options:
+  url:
+    description: The backend's API origin (C(CONVEX_CLOUD_ORIGIN) or a local port), without a path.
+    type: str
+    required: true
+  admin_key:
+    description: An admin key for the deployment.
+    type: str
+    required: true
+  src:
+    description: The snapshot ZIP on the managed host (as written by M(joelclaw.macmini.convex_export)).
+    type: path
+    required: true
+  mode:
+    description:
+      - V(requireEmpty) fails if a table in the ZIP already has rows.
+      - V(append) adds the rows.
+      - V(replace) replaces the tables that are in the ZIP.
+      - V(replaceAll) replaces all data and deletes tables that are not in the ZIP (a full restore).
+    type: str
+    required: true
+    choices: [requireEmpty, append, replace, replaceAll]
+  chunk_size:
+    description: Bytes per uploaded part (the CLI uses 5 MiB; fewer than 10000 parts are allowed).
+    type: int
+    default: 5242880
+  timeout:
+    description: Seconds the whole import may take after the upload.
+    type: float
+    default: 1800
+  request_timeout:
+    description: Seconds to wait for each HTTP request.
+    type: float
+    default: 120
+  validate_certs:
+    description: Verify the backend's TLS certificate.
+    type: bool
+    default: true
+  ca_path:
+    description: PEM file of CA certificates to trust for O(url).
+    type: path
+attributes:
+  check_mode:
+    support: full
+    details: Checks the ZIP and the admin key; uploads nothing.
+  diff_mode:
+    support: none
+notes:
+  - Environment variables are not in a snapshot; restore them with M(joelclaw.macmini.convex_env).
+seealso:
+  - module: joelclaw.macmini.convex_export
+"""
+
+EXAMPLES = r"""
+- name: Restore the deployment from the chosen snapshot (replaces all data).
+  joelclaw.macmini.convex_import:
+    url: http://127.0.0.1:3210
+    admin_key: "{{ convex_key.admin_key }}"
+    src: "{{ convex_backup_dir }}/snapshot_joelclaw_1767225600000000000.zip"
+    mode: replaceAll
+"""
+
+RETURN = r"""
+rows_written:
+  description: Documents written by the import (C(num_rows_written)).
+  returned: changed and not check mode
+  type: int
+rows_in_file:
+  description: Documents counted in the ZIP's table files.
+  returned: success
+  type: int
+tables:
+  description: Tables listed in the ZIP.
+  returned: success
+  type: list
+  elements: str
+import_id:
+  description: The C(_snapshot_imports) document id.
+  returned: changed and not check mode
+  type: str
+message_to_confirm:
+  description: The backend's summary of what the import changes, which this module confirmed.
+  returned: changed and not check mode
+  type: str
+parts:
+  description: Number of uploaded parts.
+  returned: changed and not check mode
+  type: int
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexClient, ConvexError
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_snapshot import Deadline, run_import, zip_summary
+
+MAX_PARTS = 10000
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            url=dict(type="str", required=True),
+            admin_key=dict(type="str", required=True, no_log=True),
+            src=dict(type="path", required=True),
+            mode=dict(type="str", required=True, choices=["requireEmpty", "append", "replace", "replaceAll"]),
+            chunk_size=dict(type="int", default=5 * 1024 * 1024),
+            timeout=dict(type="float", default=1800),
+            request_timeout=dict(type="float", default=120),
+            validate_certs=dict(type="bool", default=True),
+            ca_path=dict(type="path"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    src = params["src"]
+    if not os.path.isfile(src):
+        module.fail_json(msg="src %s is not a file." % src)
+    if params["chunk_size"] < 1024:
+        module.fail_json(msg="chunk_size %d is too small; use at least 1024 bytes." % params["chunk_size"])
+    if os.path.getsize(src) / float(params["chunk_size"]) >= MAX_PARTS:
+        module.fail_json(msg="src is too large for %d parts of chunk_size %d; raise chunk_size."
+                         % (MAX_PARTS, params["chunk_size"]))
+    try:
+        tables, rows = zip_summary(src)
+        client = ConvexClient(params["url"], params["admin_key"], timeout=params["request_timeout"],
+                              validate_certs=params["validate_certs"], ca_path=params["ca_path"])
+        if module.check_mode:
+            client.check_admin_key()
+            module.exit_json(changed=True, tables=tables, rows_in_file=rows)
+        result = run_import(client, src, params["mode"], Deadline(params["timeout"]), params["chunk_size"])
+    except ConvexError as exc:
+        module.fail_json(msg=exc.message, error=exc.to_dict())
+    changed = result["rows_written"] > 0 or params["mode"] in ("replace", "replaceAll")
+    module.exit_json(changed=changed, tables=tables, rows_in_file=rows, **result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+# Copyright (c) 2026 joelclaw.macmini contributors
+# MIT License (see LICENSE)
+from __future__ import annotations
+
+import pytest
+
+import convex_standin as lib
+
+from ansible_collections.joelclaw.macmini.plugins.modules import convex_export, convex_import
+
+TABLES = {
+    "messages": [{"_id": "m%d" % i, "_creationTime": 1.0 + i, "body": "hi %d" % i} for i in range(30)],
+    "users": [{"_id": "u1", "_creationTime": 1.0, "name": "joel"}],
+}
+
+
+@pytest.fixture
+def snapshot(tmp_path):
+    path = str(tmp_path / "snapshot.zip")
+    lib.write_snapshot_zip(path, TABLES, {}, "joelclaw")
+    return path
+
+
+def args_for(standin, src, mode, **extra):
+    return dict({"url": standin.url, "admin_key": standin.admin_key(), "src": src, "mode": mode,
+                 "request_timeout": 5, "timeout": 10}, **extra)
+
+
+def test_import_into_an_empty_deployment(run_module, convex_standin, snapshot):
+    result = run_module(convex_import, args_for(convex_standin, snapshot, "requireEmpty"))
+    assert result["changed"] is True and result["rows_written"] == 31 and result["rows_in_file"] == 31
+    assert result["tables"] == ["messages", "users"] and "messages" in result["message_to_confirm"]
+    assert convex_standin.state.tables["messages"] == TABLES["messages"]
+    assert ("POST", "/api/perform_import") in convex_standin.state.requests
+
+
+def test_require_empty_refuses_to_overwrite(run_module, convex_standin, snapshot):
+    convex_standin.state.tables = {"users": [{"_id": "u9", "name": "other"}]}
+    result = run_module(convex_import, args_for(convex_standin, snapshot, "requireEmpty"))
+    assert result["failed"] is True and "not empty" in result["msg"]
+    assert convex_standin.state.tables == {"users": [{"_id": "u9", "name": "other"}]}
+
+
+def test_replace_all_restores_exactly_the_snapshot(run_module, convex_standin, snapshot):
+    convex_standin.state.tables = {"users": [{"_id": "u9"}], "stale": [{"_id": "s1"}]}
+    result = run_module(convex_import, args_for(convex_standin, snapshot, "replaceAll", chunk_size=1024))
+    assert result["rows_written"] == 31 and result["parts"] > 1
+    assert convex_standin.state.tables == TABLES
+
+
+def test_check_mode_uploads_nothing(run_module, convex_standin, snapshot):
+    result = run_module(convex_import, args_for(convex_standin, snapshot, "replaceAll"), check_mode=True)
+    assert result["changed"] is True and result["rows_in_file"] == 31
+    assert convex_standin.state.imports == {} and convex_standin.state.tables == {}
+    assert ("POST", "/api/import/start_upload") not in convex_standin.state.requests
+
+
+def test_mode_is_required(run_module, convex_standin, snapshot):
+    args = args_for(convex_standin, snapshot, "append")
+    del args["mode"]
+    result = run_module(convex_import, args)
+    assert result["failed"] is True and "mode" in result["msg"]
+
+
+def test_corrupted_local_zip_is_refused_before_upload(run_module, convex_standin, snapshot):
+    with open(snapshot, "r+b") as handle:
+        handle.seek(200)
+        handle.write(b"\x00" * 64)
+    result = run_module(convex_import, args_for(convex_standin, snapshot, "append"))
+    assert result["failed"] is True and "not a usable Convex snapshot" in result["msg"]
+    assert list(convex_standin.state.requests) == []
+
+
+def test_import_that_never_completes_hits_the_deadline(run_module, convex_standin, snapshot):
+    convex_standin.state.faults.add("import_never_completes")
+    result = run_module(convex_import, args_for(convex_standin, snapshot, "append", timeout=0.5))
+    assert result["failed"] is True and "did not finish within 0.5s" in result["msg"] and "in_progress" in result["msg"]
+
+
+def test_wrong_key(run_module, convex_standin, snapshot):
+    args = args_for(convex_standin, snapshot, "append", admin_key=lib.make_admin_key("joelclaw", "02" * 32))
+    result = run_module(convex_import, args)
+    assert result["failed"] is True and "does not belong to instance joelclaw" in result["msg"]
+
+
+def test_export_then_import_round_trip(run_module, convex_standin, convex_secret, tmp_path):
+    convex_standin.state.tables = {name: list(rows) for name, rows in TABLES.items()}
+    exported = run_module(convex_export, {"url": convex_standin.url, "admin_key": convex_standin.admin_key(),
+                                          "dest": str(tmp_path)})
+    with lib.ConvexStandin("joelclaw", convex_secret) as target:
+        result = run_module(convex_import, args_for(target, exported["path"], "replaceAll"))
+        assert result["rows_written"] == 31 and target.state.tables == TABLES
