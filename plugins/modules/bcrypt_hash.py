@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026 joelclaw.macmini contributors
-# MIT License (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
@@ -20,7 +20,7 @@ description:
   - Pure computation, no files. Run it where the C(bcrypt) library is installed, usually the
     controller (C(delegate_to: localhost)).
 author:
-  - joelclaw.macmini contributors
+  - Joel Hooks (@joelhooks)
 requirements:
   - bcrypt >= 4.0
 options:

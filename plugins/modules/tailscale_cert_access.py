@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026 joelclaw.macmini contributors
-# MIT License (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
@@ -18,7 +18,7 @@ description:
   - Fails with a message that says what to change when it cannot work.
   - Reads only; makes no changes.
 author:
-  - joelclaw.macmini contributors
+  - Joel Hooks (@joelhooks)
 options:
   user:
     description: The user Caddy runs as. Defaults to the user running the module.

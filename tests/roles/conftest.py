@@ -1,5 +1,5 @@
 # Copyright (c) 2026 joelclaw.macmini contributors
-# MIT License (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Run real ansible-playbook against this machine (connection local) from pytest.
 
 Role-level tests use it to prove that bad input fails before any change: they run in

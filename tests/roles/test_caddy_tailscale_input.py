@@ -1,5 +1,5 @@
 # Copyright (c) 2026 joelclaw.macmini contributors
-# MIT License (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Bad input to caddy_tailscale fails with a clear message before any change.
 
 Each case runs the real role (argument specs, then the caddy_sites check) with ansible-playbook.
