@@ -16,9 +16,9 @@ description:
   - When O(existing_hash) is given and still matches O(password), it is returned unchanged, so
     re-running a play does not churn the hash (and the config file that holds it).
   - A new hash is made only when there is no usable previous hash or the password changed;
-    RV(changed) says which happened.
+    C(changed) says which happened.
   - Pure computation, no files. Run it where the C(bcrypt) library is installed, usually the
-    controller (C(delegate_to: localhost)).
+    controller (C(delegate_to=localhost)).
 author:
   - Joel Hooks (@joelhooks)
 requirements:
@@ -39,8 +39,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Check mode computes the same hash decision; nothing is written anyway.
   diff_mode:
     support: none
+    description: No files are changed, so there is nothing to diff.
 """
 
 EXAMPLES = r"""

@@ -83,8 +83,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Only reads its input; identical in check mode.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to diff.
 notes:
   - Runs no commands and touches no files.
 """

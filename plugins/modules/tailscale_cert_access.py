@@ -31,8 +31,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Only reads the host; identical in check mode.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to diff.
 notes:
   - macOS only.
 """
