@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026 joelclaw.macmini contributors
-# MIT License (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
@@ -22,7 +22,7 @@ description:
     fails unless O(allow_rotation=true); then the higher-priority source wins.
   - Every value is validated as 64 hex characters; errors name the source, never the value.
 author:
-  - joelclaw.macmini contributors
+  - Joel Hooks (@joelhooks)
 options:
   secret:
     description:
@@ -48,11 +48,15 @@ options:
     default: false
 attributes:
   check_mode:
+    description: Resolves (and, with nothing to reuse, generates) the secret but does not write O(state_file).
     support: full
   diff_mode:
+    description: No diff; the only content is the secret itself.
     support: none
 notes:
-  - Run the task with C(no_log=true); the return value RV(instance_secret) is the secret itself.
+  - Run the task with C(no_log=true); RV(instance_secret_b64) is the secret itself, base64-encoded.
+  - The value is returned base64-encoded because Ansible masks any return value equal to a C(no_log)
+    parameter (O(secret), O(existing)); base64 is also what a Kubernetes Secret's C(data) holds.
 """
 
 EXAMPLES = r"""
@@ -66,8 +70,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-instance_secret:
-  description: The secret to use, 64 lowercase hex characters.
+instance_secret_b64:
+  description:
+    - The secret to use (64 lowercase hex characters), base64-encoded.
+    - Decode it with C(ansible.builtin.b64decode) where the hex form is needed.
   returned: success
   type: str
 source:
@@ -81,6 +87,7 @@ state_file_written:
   type: bool
 """
 
+import base64
 import os
 import re
 import secrets
@@ -174,7 +181,8 @@ def main():
         # A secret file readable by others is a finding; tighten it and report the change.
         os.chmod(state_file, 0o600)
         write = True
-    module.exit_json(changed=write, instance_secret=value, source=source, state_file_written=write)
+    encoded = base64.b64encode(value.encode("ascii")).decode("ascii")
+    module.exit_json(changed=write, instance_secret_b64=encoded, source=source, state_file_written=write)
 
 
 if __name__ == "__main__":
