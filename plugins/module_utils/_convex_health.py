@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: joelclaw.macmini contributors
-# MIT License (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # Private to joelclaw.macmini: this module_util may change without notice.
 """Health probes for a self-hosted Convex stack, run concurrently with per-probe deadlines.
@@ -141,15 +141,16 @@ def probe_tls(target, timeout, ca_path, warn_days, fail_days):
             with context.wrap_socket(sock, server_hostname=host) as tls:
                 cert = tls.getpeercert()
     except ssl.SSLCertVerificationError as exc:
-        return [Probe(name, FAIL, None, "certificate not trusted (%s): is Caddy serving the Tailscale "
-                                         "certificate for this name?" % (exc.verify_message or exc))]
+        hint = "certificate not trusted (%s): is Caddy serving the Tailscale certificate for this name?" % (
+            exc.verify_message or exc)
+        return [Probe(name, FAIL, None, hint)]
     except (OSError, ssl.SSLError) as exc:
         return [Probe(name, FAIL, None, _transport_hint(exc, "%s:%d" % (host, port), timeout))]
     days = (ssl.cert_time_to_seconds(cert["notAfter"]) - time.time()) / 86400.0
     value = "%.1f days left" % days
     if days < fail_days:
-        return [Probe(name, FAIL, value, "renew now: tailscale cert (Caddy renews Tailscale certificates itself "
-                                         "when tailscaled is logged in)", days_left=round(days, 2))]
+        hint = "renew now: Caddy renews Tailscale certificates itself while tailscaled is logged in"
+        return [Probe(name, FAIL, value, hint, days_left=round(days, 2))]
     if days < warn_days:
         return [Probe(name, WARN, value, "renewal is due; check that Caddy can reach tailscaled",
                       days_left=round(days, 2))]

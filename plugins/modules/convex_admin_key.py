@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: joelclaw.macmini contributors
-# MIT License (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ description:
     that is still valid for this name and secret is kept, so an unchanged file is never
     rewritten and keys are not reissued on every run.
 author:
-  - joelclaw.macmini contributors
+  - Joel Hooks (@joelhooks)
 requirements:
   - cryptography >= 42 on the managed host (for C(AESGCMSIV); the PyPI wheels bundle a new
     enough OpenSSL)
@@ -66,14 +66,16 @@ options:
     type: path
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: The live check runs (it only reads); the env file is not written.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: The diff shows the URL line; the key itself is always shown as a placeholder.
 notes:
-  - The returned RV(admin_key) is a full admin credential. Register it only in tasks with
-    C(no_log: true).
+  - The returned RV(admin_key) is a full admin credential. Register it only in tasks that
+    set C(no_log=true).
   - Keys carry no expiry; a key stays valid until C(INSTANCE_SECRET) or C(INSTANCE_NAME) change.
 seealso:
   - module: joelclaw.macmini.convex_env

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: joelclaw.macmini contributors
-# MIT License (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ description:
   - Names are checked before any request, as the backend checks them (C(^[a-zA-Z_]+[a-zA-Z0-9_]*$),
     at most 256 characters); the built-in C(CONVEX_CLOUD_URL) and C(CONVEX_SITE_URL) are refused.
 author:
-  - joelclaw.macmini contributors
+  - Joel Hooks (@joelhooks)
 options:
   url:
     description: The backend's API origin (C(CONVEX_CLOUD_ORIGIN) or a local port), without a path.
@@ -45,7 +45,7 @@ options:
   exclusive:
     description:
       - With O(state=present), also remove every variable of the deployment that is not in
-        O(variables). Careful: this removes variables set by other tools (for example
+        O(variables). This also removes variables set by other tools (for example
         C(JWT_PRIVATE_KEY) set by the Convex Auth setup) unless they are listed too.
     type: bool
     default: false
@@ -62,9 +62,11 @@ options:
     type: path
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: The current variables are read; the update call is skipped.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: The diff lists names only; values are shown as placeholders.
 notes:

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: joelclaw.macmini contributors
-# MIT License (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ description:
   - The same flow as C(npx convex export), with a deadline and a verified file.
   - An export does not contain environment variables, code or pending scheduled functions.
 author:
-  - joelclaw.macmini contributors
+  - Joel Hooks (@joelhooks)
 options:
   url:
     description: The backend's API origin (C(CONVEX_CLOUD_ORIGIN) or a local port), without a path.
@@ -60,9 +60,11 @@ options:
     type: path
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reads the latest export's state (proves the key works); requests nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 seealso:
   - module: joelclaw.macmini.convex_import

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: joelclaw.macmini contributors
-# MIT License (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ description:
   - A probe that does not answer within its timeout fails as "timed out"; it never delays the others.
   - Read-only; never changes anything.
 author:
-  - joelclaw.macmini contributors
+  - Joel Hooks (@joelhooks)
 requirements:
   - kubernetes (Python client) on the managed host, only when O(kubeconfig) is given
 options:
@@ -129,9 +129,11 @@ options:
     type: path
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Read-only; runs the same in check mode.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 seealso:
   - module: joelclaw.macmini.convex_admin_key
@@ -279,22 +281,27 @@ def main():
         module.fail_json(msg="timeouts has unknown probe names %s; known: %s" % (", ".join(unknown), ", ".join(PROBE_NAMES)))
     if params["kubeconfig"] and health.KUBERNETES_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=health.KUBERNETES_IMPORT_ERROR)
-    admin_key = params["admin_key"]
-    if params["admin_key_env_file"]:
+    admin_key, early = params["admin_key"], []
+    env_file = params["admin_key_env_file"]
+    if env_file:
         try:
-            admin_key = admin_key_from(params["admin_key_env_file"])
+            admin_key = admin_key_from(env_file)
+            if not admin_key:
+                early.append(health.Probe("admin_key", health.FAIL, None, "%s has no CONVEX_SELF_HOSTED_ADMIN_KEY "
+                                          "line: run joelclaw.macmini.convex_admin_key with env_file" % env_file))
         except (OSError, UnicodeDecodeError) as exc:
-            module.fail_json(msg="cannot read admin_key_env_file %s: %s" % (params["admin_key_env_file"], exc))
-        if not admin_key:
-            module.fail_json(msg="admin_key_env_file %s has no CONVEX_SELF_HOSTED_ADMIN_KEY line; run "
-                                 "joelclaw.macmini.convex_admin_key with env_file first." % params["admin_key_env_file"])
-        module.no_log_values.add(admin_key)
+            early.append(health.Probe("admin_key", health.FAIL, None, "cannot read %s (%s): run "
+                                      "joelclaw.macmini.convex_admin_key with env_file" % (env_file, exc)))
+        if admin_key:
+            module.no_log_values.add(admin_key)
     started = time.monotonic()
     try:
         jobs = build_jobs(params, admin_key)
     except ConvexError as exc:
         module.fail_json(msg=exc.message)
     probes = health.run_probes(jobs)
+    if early:
+        probes[2:2] = early
     verdict = health.worst(p["status"] for p in probes)
     counts = {s: sum(1 for p in probes if p["status"] == s) for s in (health.OK, health.WARN, health.FAIL)}
     result = dict(changed=False, verdict=verdict, probes=probes, report=health.report_lines(probes), counts=counts,

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: joelclaw.macmini contributors
-# MIT License (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ description:
     C(_system/cli/queryImport) until it completes, like C(npx convex import -y).
   - O(mode) has no default, so every run states explicitly whether it may overwrite data.
 author:
-  - joelclaw.macmini contributors
+  - Joel Hooks (@joelhooks)
 options:
   url:
     description: The backend's API origin (C(CONVEX_CLOUD_ORIGIN) or a local port), without a path.
@@ -61,9 +61,11 @@ options:
     type: path
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Checks the ZIP and the admin key; uploads nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 notes:
   - Environment variables are not in a snapshot; restore them with M(joelclaw.macmini.convex_env).

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: joelclaw.macmini contributors
-# MIT License (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """TEST STAND-IN for a self-hosted Convex backend. Not Convex; tests only.
 
 It implements the routes the joelclaw.macmini Convex modules (and the npm
@@ -47,7 +47,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import struct
 import sys
 import tempfile
@@ -92,7 +91,7 @@ def _dot(a, b):
             product ^= a
         a <<= 1
         b >>= 1
-    for _ in range(128):
+    for _step in range(128):
         if product & 1:
             product ^= _POLY
         product >>= 1
@@ -230,7 +229,7 @@ class Int64(int):
 
 def new_id():
     alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
-    return "".join(secrets.choice(alphabet) for _ in range(32))
+    return "".join(secrets.choice(alphabet) for _index in range(32))
 
 
 def now_ns():
@@ -316,7 +315,7 @@ class StandinState(object):
                             "failed_ts": Int64(now_ns()), "requestor": "snapshotExport"})
             self.bump()
             return
-        path = os.path.join(self.workdir, "snapshot_%s_%d.zip" % (self.instance_name, start))
+        path = os.path.join(self.workdir, "snapshot_%s_%d.zip" % (self.instance_name, int(start)))
         write_snapshot_zip(path, tables, storage, self.instance_name)
         with self.lock:
             doc.pop("progress_message", None)
@@ -608,7 +607,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/zip")
         self.send_header("Content-Length", str(size))
         self.send_header("Content-Disposition", "attachment; filename=snapshot_%s_%d.zip"
-                         % (self.state.instance_name, doc["start_ts"]))
+                         % (self.state.instance_name, int(doc["start_ts"])))
         self.end_headers()
         with open(doc["_path"], "rb") as handle:
             if corrupt:

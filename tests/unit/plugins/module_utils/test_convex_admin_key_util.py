@@ -1,5 +1,5 @@
 # Copyright (c) 2026 joelclaw.macmini contributors
-# MIT License (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The admin-key algorithm, against fixed vectors and against the stand-in's independent code."""
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def test_key_matches_reference_vector_exactly():
 
 
 def test_random_nonce_keys_differ_but_both_decode():
-    one, two = (ak.issue_admin_key("joelclaw", DEV_SECRET) for _ in range(2))
+    one, two = (ak.issue_admin_key("joelclaw", DEV_SECRET) for _index in range(2))
     assert one != two
     for key in (one, two):
         fields = ak.decode_admin_key(key, DEV_SECRET)

@@ -1,5 +1,5 @@
 # Copyright (c) 2026 joelclaw.macmini contributors
-# MIT License (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
 import datetime
@@ -139,7 +139,12 @@ def test_admin_key_from_env_file(run_module, convex_standin, tmp_path):
     result = run_module(convex_health, args)
     assert by_name(result)["admin_key"]["status"] == "ok"
     env_file.write_text("OTHER=1\n")
-    assert "no CONVEX_SELF_HOSTED_ADMIN_KEY" in run_module(convex_health, args)["msg"]
+    result = run_module(convex_health, args)
+    assert result["failed"] is True and "no CONVEX_SELF_HOSTED_ADMIN_KEY" in by_name(result)["admin_key"]["hint"]
+    assert [p["name"] for p in result["probes"]][:3] == ["backend_version", "instance_name", "admin_key"]
+    env_file.unlink()
+    result = run_module(convex_health, args)
+    assert "cannot read" in by_name(result)["admin_key"]["hint"] and by_name(result)["dashboard"]["status"] == "ok"
 
 
 def test_backup_probe_edge_cases(run_module, convex_standin, tmp_path):
