@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) 2026 joelclaw.macmini contributors
 # MIT License (see LICENSE)
 """Benchmark: convex_export end to end on a ~50 MB export against a plain download of the same ZIP.

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) 2026 joelclaw.macmini contributors
 # MIT License (see LICENSE)
 """Benchmark: convex_health against the Convex TEST STAND-IN on loopback.
