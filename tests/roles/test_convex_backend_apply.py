@@ -1,0 +1,282 @@
+# Copyright (c) 2026 joelclaw.macmini contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The apply path (convex_k8s_apply: true) against STAND-INS, since no kube-apiserver runs here.
+
+* FakeKubeApiServer below is a TEST STAND-IN for the Kubernetes API: discovery, GET, DELETE and
+  server-side apply (PATCH application/apply-patch+yaml) for the kinds the roles use, and workload
+  status reported ready at once. It is not Kubernetes: no admission, no defaulting, no field
+  ownership, no real merge. It proves the roles drive kubernetes.core the intended way
+  (server-side apply with our field manager, Secret read back, rollout wait reached), not that a
+  real cluster accepts the objects; the strict schema tests cover the objects themselves.
+* tests/standins/convex/convex_standin.py is the Convex TEST STAND-IN (upstream HTTP contract),
+  so the admin key is verified live and the bridge variables are really set.
+"""
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import yaml
+
+from test_convex_backend import PLAY, ROOT, SECRET, ansible_playbook, variables
+
+CORE = [("namespaces", "Namespace", False), ("secrets", "Secret", True), ("services", "Service", True),
+        ("pods", "Pod", True), ("persistentvolumeclaims", "PersistentVolumeClaim", True)]
+APPS = [("statefulsets", "StatefulSet", True), ("deployments", "Deployment", True)]
+KINDS = {kind: plural for plural, kind, _ in CORE + APPS}
+
+
+def resource_list(group_version, resources):
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": [
+        {"name": plural, "singularName": kind.lower(), "namespaced": namespaced, "kind": kind,
+         "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]}
+        for plural, kind, namespaced in resources]}
+
+
+class FakeKubeApiServer(ThreadingHTTPServer):
+    """TEST STAND-IN for the few Kubernetes API calls kubernetes.core makes for these roles."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), FakeKubeHandler)
+        self.objects = {}      # (plural, namespace, name) -> object
+        self.requests = []     # (method, path, query, content_type, body)
+        self.lock = threading.Lock()
+        self.version = 0
+
+    def next_version(self):
+        self.version += 1
+        return str(self.version)
+
+
+def not_found(name):
+    return 404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
+                 "message": "%s not found" % name, "code": 404}
+
+
+def ready(obj):
+    """Report workloads as rolled out, the way the waiter of kubernetes.core reads it."""
+    spec = obj.get("spec", {})
+    generation = obj["metadata"]["generation"]
+    if obj["kind"] == "StatefulSet":
+        n = spec.get("replicas", 1)
+        obj["status"] = {"observedGeneration": generation, "replicas": n, "readyReplicas": n, "updatedReplicas": n,
+                         "currentRevision": "rev-%d" % generation, "updateRevision": "rev-%d" % generation}
+    elif obj["kind"] == "Deployment":
+        n = spec.get("replicas", 1)
+        obj["status"] = {"observedGeneration": generation, "replicas": n, "availableReplicas": n,
+                         "readyReplicas": n, "updatedReplicas": n}
+
+
+class FakeKubeHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args):  # quiet
+        pass
+
+    def reply(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def route(self):
+        parts = urlsplit(self.path)
+        segs = [s for s in parts.path.split("/") if s]
+        if segs[:2] == ["api", "v1"]:
+            rest = segs[2:]
+        elif segs[:3] == ["apis", "apps", "v1"]:
+            rest = segs[3:]
+        else:
+            return None
+        if rest[:1] == ["namespaces"] and len(rest) == 2:
+            return ("namespaces", None, rest[1])
+        if rest[:1] == ["namespaces"] and len(rest) == 4:
+            return (rest[2], rest[1], rest[3])
+        return None
+
+    def do_GET(self):
+        server = self.server
+        path = urlsplit(self.path).path
+        with server.lock:
+            server.requests.append(("GET", path, urlsplit(self.path).query, None, None))
+        static = {
+            "/version": {"major": "1", "minor": "34", "gitVersion": "v1.34.0"},
+            "/api": {"kind": "APIVersions", "versions": ["v1"]},
+            "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+                {"name": "apps", "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
+                 "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"}}]},
+            "/api/v1": resource_list("v1", CORE),
+            "/apis/apps/v1": resource_list("apps/v1", APPS),
+        }
+        if path in static:
+            return self.reply(200, static[path])
+        key = self.route()
+        with server.lock:
+            if key and key in server.objects:
+                return self.reply(200, server.objects[key])
+        return self.reply(*not_found(path))
+
+    def do_DELETE(self):
+        key = self.route()
+        with self.server.lock:
+            self.server.requests.append(("DELETE", urlsplit(self.path).path, "", None, None))
+            if key and key in self.server.objects:
+                del self.server.objects[key]
+                return self.reply(200, {"kind": "Status", "apiVersion": "v1", "status": "Success"})
+        return self.reply(*not_found(self.path))
+
+    def do_PATCH(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        raw = self.rfile.read(length).decode()
+        content_type = self.headers.get("Content-Type", "")
+        query = urlsplit(self.path).query
+        server = self.server
+        with server.lock:
+            server.requests.append(("PATCH", urlsplit(self.path).path, query, content_type, raw))
+            if content_type != "application/apply-patch+yaml":
+                return self.reply(415, {"kind": "Status", "code": 415, "message": "only server-side apply here"})
+            body = yaml.safe_load(raw)
+            key = self.route()
+            old = server.objects.get(key)
+            new = copy.deepcopy(body)
+            meta = new.setdefault("metadata", {})
+            if old is not None:
+                for field in ("uid", "creationTimestamp", "generation", "resourceVersion"):
+                    meta[field] = old["metadata"][field]
+                applied_old = {k: v for k, v in old.items() if k != "status"}
+                applied_old["metadata"] = {k: v for k, v in old["metadata"].items()
+                                           if k not in ("uid", "creationTimestamp", "generation", "resourceVersion")}
+                if applied_old != body:
+                    meta["resourceVersion"] = server.next_version()
+                    if body.get("spec") != old.get("spec"):
+                        meta["generation"] = old["metadata"]["generation"] + 1
+            else:
+                meta.update(uid="uid-%s" % server.next_version(), creationTimestamp="2026-01-01T00:00:00Z",
+                            generation=1, resourceVersion=server.next_version())
+            ready(new)
+            server.objects[key] = new
+            return self.reply(200 if old is not None else 201, new)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def kube(tmp_path):
+    server = FakeKubeApiServer()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+        "clusters": [{"name": "fake", "cluster": {"server": "http://127.0.0.1:%d" % server.server_address[1]}}],
+        "users": [{"name": "fake", "user": {}}],
+        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
+    }))
+    kubeconfig.chmod(0o600)
+    yield server, kubeconfig
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def convex(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "standins" / "convex" / "convex_standin.py"),
+                             "--port", str(port), "--instance-name", "joelclaw", "--instance-secret", SECRET],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = "http://127.0.0.1:%d" % port
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(url + "/version", timeout=1).read()
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def apply_vars(tmp_path, kubeconfig, url, **overrides):
+    return variables(tmp_path, convex_k8s_apply=True, convex_kubeconfig=str(kubeconfig), convex_backend_admin_url=url,
+                     convex_backend_inngest_url="http://inngest-svc.joelclaw.svc.cluster.local:8288", **overrides)
+
+
+def test_apply_mode_uses_server_side_apply_waits_verifies_and_reads_the_secret_back(tmp_path, kube, convex):
+    server, kubeconfig = kube
+    first = ansible_playbook(tmp_path / "run1", PLAY,
+                             apply_vars(tmp_path, kubeconfig, convex, convex_backend_instance_secret=SECRET), verbosity=2)
+    assert first.rc == 0, first.output
+    assert SECRET not in first.output
+
+    objects = server.objects
+    assert ("namespaces", None, "joelclaw") in objects
+    secret = objects[("secrets", "joelclaw", "convex-secrets")]
+    assert base64.b64decode(secret["data"]["instance-secret"]).decode() == SECRET
+    sts = objects[("statefulsets", "joelclaw", "convex")]
+    assert sts["spec"]["serviceName"] == "convex-svc"
+    assert ("services", "joelclaw", "convex-svc") in objects
+    assert ("deployments", "joelclaw", "convex-dashboard") in objects
+    assert ("services", "joelclaw", "convex-dashboard-svc") in objects
+
+    # Every write was a server-side apply with our field manager; nothing carries last-applied data.
+    writes = [r for r in server.requests if r[0] == "PATCH"]
+    assert len(writes) == 6
+    for _method, _path, query, content_type, body in writes:
+        assert content_type == "application/apply-patch+yaml"
+        assert parse_qs(query)["fieldManager"] == ["joelclaw-macmini"]
+        assert "last-applied-configuration" not in body
+    # The Secret is read back before any write; the pre-fill Secret is looked for (absent: nothing to delete).
+    first_patch = next(i for i, r in enumerate(server.requests) if r[0] == "PATCH")
+    assert any(r[0] == "GET" and r[1].endswith("/secrets/convex-secrets") for r in server.requests[:first_patch])
+    assert any(r[0] == "GET" and r[1].endswith("/secrets/convex-dashboard-admin-key") for r in server.requests)
+
+    # Admin key verified live against the Convex stand-in and written for the CLI.
+    env_file = tmp_path / "state" / "convex-admin.env"
+    assert "CONVEX_SELF_HOSTED_ADMIN_KEY=" in env_file.read_text()
+    # The bridge variable is a Convex deployment variable now.
+    key = [line.split("=", 1)[1].strip("'\"") for line in env_file.read_text().splitlines()
+           if line.startswith("CONVEX_SELF_HOSTED_ADMIN_KEY=")][0]
+    request = urllib.request.Request(convex + "/api/list_environment_variables", headers={"Authorization": "Convex " + key})
+    listed = json.loads(urllib.request.urlopen(request, timeout=5).read())["environmentVariables"]
+    assert listed["INNGEST_URL"] == "http://inngest-svc.joelclaw.svc.cluster.local:8288"
+
+    # Idempotent in apply mode too, and the secret is read back from the cluster without the vault
+    # value and without the state file.
+    (tmp_path / "state" / "convex-instance-secret").unlink()
+    second = ansible_playbook(tmp_path / "run2", PLAY, apply_vars(tmp_path, kubeconfig, convex))
+    assert second.rc == 0, second.output
+    assert second.recap()["changed"] == 1, second.stdout  # only the state file, restored from the cluster
+    assert (tmp_path / "state" / "convex-instance-secret").read_text().strip() == SECRET
+    third = ansible_playbook(tmp_path / "run3", PLAY, apply_vars(tmp_path, kubeconfig, convex))
+    assert third.rc == 0 and third.recap()["changed"] == 0, third.stdout
+
+
+def test_apply_mode_refuses_a_vaulted_secret_that_differs_from_the_cluster(tmp_path, kube, convex):
+    server, kubeconfig = kube
+    other = "d1" * 32
+    server.objects[("secrets", "joelclaw", "convex-secrets")] = {
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "convex-secrets", "namespace": "joelclaw",
+                                                         "generation": 1, "resourceVersion": "1", "uid": "x",
+                                                         "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "data": {"instance-secret": base64.b64encode(other.encode()).decode()}}
+    run = ansible_playbook(tmp_path / "run", PLAY, apply_vars(tmp_path, kubeconfig, convex,
+                                                               convex_backend_instance_secret=SECRET))
+    assert run.rc != 0
+    assert "differs from the one in existing" in run.output
+    assert not [r for r in server.requests if r[0] in ("PATCH", "DELETE")], "something was written"
