@@ -1,0 +1,188 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 joelclaw.macmini contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import absolute_import, annotations, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: convex_backup_restore
+short_description: Restore a backup set into a self-hosted Convex deployment (replaceAll import and environment variables)
+version_added: 0.1.0
+description:
+  - Verifies the chosen backup set written by M(joelclaw.macmini.convex_backup) (or the scheduled job)
+    before anything is sent - manifest present, size and sha256 as recorded, ZIP CRCs, table counts,
+    C(.env.json) matching the manifest - and refuses a set that fails any check.
+  - Then imports the ZIP with mode C(replaceAll) (replaces all data and deletes tables that are not
+    in the backup), and makes the deployment's environment variables equal to the backup's.
+author:
+  - Joel Hooks (@joelhooks)
+options:
+  url:
+    description: The backend's API origin (a local port or C(CONVEX_CLOUD_ORIGIN)), without a path.
+    type: str
+    required: true
+  admin_key:
+    description: An admin key for the deployment. Mutually exclusive with O(admin_key_env_file).
+    type: str
+  admin_key_env_file:
+    description:
+      - The Convex CLI env file holding C(CONVEX_SELF_HOSTED_ADMIN_KEY), read on the managed host.
+      - One of O(admin_key) and O(admin_key_env_file) is required.
+    type: path
+  backup_dir:
+    description: Directory of backup sets.
+    type: path
+    required: true
+  backup:
+    description: The set to restore - V(latest) (the newest good set), a ZIP name in O(backup_dir), or its path.
+    type: str
+    required: true
+  restore_env:
+    description: Make the environment variables equal to the backup's (sets and removes variables).
+    type: bool
+    default: true
+  chunk_size:
+    description: Bytes per uploaded part.
+    type: int
+    default: 5242880
+  timeout:
+    description: Seconds the import may take after the upload.
+    type: float
+    default: 1800
+  request_timeout:
+    description: Seconds to wait for each HTTP request.
+    type: float
+    default: 120
+  validate_certs:
+    description: Verify the backend's TLS certificate.
+    type: bool
+    default: true
+  ca_path:
+    description: PEM file of CA certificates to trust for O(url).
+    type: path
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: Verifies the set and the admin key and lists the variables that would change; imports nothing.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+notes:
+  - Variable names are returned, never their values.
+seealso:
+  - module: joelclaw.macmini.convex_backup
+  - module: joelclaw.macmini.convex_import
+"""
+
+EXAMPLES = r"""
+- name: Ensure the deployment holds exactly what the newest backup holds.
+  joelclaw.macmini.convex_backup_restore:
+    url: http://127.0.0.1:3210
+    admin_key_env_file: "{{ convex_admin_key_env_file }}"
+    backup_dir: "{{ convex_backup_dir }}"
+    backup: latest
+"""
+
+RETURN = r"""
+backup:
+  description: The ZIP that was (or in check mode would be) restored.
+  returned: always
+  type: str
+manifest:
+  description: The set's manifest.
+  returned: always
+  type: dict
+rows_written:
+  description: Documents the backend reports as written.
+  returned: changed and not check mode
+  type: int
+documents_expected:
+  description: Documents the manifest counts in the backup's tables.
+  returned: changed and not check mode
+  type: int
+env_changed:
+  description: Names of the environment variables that were (or would be) set or removed.
+  returned: always
+  type: list
+  elements: str
+import_id:
+  description: The backend's import id.
+  returned: changed and not check mode
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_backup as backup
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexClient, ConvexError
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_snapshot import Deadline
+
+MAX_PARTS = 10000
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            url=dict(type="str", required=True),
+            admin_key=dict(type="str", no_log=True),
+            admin_key_env_file=dict(type="path"),
+            backup_dir=dict(type="path", required=True),
+            backup=dict(type="str", required=True),
+            restore_env=dict(type="bool", default=True),
+            chunk_size=dict(type="int", default=5 * 1024 * 1024),
+            timeout=dict(type="float", default=1800),
+            request_timeout=dict(type="float", default=120),
+            validate_certs=dict(type="bool", default=True),
+            ca_path=dict(type="path"),
+        ),
+        mutually_exclusive=[("admin_key", "admin_key_env_file")],
+        required_one_of=[("admin_key", "admin_key_env_file")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params["chunk_size"] < 1024:
+        module.fail_json(msg="chunk_size=%d is too small; use at least 1024 bytes." % params["chunk_size"])
+    key = params["admin_key"]
+    if not key:
+        try:
+            key = backup.admin_key_from_env_file(params["admin_key_env_file"])
+        except (OSError, UnicodeDecodeError) as exc:
+            module.fail_json(msg="admin_key_env_file %s cannot be read (%s); converge joelclaw.macmini.convex_backend "
+                                 "to write it." % (params["admin_key_env_file"], exc))
+        if not key:
+            module.fail_json(msg="admin_key_env_file %s has no CONVEX_SELF_HOSTED_ADMIN_KEY line."
+                             % params["admin_key_env_file"])
+        module.no_log_values.add(key)
+    try:
+        entry = backup.resolve(params["backup_dir"], params["backup"])
+        manifest, variables = backup.verify_set(entry)
+        for value in variables.values():
+            if isinstance(value, str) and len(value) > 3:
+                module.no_log_values.add(value)
+        if manifest["size"] / float(params["chunk_size"]) >= MAX_PARTS:
+            module.fail_json(msg="backup %s is too large for %d parts of chunk_size=%d; raise chunk_size."
+                             % (entry["zip"], MAX_PARTS, params["chunk_size"]))
+        client = ConvexClient(params["url"], key, timeout=params["request_timeout"],
+                              validate_certs=params["validate_certs"], ca_path=params["ca_path"])
+        if module.check_mode:
+            client.check_admin_key()
+            changes = backup.env_changes(client.list_env(), variables) if params["restore_env"] else []
+            module.exit_json(changed=True, backup=entry["zip"], manifest=manifest,
+                             env_changed=[c["name"] for c in changes])
+        result = backup.restore_set(client, entry, Deadline(params["timeout"]), params["chunk_size"],
+                                    restore_env=params["restore_env"], request_timeout=params["request_timeout"])
+    except ConvexError as exc:
+        module.fail_json(msg=exc.message, error=exc.to_dict())
+    except OSError as exc:
+        module.fail_json(msg="cannot read the backup in backup_dir %s: %s" % (params["backup_dir"], exc))
+    if result["documents_expected"] is not None and result.get("rows_written") != result["documents_expected"]:
+        module.warn("the backend reports %s documents written; the backup's tables hold %s."
+                    % (result.get("rows_written"), result["documents_expected"]))
+    module.exit_json(changed=True, backup=entry["zip"], manifest=result.pop("manifest"), **result)
+
+
+if __name__ == "__main__":
+    main()
