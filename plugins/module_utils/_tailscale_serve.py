@@ -1,0 +1,248 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 joelclaw.macmini contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# Private to joelclaw.macmini: this module_util may change without notice.
+"""Read tailscaled's serve/funnel config and plan the smallest change to reach a desired one.
+
+Pure functions, no I/O: the tailscale_serve module runs the CLI, these decide.
+
+Shapes read (tailscale ipn.ServeConfig as printed by `tailscale serve status --json`, and
+ipnstate.Status from `tailscale status --json`):
+
+  {"TCP": {"443": {"HTTPS": true}},
+   "Web": {"node.tailnet.ts.net:443": {"Handlers": {"/": {"Proxy": "http://127.0.0.1:8780"}}}},
+   "AllowFunnel": {"node.tailnet.ts.net:443": true}}
+
+  {"BackendState": "Running",
+   "Self": {"DNSName": "node.tailnet.ts.net.", "Capabilities": [...], "CapMap": {...}}}
+"""
+from __future__ import absolute_import, annotations, division, print_function
+
+import json
+import re
+
+FUNNEL_PORTS = (443, 8443, 10000)
+CAP_HTTPS = "https"
+CAP_FUNNEL = "funnel"
+CAP_FUNNEL_PORTS = "https://tailscale.com/cap/funnel-ports"
+POLICY_HINT = (
+    'grant it in the tailnet policy file (admin console, Access controls): '
+    '"nodeAttrs": [{"target": ["autogroup:member"], "attr": ["funnel"]}] '
+    "(or a tag or user that covers this node), then re-run. See https://tailscale.com/s/no-funnel"
+)
+HTTPS_HINT = "enable HTTPS certificates for the tailnet (admin console, DNS page), then re-run"
+
+_TARGET = re.compile(r"^(https?|https\+insecure)://[^/\s]+(:[0-9]{1,5})?(/[^\s]*)?$")
+
+
+class ServeError(ValueError):
+    """A list of human-readable problems; nothing was changed when this is raised before apply."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        super(ServeError, self).__init__("; ".join(self.problems))
+
+
+def parse_json(text, what):
+    """Parse CLI JSON output; empty output and `null` mean an empty object."""
+    text = (text or "").strip()
+    if text in ("", "null"):
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ServeError(["%s did not print JSON (%s); first bytes: %r" % (what, exc, text[:200])])
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ServeError(["%s printed %s, expected a JSON object" % (what, type(value).__name__)])
+    return value
+
+
+def node_info(status):
+    """The parts of `tailscale status --json` this module needs."""
+    self_status = status.get("Self") or {}
+    caps = set(self_status.get("Capabilities") or [])
+    caps.update((self_status.get("CapMap") or {}).keys())
+    return {
+        "backend_state": status.get("BackendState") or "",
+        "dns_name": (self_status.get("DNSName") or "").rstrip(".").lower(),
+        "caps": caps,
+    }
+
+
+def allowed_funnel_ports(caps):
+    """Ports the funnel-ports capability allows; None when the capability is absent."""
+    allowed = None
+    for cap in caps:
+        if not cap.startswith(CAP_FUNNEL_PORTS + "?ports="):
+            continue
+        allowed = set() if allowed is None else allowed
+        for part in cap.split("?ports=", 1)[1].split(","):
+            part = part.strip()
+            low, _sep, high = part.partition("-")
+            if low.isdigit() and (not high or high.isdigit()):
+                allowed.update(range(int(low), int(high or low) + 1))
+    return allowed
+
+
+def check_node(info, host, funnel_ports):
+    """Problems that make the desired config impossible on this node (checked before any change)."""
+    problems = []
+    if info["backend_state"] != "Running":
+        problems.append(
+            "tailscale is not connected on this machine (BackendState=%r); run `tailscale up` (or open the "
+            "Tailscale app and log in), then re-run" % info["backend_state"]
+        )
+        return problems
+    if info["dns_name"] != host.lower():
+        problems.append(
+            "host=%r is not this node's MagicDNS name %r (tailscale status --json: .Self.DNSName); set "
+            "convex_tailnet_hostname to %r" % (host, info["dns_name"], info["dns_name"])
+        )
+    if not funnel_ports:
+        return problems
+    if CAP_HTTPS not in info["caps"]:
+        problems.append("Funnel is not available: HTTPS certificates are off for this tailnet; " + HTTPS_HINT)
+    if CAP_FUNNEL not in info["caps"]:
+        problems.append(
+            "Funnel is not permitted for this node by the tailnet policy (the \"funnel\" node attribute is "
+            "missing), so ports %s cannot be published; " % ", ".join(str(p) for p in sorted(funnel_ports))
+            + POLICY_HINT
+        )
+        return problems
+    allowed = allowed_funnel_ports(info["caps"])
+    if allowed is not None:
+        refused = sorted(p for p in funnel_ports if p not in allowed)
+        if refused:
+            problems.append(
+                "the tailnet policy allows Funnel on ports %s only, not %s; use one of the allowed ports or "
+                "widen the funnel-ports policy" % (", ".join(str(p) for p in sorted(allowed)) or "(none)",
+                                                  ", ".join(str(p) for p in refused))
+            )
+    return problems
+
+
+def normalise_target(target):
+    target = (target or "").strip()
+    if target.isdigit():
+        target = "http://127.0.0.1:" + target
+    return target.rstrip("/")
+
+
+def check_desired(host, serve, managed_ports):
+    """Validate the desired entries; return ({port: {target, funnel}}, managed port set)."""
+    problems = []
+    if not host or not host.lower().endswith(".ts.net") or "/" in host or ":" in host:
+        problems.append(
+            "host=%r must be this node's bare MagicDNS name ending in .ts.net (convex_tailnet_hostname)" % (host,)
+        )
+    desired = {}
+    for index, entry in enumerate(serve):
+        where = "serve[%d]" % index
+        port = entry.get("port")
+        if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+            problems.append("%s: port=%r is not a TCP port (1-65535)" % (where, port))
+            continue
+        funnel = bool(entry.get("funnel", True))
+        if funnel and port not in FUNNEL_PORTS:
+            problems.append(
+                "%s: port=%d cannot be funnelled: Funnel listens only on ports %s; pick one of those"
+                % (where, port, ", ".join(str(p) for p in FUNNEL_PORTS))
+            )
+        target = normalise_target(entry.get("target"))
+        if not _TARGET.match(target):
+            problems.append(
+                "%s: target=%r is not a URL tailscaled can proxy to; expected e.g. http://127.0.0.1:8780"
+                % (where, entry.get("target"))
+            )
+        if port in desired:
+            problems.append("%s: port=%d appears twice; one entry per port" % (where, port))
+        desired[port] = {"target": target, "funnel": funnel}
+    managed = set()
+    for port in managed_ports:
+        if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+            problems.append("managed_ports: %r is not a TCP port (1-65535)" % (port,))
+        else:
+            managed.add(port)
+    if problems:
+        raise ServeError(problems)
+    return desired, managed | set(desired)
+
+
+def current_entries(config, host):
+    """{port: {target, funnel, kind, detail}} from a ServeConfig, for the given host."""
+    host = host.lower()
+    web = dict((k.lower(), v) for k, v in (config.get("Web") or {}).items())
+    allow = dict((k.lower(), bool(v)) for k, v in (config.get("AllowFunnel") or {}).items())
+    entries = {}
+    for port_text, handler in (config.get("TCP") or {}).items():
+        port = int(port_text)
+        handler = handler or {}
+        key = "%s:%d" % (host, port)
+        entry = {"target": None, "funnel": allow.get(key, False), "kind": "other", "detail": handler}
+        if handler.get("HTTPS"):
+            handlers = (web.get(key) or {}).get("Handlers") or {}
+            proxy = (handlers.get("/") or {}).get("Proxy")
+            if list(handlers) == ["/"] and proxy:
+                entry.update(kind="proxy", target=normalise_target(proxy), detail=None)
+            else:
+                entry["detail"] = handlers
+        entries[port] = entry
+    # A funnel flag left without a TCP handler still counts as configuration on that port.
+    for key, on in allow.items():
+        name, _sep, port_text = key.rpartition(":")
+        if on and name == host and port_text.isdigit() and int(port_text) not in entries:
+            entries[int(port_text)] = {"target": None, "funnel": True, "kind": "other", "detail": None}
+    return entries
+
+
+def plan(current, desired, managed):
+    """Actions (remove before set) that turn current into desired on the managed ports only."""
+    actions = []
+    for port in sorted(managed):
+        have = current.get(port)
+        want = desired.get(port)
+        if want and have and have["kind"] == "proxy" and have["target"] == want["target"] \
+                and have["funnel"] == want["funnel"]:
+            continue
+        if have:
+            actions.append({"action": "remove", "port": port, "funnel": have["funnel"]})
+        if want:
+            actions.append({"action": "set", "port": port, "funnel": want["funnel"], "target": want["target"]})
+    return actions
+
+
+def command(binary, action):
+    """The CLI call for one action; --bg keeps the config after the command exits."""
+    verb = "funnel" if action["funnel"] else "serve"
+    if action["action"] == "set":
+        return [binary, verb, "--bg", "--yes", "--https=%d" % action["port"], action["target"]]
+    return [binary, verb, "--https=%d" % action["port"], "off"]
+
+
+def summary(entries, ports):
+    """A stable, diff-friendly view of the managed ports."""
+    out = {}
+    for port in sorted(ports):
+        entry = entries.get(port)
+        if entry:
+            out[str(port)] = {
+                "target": entry["target"] if entry.get("kind", "proxy") == "proxy" else "(not a plain proxy)",
+                "funnel": entry["funnel"],
+            }
+    return out
+
+
+def explain_cli_error(stderr):
+    """Map the CLI's funnel/HTTPS refusals to what to change; None for anything else."""
+    text = stderr or ""
+    low = text.lower()
+    if "node attribute" in low or "funnel is not enabled" in low or "login.tailscale.com/f/funnel" in low:
+        return "Funnel is not permitted for this node by the tailnet policy; " + POLICY_HINT
+    if "https must be enabled" in low or "https cert support is not enabled" in low:
+        return "Funnel needs HTTPS certificates; " + HTTPS_HINT
+    if "not allowed for funnel" in low:
+        return "the tailnet policy does not allow Funnel on this port (%s)" % text.strip()
+    return None
