@@ -28,10 +28,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from test_convex_backend import PLAY, ROOT, SECRET, ansible_playbook, variables
+from test_convex_backend import GROUP_VARS, OTHER_SHA, PLAY, ROOT, SECRET, ansible_playbook, variables
 
 CORE = [("namespaces", "Namespace", False), ("secrets", "Secret", True), ("services", "Service", True),
-        ("pods", "Pod", True), ("persistentvolumeclaims", "PersistentVolumeClaim", True)]
+        ("pods", "Pod", True), ("pods/log", "Pod", True), ("persistentvolumeclaims", "PersistentVolumeClaim", True)]
 APPS = [("statefulsets", "StatefulSet", True), ("deployments", "Deployment", True)]
 KINDS = {kind: plural for plural, kind, _ in CORE + APPS}
 
@@ -52,8 +52,10 @@ class FakeKubeApiServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), FakeKubeHandler)
         self.objects = {}      # (plural, namespace, name) -> object
         self.requests = []     # (method, path, query, content_type, body)
+        self.applied_at = []   # (time, path, body) of every server-side apply
         self.lock = threading.Lock()
         self.version = 0
+        self.backend_log = "INFO db metadata version up to date at 119\nINFO Migration complete\n"
 
     def next_version(self):
         self.version += 1
@@ -104,7 +106,25 @@ class FakeKubeHandler(BaseHTTPRequestHandler):
             return ("namespaces", None, rest[1])
         if rest[:1] == ["namespaces"] and len(rest) == 4:
             return (rest[2], rest[1], rest[3])
+        if rest[:1] == ["namespaces"] and len(rest) == 3:
+            return ("list", rest[1], rest[2])
+        if rest[:1] == ["namespaces"] and len(rest) == 5 and rest[2] == "pods" and rest[4] == "log":
+            return ("log", rest[1], rest[3])
         return None
+
+    def workload_pod(self, namespace):
+        """The pod a ready StatefulSet would have, for list and log requests."""
+        sts = self.server.objects.get(("statefulsets", namespace, "convex"))
+        if not sts:
+            return []
+        container = sts["spec"]["template"]["spec"]["containers"][0]
+        return [{"apiVersion": "v1", "kind": "Pod",
+                 "metadata": {"name": "convex-0", "namespace": namespace,
+                              "labels": sts["spec"]["template"]["metadata"]["labels"]},
+                 "spec": {"containers": [{"name": container["name"], "image": container["image"]}]},
+                 "status": {"phase": "Running", "containerStatuses": [
+                     {"name": container["name"], "ready": True, "restartCount": 0, "image": container["image"],
+                      "imageID": "", "started": True}]}}]
 
     def do_GET(self):
         server = self.server
@@ -124,6 +144,21 @@ class FakeKubeHandler(BaseHTTPRequestHandler):
             return self.reply(200, static[path])
         key = self.route()
         with server.lock:
+            if key and key[0] == "log":
+                data = server.backend_log.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return None
+            if key and key[0] == "list" and key[2] == "pods":
+                return self.reply(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {},
+                                        "items": self.workload_pod(key[1])})
+            if key and key[0] == "persistentvolumeclaims" and key[2] == "data-convex-0" and self.workload_pod(key[1]):
+                return self.reply(200, {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                                        "metadata": {"name": key[2], "namespace": key[1]},
+                                        "spec": {"accessModes": ["ReadWriteOnce"]}, "status": {"phase": "Bound"}})
             if key and key in server.objects:
                 return self.reply(200, server.objects[key])
         return self.reply(*not_found(path))
@@ -145,6 +180,7 @@ class FakeKubeHandler(BaseHTTPRequestHandler):
         server = self.server
         with server.lock:
             server.requests.append(("PATCH", urlsplit(self.path).path, query, content_type, raw))
+            server.applied_at.append((time.time(), urlsplit(self.path).path, raw))
             if content_type != "application/apply-patch+yaml":
                 return self.reply(415, {"kind": "Status", "code": 415, "message": "only server-side apply here"})
             body = yaml.safe_load(raw)
@@ -196,9 +232,10 @@ def kube(tmp_path):
 
 @pytest.fixture
 def convex(tmp_path):
-    port = free_port()
+    port, dashboard_port = free_port(), free_port()
     proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "standins" / "convex" / "convex_standin.py"),
-                             "--port", str(port), "--instance-name", "joelclaw", "--instance-secret", SECRET],
+                             "--port", str(port), "--dashboard-port", str(dashboard_port),
+                             "--instance-name", "joelclaw", "--instance-secret", SECRET],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = "http://127.0.0.1:%d" % port
     for _ in range(100):
@@ -207,13 +244,17 @@ def convex(tmp_path):
             break
         except OSError:
             time.sleep(0.1)
-    yield url
+    yield url, dashboard_port
     proc.terminate()
     proc.wait(timeout=10)
 
 
-def apply_vars(tmp_path, kubeconfig, url, **overrides):
+def apply_vars(tmp_path, kubeconfig, convex, **overrides):
+    url, dashboard_port = convex
+    ports = copy.deepcopy(GROUP_VARS["convex_published_ports"])
+    ports["dashboard"]["host_port"] = dashboard_port
     return variables(tmp_path, convex_k8s_apply=True, convex_kubeconfig=str(kubeconfig), convex_backend_admin_url=url,
+                     convex_published_ports=ports,
                      convex_backend_inngest_url="http://inngest-svc.joelclaw.svc.cluster.local:8288", **overrides)
 
 
@@ -252,7 +293,7 @@ def test_apply_mode_uses_server_side_apply_waits_verifies_and_reads_the_secret_b
     # The bridge variable is a Convex deployment variable now.
     key = [line.split("=", 1)[1].strip("'\"") for line in env_file.read_text().splitlines()
            if line.startswith("CONVEX_SELF_HOSTED_ADMIN_KEY=")][0]
-    request = urllib.request.Request(convex + "/api/list_environment_variables", headers={"Authorization": "Convex " + key})
+    request = urllib.request.Request(convex[0] + "/api/list_environment_variables", headers={"Authorization": "Convex " + key})
     listed = json.loads(urllib.request.urlopen(request, timeout=5).read())["environmentVariables"]
     assert listed["INNGEST_URL"] == "http://inngest-svc.joelclaw.svc.cluster.local:8288"
 
@@ -280,3 +321,35 @@ def test_apply_mode_refuses_a_vaulted_secret_that_differs_from_the_cluster(tmp_p
     assert run.rc != 0
     assert "differs from the one in existing" in run.output
     assert not [r for r in server.requests if r[0] in ("PATCH", "DELETE")], "something was written"
+
+
+def test_upgrade_exports_first_rolls_both_waits_for_migrations_and_gates(tmp_path, kube, convex):
+    server, kubeconfig = kube
+    converge = ansible_playbook(tmp_path / "run1", PLAY, apply_vars(tmp_path, kubeconfig, convex,
+                                                                    convex_backend_instance_secret=SECRET))
+    assert converge.rc == 0, converge.output
+    server.backend_log = ("WARN Executing Migration 119/119. Wait for log line 'Migrated 119'\n"
+                          "INFO Migrated 119\nINFO Migration complete\n")
+
+    extra = apply_vars(tmp_path, kubeconfig, convex, convex_upgrade_sha=OTHER_SHA, convex_upgrade_hosts="localhost",
+                       convex_backup_dir=str(tmp_path / "state" / "backups"))
+    del extra["convex_image_sha"]  # extra vars beat play vars; the playbook sets it from convex_upgrade_sha
+    upgrade = ansible_playbook(tmp_path / "run2", (ROOT / "playbooks" / "upgrade.yml").read_text(), extra)
+    assert upgrade.rc == 0, upgrade.output
+
+    backups = tmp_path / "state" / "backups"
+    exports = sorted(backups.glob("pre-upgrade-*.zip"))
+    records = sorted(backups.glob("upgrade-*-to-*.yml"))
+    assert len(exports) == 1 and len(records) == 1
+    record = yaml.safe_load(records[0].read_text())
+    assert record["previous_sha"] == GROUP_VARS["convex_image_sha"] and record["new_sha"] == OTHER_SHA
+    assert record["export"] == str(exports[0])
+    images = [server.objects[("statefulsets", "joelclaw", "convex")]["spec"]["template"]["spec"]["containers"][0]["image"],
+              server.objects[("deployments", "joelclaw", "convex-dashboard")]["spec"]["template"]["spec"]["containers"][0]["image"]]
+    assert all(image.endswith(":" + OTHER_SHA) for image in images)
+    # The export was complete before the new image was applied.
+    new_image_applied = min(t for t, path, body in server.applied_at if OTHER_SHA in body)
+    assert exports[0].stat().st_mtime <= new_image_applied
+    sts_patches = [r for r in server.requests if r[0] == "PATCH" and r[1].endswith("/statefulsets/convex")]
+    assert OTHER_SHA in sts_patches[-1][4] and GROUP_VARS["convex_image_sha"] in sts_patches[0][4]
+    assert any(r[1].endswith("/pods/convex-0/log") for r in server.requests)
