@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright (c) joelclaw.macmini maintainers
-# MIT License (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
@@ -225,7 +225,7 @@ class Cluster:
         self.talosctl = self._binary(params['talosctl_executable'], 'talosctl')
         self.env = {'DOCKER_HOST': params['docker_host'], 'KUBECONFIG': params['kubeconfig'],
                     'TALOSCONFIG': params['talosconfig']}
-        self.state_dir = os.path.expanduser(params['cluster_state_dir'])
+        self.state_dir = params['cluster_state_dir']  # type='path' already expanded ~
 
     def _binary(self, name, what):
         path = self.module.get_bin_path(name)
