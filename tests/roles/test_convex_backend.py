@@ -340,7 +340,8 @@ BAD_INPUT = {
     "short secret": ({"convex_backend_instance_secret": "abc123"}, "convex_backend_instance_secret is 6 characters"),
     "non-hex secret": ({"convex_backend_instance_secret": "g" * 64}, "contains non-hex characters"),
     "latest image": ({"convex_backend_image": "ghcr.io/get-convex/convex-backend:latest"}, "tag 'latest'"),
-    "tag-less image": ({"convex_dashboard_image": "ghcr.io/get-convex/convex-dashboard"}, "convex_dashboard_image is 'ghcr.io/get-convex/convex-dashboard' (tag '')"),
+    "tag-less image": ({"convex_dashboard_image": "ghcr.io/get-convex/convex-dashboard"},
+                       "convex_dashboard_image is 'ghcr.io/get-convex/convex-dashboard' (tag '')"),
     "shas differ": ({"convex_dashboard_image": "ghcr.io/get-convex/convex-dashboard:" + OTHER_SHA}, "the same full"),
     "postgres url with a database": (
         {"convex_backend_postgres_url": "postgres://convex:%s@db:5432/convex" % PG_PASSWORD}, "path '/convex'"),

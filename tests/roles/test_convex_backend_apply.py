@@ -33,7 +33,6 @@ from test_convex_backend import GROUP_VARS, OTHER_SHA, PLAY, ROOT, SECRET, ansib
 CORE = [("namespaces", "Namespace", False), ("secrets", "Secret", True), ("services", "Service", True),
         ("pods", "Pod", True), ("pods/log", "Pod", True), ("persistentvolumeclaims", "PersistentVolumeClaim", True)]
 APPS = [("statefulsets", "StatefulSet", True), ("deployments", "Deployment", True)]
-KINDS = {kind: plural for plural, kind, _ in CORE + APPS}
 
 
 def resource_list(group_version, resources):
@@ -238,7 +237,7 @@ def convex(tmp_path):
                              "--instance-name", "joelclaw", "--instance-secret", SECRET],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = "http://127.0.0.1:%d" % port
-    for _ in range(100):
+    for _attempt in range(100):
         try:
             urllib.request.urlopen(url + "/version", timeout=1).read()
             break
@@ -311,13 +310,13 @@ def test_apply_mode_uses_server_side_apply_waits_verifies_and_reads_the_secret_b
 def test_apply_mode_refuses_a_vaulted_secret_that_differs_from_the_cluster(tmp_path, kube, convex):
     server, kubeconfig = kube
     other = "d1" * 32
+    metadata = {"name": "convex-secrets", "namespace": "joelclaw", "generation": 1, "resourceVersion": "1",
+                "uid": "x", "creationTimestamp": "2026-01-01T00:00:00Z"}
     server.objects[("secrets", "joelclaw", "convex-secrets")] = {
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "convex-secrets", "namespace": "joelclaw",
-                                                         "generation": 1, "resourceVersion": "1", "uid": "x",
-                                                         "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "apiVersion": "v1", "kind": "Secret", "metadata": metadata,
         "data": {"instance-secret": base64.b64encode(other.encode()).decode()}}
-    run = ansible_playbook(tmp_path / "run", PLAY, apply_vars(tmp_path, kubeconfig, convex,
-                                                               convex_backend_instance_secret=SECRET))
+    extra = apply_vars(tmp_path, kubeconfig, convex, convex_backend_instance_secret=SECRET)
+    run = ansible_playbook(tmp_path / "run", PLAY, extra)
     assert run.rc != 0
     assert "differs from the one in existing" in run.output
     assert not [r for r in server.requests if r[0] in ("PATCH", "DELETE")], "something was written"

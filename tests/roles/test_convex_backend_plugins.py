@@ -51,7 +51,7 @@ def secret_of(result):
 
 
 def test_generates_once_then_reuses_the_state_file(tmp_path):
-    rc, first, _ = resolve(tmp_path)
+    rc, first, _out = resolve(tmp_path)
     assert rc == 0 and first["changed"] and first["source"] == "generated"
     value = secret_of(first)
     assert len(value) == 64 and int(value, 16) >= 0
@@ -59,13 +59,13 @@ def test_generates_once_then_reuses_the_state_file(tmp_path):
     assert path.read_text().strip() == value
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
-    rc, again, _ = resolve(tmp_path)
+    rc, again, _out = resolve(tmp_path)
     assert rc == 0 and not again["changed"] and again["source"] == "state_file"
     assert secret_of(again) == value
 
 
 def test_check_mode_writes_nothing(tmp_path):
-    rc, result, _ = resolve(tmp_path, check=True)
+    rc, result, _out = resolve(tmp_path, check=True)
     assert rc == 0 and result["changed"]
     assert not (tmp_path / "secret").exists()
 
@@ -85,10 +85,10 @@ def test_disagreeing_sources_are_refused_without_rotation(tmp_path):
     assert A not in out and B not in out
     assert (tmp_path / "secret").read_text().strip() == A
 
-    rc, result, _ = resolve(tmp_path, secret=B, existing=A)
+    rc, result, _out = resolve(tmp_path, secret=B, existing=A)
     assert rc != 0 and "differs from the one in existing" in result["msg"]
 
-    rc, result, _ = resolve(tmp_path, secret=B, allow_rotation=True)
+    rc, result, _out = resolve(tmp_path, secret=B, allow_rotation=True)
     assert rc == 0 and result["changed"] and secret_of(result) == B
     assert (tmp_path / "secret").read_text().strip() == B
 
@@ -105,7 +105,7 @@ def test_a_loose_state_file_is_tightened(tmp_path):
     path = tmp_path / "secret"
     path.write_text(A + "\n")
     path.chmod(0o644)
-    rc, result, _ = resolve(tmp_path)
+    rc, result, _out = resolve(tmp_path)
     assert rc == 0 and result["changed"]
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
