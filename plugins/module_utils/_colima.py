@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) joelclaw.macmini maintainers
-# MIT License (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # Private to joelclaw.macmini: may change without notice. Only the collection's modules import it.
 """Parse Colima's CLI output and decide what a profile needs, without running anything."""

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: joelclaw.macmini contributors
-# MIT License (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # Private to joelclaw.macmini: this module_util may change without notice.
 """One HTTP client for a self-hosted Convex backend (shared reference section 2).

@@ -1,5 +1,5 @@
 # Copyright (c) 2026 joelclaw.macmini contributors
-# MIT License (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Shared fixtures for the Convex module tests: the Convex TEST STAND-IN on loopback and
 a runner that executes a module's main() in-process and returns its JSON result."""
 from __future__ import annotations

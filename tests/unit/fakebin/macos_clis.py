@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) joelclaw.macmini maintainers
-# MIT License (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Test stand-ins for colima, docker and talosctl, which only exist on the Mac.
 
 One Python file plays all three (chosen by the name it is called as) and keeps the world in a JSON
