@@ -1,0 +1,199 @@
+# Copyright (c) 2026 joelclaw.macmini contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The convex_backup role's job, installed by the role's own tasks (ansible-playbook, real files
+under tmp), run by Debian's /usr/bin/python3 WITHOUT Ansible against the Convex TEST STAND-IN;
+then its backup is restored into an empty stand-in and compared document by document."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "tests" / "standins" / "convex"))
+import convex_standin as standin_lib  # noqa: E402  pylint: disable=wrong-import-position
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+TABLES = {
+    "messages": [{"_id": "m%03d" % i, "_creationTime": 1.7e12 + i, "body": "hello %d" % i, "n": i} for i in range(120)],
+    "users": [{"_id": "u1", "_creationTime": 1.7e12, "name": "joel", "tags": ["a", "b"]}],
+}
+ENV = {"SITE_URL": "https://example.test", "JWKS": '{"keys":[]}'}
+
+INSTALL_PLAY = """
+- hosts: localhost
+  gather_facts: true
+  tasks:
+    - name: Install the backup job as the role does.
+      ansible.builtin.include_role:
+        name: joelclaw.macmini.convex_backup
+        tasks_from: install.yml
+"""
+
+RESTORE_PLAY = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Restore the newest set.
+      joelclaw.macmini.convex_backup_restore:
+        url: "{{ url }}"
+        admin_key: "{{ key }}"
+        backup_dir: "{{ backup_dir }}"
+        backup: latest
+      register: restored
+    - name: Show it.
+      ansible.builtin.debug:
+        var: restored.rows_written
+"""
+
+
+def have_system_python():
+    if not os.path.exists(SYSTEM_PYTHON):
+        return False
+    return subprocess.run([SYSTEM_PYTHON, "-c", "import ansible"], capture_output=True, check=False).returncode != 0
+
+
+pytestmark = pytest.mark.skipif(not have_system_python(), reason="needs a /usr/bin/python3 without Ansible")
+
+
+@pytest.fixture
+def source():
+    standin = standin_lib.ConvexStandin("joelclaw", secrets.token_hex(32)).start()
+    standin.state.tables = json.loads(json.dumps(TABLES))
+    standin.state.env = dict(ENV)
+    yield standin
+    standin.stop()
+
+
+def contract(tmp_path, standin):
+    state = tmp_path / "state"
+    return {
+        "convex_state_dir": str(state),
+        "convex_backup_dir": str(state / "backups"),
+        "convex_admin_key_env_file": str(state / "convex-admin.env"),
+        "convex_backend_image": "ghcr.io/get-convex/convex-backend:" + "a" * 40,
+        "convex_instance_name": "joelclaw",
+        "convex_host_bind_address": "127.0.0.1",
+        "convex_published_ports": {"api": {"host_port": int(standin.url.rsplit(":", 1)[1]), "node_port": 30210}},
+        "convex_backup_keep_daily": 2,
+        "convex_backup_keep_weekly": 0,
+    }
+
+
+def install(run_playbook, tmp_path, standin):
+    variables = contract(tmp_path, standin)
+    os.makedirs(variables["convex_state_dir"], mode=0o700)
+    with open(variables["convex_admin_key_env_file"], "w") as handle:
+        handle.write("CONVEX_SELF_HOSTED_URL=%s\nCONVEX_SELF_HOSTED_ADMIN_KEY=%s\n" % (standin.url, standin.admin_key()))
+    run = run_playbook(INSTALL_PLAY, variables, check=False)
+    assert run.rc == 0, run.output
+    return variables, run
+
+
+def run_job(variables):
+    install_dir = os.path.join(variables["convex_state_dir"], "backup-job")
+    return subprocess.run([SYSTEM_PYTHON, "-I", os.path.join(install_dir, "convex_backup_job.py"),
+                           "--config", os.path.join(install_dir, "config.json")],
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_install_is_private_and_idempotent(run_playbook, tmp_path, source):
+    variables, _run = install(run_playbook, tmp_path, source)
+    install_dir = os.path.join(variables["convex_state_dir"], "backup-job")
+    config = json.load(open(os.path.join(install_dir, "config.json")))
+    assert config["url"] == source.url
+    assert config["keep_daily"] == 2 and config["keep_weekly"] == 0
+    assert stat.S_IMODE(os.stat(install_dir).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(os.path.join(install_dir, "config.json")).st_mode) == 0o600
+    # The job's copy of the collection code is the collection's code, byte for byte.
+    for name in ("_convex_client.py", "_convex_snapshot.py", "_convex_backup.py"):
+        copied = os.path.join(install_dir, "lib/ansible_collections/joelclaw/macmini/plugins/module_utils", name)
+        assert open(copied, "rb").read() == open(ROOT / "plugins" / "module_utils" / name, "rb").read()
+    again = run_playbook(INSTALL_PLAY, variables, check=False)
+    assert again.rc == 0, again.output
+    assert again.recap()["changed"] == 0
+
+
+def test_job_backs_up_without_ansible_and_restore_matches(run_playbook, tmp_path, source):
+    variables, _run = install(run_playbook, tmp_path, source)
+    proc = run_job(variables)
+    assert proc.returncode == 0, proc.stderr
+    assert "convex-backup: backup snapshot_joelclaw_" in proc.stderr
+    assert "121 documents in 2 tables, 2 environment variables" in proc.stderr
+    backup_dir = variables["convex_backup_dir"]
+    manifests = [n for n in os.listdir(backup_dir) if n.endswith(".manifest.json")]
+    assert len(manifests) == 1
+    manifest = json.load(open(os.path.join(backup_dir, manifests[0])))
+    assert manifest["tables"] == {"messages": 120, "users": 1}
+    assert manifest["backend_image"] == variables["convex_backend_image"]
+
+    target = standin_lib.ConvexStandin("joelclaw", secrets.token_hex(32)).start()
+    try:
+        target.state.tables = {"stale": [{"_id": "s", "_creationTime": 1.0}]}
+        target.state.env = {"STALE": "1"}
+        run = run_playbook(RESTORE_PLAY, {"url": target.url, "key": target.admin_key(), "backup_dir": backup_dir},
+                           check=False)
+        assert run.rc == 0, run.output
+        # Every document, field by field, and the variables: what was exported is what is there now.
+        assert target.state.tables == TABLES
+        assert target.state.env == ENV
+    finally:
+        target.stop()
+
+
+def test_job_failure_keeps_existing_sets_and_exits_1(run_playbook, tmp_path, source):
+    variables, _run = install(run_playbook, tmp_path, source)
+    assert run_job(variables).returncode == 0
+    before = sorted(os.listdir(variables["convex_backup_dir"]))
+    source.state.faults.add("corrupt_export")
+    proc = run_job(variables)
+    assert proc.returncode == 1
+    assert "FAILED: backup of" in proc.stderr and "corrupt" in proc.stderr
+    assert sorted(os.listdir(variables["convex_backup_dir"])) == before
+    source.state.faults.discard("corrupt_export")
+    source.stop()
+    proc = run_job(variables)
+    assert proc.returncode == 1
+    assert "connection refused" in proc.stderr
+    assert sorted(os.listdir(variables["convex_backup_dir"])) == before
+
+
+def test_job_reports_a_missing_key_file(run_playbook, tmp_path, source):
+    variables, _run = install(run_playbook, tmp_path, source)
+    os.unlink(variables["convex_admin_key_env_file"])
+    proc = run_job(variables)
+    assert proc.returncode == 1
+    assert "cannot read the admin key env file" in proc.stderr
+
+
+def test_job_refuses_a_damaged_config(run_playbook, tmp_path, source):
+    variables, _run = install(run_playbook, tmp_path, source)
+    config = os.path.join(variables["convex_state_dir"], "backup-job", "config.json")
+    data = json.load(open(config))
+    data["keep_daily"] = "seven"
+    open(config, "w").write(json.dumps(data))
+    proc = run_job(variables)
+    assert proc.returncode == 1
+    assert "keep_daily='seven' is not a int" in proc.stderr
+
+
+@pytest.mark.parametrize("name,value,needle", [
+    ("convex_backup_keep_daily", -1, "convex_backup_keep_daily=-1"),
+    ("convex_backup_schedule_hour", 24, "convex_backup_schedule_hour=24"),
+    ("convex_backup_url", "http://127.0.0.1:3210/api", "convex_backup_url=\"http://127.0.0.1:3210/api\""),
+    ("convex_backup_install_dir", "relative/dir", "convex_backup_install_dir=\"relative/dir\""),
+])
+def test_bad_input_fails_before_any_change(run_playbook, tmp_path, source, name, value, needle):
+    variables = dict(contract(tmp_path, source), **{name: value})
+    play = INSTALL_PLAY.replace("tasks_from: install.yml", "tasks_from: main.yml")
+    run = run_playbook(play, variables, check=True)
+    assert run.rc != 0
+    assert needle in run.output
+    assert not os.path.exists(variables["convex_backup_dir"])
+
