@@ -14,6 +14,15 @@ import ipaddress
 import re
 
 TLS_MODES = ("tailscale", "acme", "internal")
+# Who can reach a site, and through what:
+#   funnel  - the internet, through Tailscale Funnel on the node's *.ts.net name; tailscaled terminates
+#             TLS and proxies to a plain-HTTP Caddy listener bound to loopback (local_port).
+#   public  - whoever can reach this Mac on the site's port (a custom domain with tls: acme and router
+#             port forwards; or tls: internal in tests). Caddy terminates TLS on all interfaces.
+#   tailnet - Caddy terminates TLS on all interfaces and answers 403 outside the tailnet ranges and loopback.
+REACHES = ("funnel", "public", "tailnet")
+# Funnel accepts these public ports only (Tailscale's funnel-ports node capability, default policy).
+FUNNEL_PORTS = (443, 8443, 10000)
 TAILSCALE_SUFFIX = ".ts.net"
 # bcrypt only looks at the first 72 bytes; a longer password would be silently truncated.
 BCRYPT_MAX_BYTES = 72
@@ -120,6 +129,33 @@ def _check_upstream(where, upstream, problems):
     _check_port(where, "upstream port", int(port), problems)
 
 
+def _is_loopback_host(host):
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_admin_address(address):
+    """Caddy's admin API can replace the whole config: it must listen on loopback or a unix socket.
+
+    Returns the address unchanged; raises SiteError otherwise.
+    """
+    address = (address or "").strip()
+    if address == "off" or address.startswith("unix/"):
+        return address
+    host, sep, port = address.rpartition(":")
+    if sep and port.isdigit() and _is_loopback_host(host):
+        return address
+    raise SiteError([
+        "caddy_tailscale_admin_address=%r would expose Caddy's admin API, which can replace the whole "
+        "config, beyond this machine; expected a loopback address such as localhost:2019 or 127.0.0.1:2019, "
+        "a unix/ socket path, or off" % (address,)
+    ])
+
+
 def normalise_ranges(ranges):
     """Validate CIDR ranges; return them as strings, loopback always included."""
     problems = []
@@ -139,11 +175,70 @@ def normalise_ranges(ranges):
     return out
 
 
-def normalise_sites(sites):
+def _check_reach(where, name, raw, host, tls, port, private_sites, problems):
+    """Check a site's reach against its host, TLS mode and port; return the effective reach."""
+    tailnet_only = bool(raw.get("tailnet_only", False))
+    reach = raw.get("reach") or ("tailnet" if tailnet_only else "public")
+    if reach not in REACHES:
+        problems.append(
+            "%s: reach=%r is not a reach mode; expected one of %s (funnel: the internet through Tailscale "
+            "Funnel; public: whoever reaches this Mac's port, e.g. a custom domain with tls: acme; "
+            "tailnet: tailnet devices only)" % (where, reach, ", ".join(REACHES))
+        )
+        return reach
+    if name in private_sites and reach != "tailnet":
+        problems.append(
+            "%s: reach=%r would put %r on the internet, but it is listed in private_sites (the dashboard "
+            "holds admin access to the deployment). Keep reach: tailnet; visitors need only the api and "
+            "site hosts" % (where, reach, name)
+        )
+    if tailnet_only and reach != "tailnet":
+        problems.append(
+            "%s: tailnet_only=true contradicts reach=%r; drop tailnet_only and use reach: tailnet for a "
+            "private site" % (where, reach)
+        )
+    ts_name = host.lower().endswith(TAILSCALE_SUFFIX)
+    if reach == "funnel":
+        if host and not ts_name:
+            problems.append(
+                "%s: reach: funnel with host=%r: Tailscale Funnel publishes only the node's own *.ts.net "
+                "name. Use host: <your node>.ts.net (convex_tailnet_hostname), or reach: public with "
+                "tls: acme for a custom domain (public DNS pointing at this Mac, router forwarding 80 and "
+                "443)" % (where, host)
+            )
+        if tls != "tailscale":
+            problems.append(
+                "%s: reach: funnel with tls=%r: tailscaled terminates TLS for Funnel with the node's "
+                "Tailscale certificate; set tls: tailscale" % (where, tls)
+            )
+        if isinstance(port, int) and port not in FUNNEL_PORTS:
+            problems.append(
+                "%s: reach: funnel with port=%r: Funnel listens only on ports %s; pick one of those "
+                "(api 443, site 8443 by default)" % (where, port, ", ".join(str(p) for p in FUNNEL_PORTS))
+            )
+        local_port = raw.get("local_port")
+        if local_port in (None, "", 0):
+            problems.append(
+                "%s: reach: funnel needs local_port, the loopback port of the plain-HTTP Caddy listener "
+                "that tailscaled proxies to (e.g. 8780)" % where
+            )
+        else:
+            _check_port(where, "local_port", local_port, problems)
+    elif reach == "public" and ts_name:
+        problems.append(
+            "%s: reach: public with host=%r: a *.ts.net name is reachable from the internet only through "
+            "Tailscale Funnel. Use reach: funnel (ports %s), reach: tailnet for tailnet devices only, or "
+            "a custom domain with tls: acme" % (where, host, ", ".join(str(p) for p in FUNNEL_PORTS))
+        )
+    return reach
+
+
+def normalise_sites(sites, private_sites=()):
     """Validate the site list and return normalised copies (passwords dropped).
 
     Raises SiteError with every problem found, so one run shows them all.
     """
+    private_sites = set(private_sites or ())
     problems = []
     seen_names = set()
     seen_addresses = {}
@@ -170,6 +265,7 @@ def normalise_sites(sites):
         _check_host(where, host, tls, problems)
         port = raw.get("port", 443)
         port_ok = _check_port(where, "port", port, problems)
+        reach = _check_reach(where, name, raw, host, tls, port, private_sites, problems)
         _check_upstream(where, raw.get("upstream"), problems)
 
         prefix = raw.get("path_prefix") or ""
@@ -215,14 +311,106 @@ def normalise_sites(sites):
             "name": name,
             "host": host.lower(),
             "port": port,
-            "address": "https://%s:%s" % (host.lower(), port),
+            # Funnel sites: tailscaled terminates TLS; Caddy listens in plain HTTP on loopback only.
+            "address": ("http://:%s" % raw.get("local_port") if reach == "funnel"
+                        else "https://%s:%s" % (host.lower(), port)),
             "tls": tls,
             "upstream": raw.get("upstream"),
             "path_prefix": prefix,
-            "tailnet_only": bool(raw.get("tailnet_only", False)),
+            "tailnet_only": reach == "tailnet",
+            "reach": reach,
+            "local_port": raw.get("local_port") if reach == "funnel" else None,
             "basic_auth_user": user,
             "extra_directives": list(extra),
         })
+    if not problems:
+        _check_listeners(result, problems)
     if problems:
         raise SiteError(problems)
     return result
+
+
+def _check_listeners(sites, problems):
+    """Caddy's listeners must not collide with each other, with Funnel, or with the upstreams."""
+    funnel = dict(((s["host"], s["port"]), s["name"]) for s in sites if s["reach"] == "funnel")
+    funnel_hosts = sorted(set(host for host, _port in funnel))
+    if len(funnel_hosts) > 1:
+        problems.append(
+            "reach: funnel is used with hosts %s; Funnel publishes one node's name only, so every funnel "
+            "site must use the same host (convex_tailnet_hostname)" % ", ".join(funnel_hosts)
+        )
+    funnel_ports = dict((port, name) for (_host, port), name in funnel.items())
+    upstream_ports = set(int(s["upstream"].rpartition(":")[2]) for s in sites)
+    caddy_ports = {}
+    for s in sites:
+        if s["reach"] == "funnel":
+            continue
+        caddy_ports.setdefault(s["port"], s["name"])
+        if s["host"].endswith(TAILSCALE_SUFFIX) and s["port"] in funnel_ports:
+            problems.append(
+                "%s: port %d is the Funnel port of site %r; tailscaled intercepts it on the node's "
+                "Tailscale IP, so Caddy would never see this site's tailnet traffic. Give it a port "
+                "Funnel does not use (8444 for the dashboard)" % (s["name"], s["port"], funnel_ports[s["port"]])
+            )
+    seen_local = {}
+    for s in sites:
+        if s["reach"] != "funnel":
+            continue
+        local = s["local_port"]
+        if local in seen_local:
+            problems.append(
+                "%s: local_port %d is already the loopback listener of site %r; give each funnel site its "
+                "own local_port" % (s["name"], local, seen_local[local])
+            )
+        elif local in caddy_ports:
+            problems.append(
+                "%s: local_port %d is also the port of Caddy site %r; pick a free loopback port"
+                % (s["name"], local, caddy_ports[local])
+            )
+        elif local in upstream_ports:
+            problems.append(
+                "%s: local_port %d is an upstream's port (the backend or dashboard listens there); pick a "
+                "free loopback port such as 8780" % (s["name"], local)
+            )
+        seen_local[local] = s["name"]
+
+
+def plan_reach(sites):
+    """What tailscaled must serve, and who reaches what, for sites already normalised.
+
+    Returns a dict:
+      serve_host     - the *.ts.net name Funnel publishes (or, without funnel sites, the first *.ts.net
+                       site host; "" when no site uses a *.ts.net name)
+      serve          - [{port, target, funnel, site}] for tailscale serve/funnel
+      managed_ports  - ports whose serve/funnel config this collection owns: the Funnel ports, plus
+                       every port Caddy serves on a *.ts.net name (a serve entry there would shadow Caddy)
+      reach_table    - one row per site for the README-style report
+    """
+    serve = []
+    serve_host = ""
+    managed = set(FUNNEL_PORTS)
+    table = []
+    for s in sites:
+        origin = "https://%s" % s["host"] if s["port"] == 443 else "https://%s:%d" % (s["host"], s["port"])
+        if s["reach"] == "funnel":
+            serve_host = s["host"]
+            target = "http://127.0.0.1:%d" % s["local_port"]
+            serve.append({"port": s["port"], "target": target, "funnel": True, "site": s["name"]})
+            via = "Tailscale Funnel (tailscaled, TLS) -> Caddy %s -> %s%s" % (target, s["upstream"], s["path_prefix"])
+            who = "anyone on the internet"
+        else:
+            if s["host"].endswith(TAILSCALE_SUFFIX):
+                managed.add(s["port"])
+            via = "Caddy (%s TLS) -> %s%s" % (s["tls"], s["upstream"], s["path_prefix"])
+            who = ("tailnet devices and this machine only (403 elsewhere)" if s["reach"] == "tailnet"
+                   else "whoever reaches this machine on port %d" % s["port"])
+        table.append({"site": s["name"], "url": origin, "reach": s["reach"], "who": who, "via": via})
+    if not serve_host:
+        # No funnel site: still the node name, so stale funnels can be cleared and Caddy's ports kept free.
+        serve_host = next((s["host"] for s in sites if s["host"].endswith(TAILSCALE_SUFFIX)), "")
+    return {
+        "serve_host": serve_host,
+        "serve": sorted(serve, key=lambda e: e["port"]),
+        "managed_ports": sorted(managed),
+        "reach_table": table,
+    }

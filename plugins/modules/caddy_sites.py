@@ -18,6 +18,12 @@ description:
     what was expected and what to do.
   - C(tls=tailscale) is accepted only for C(*.ts.net) names, because Tailscale issues certificates
     only for the node's MagicDNS name and Caddy asks tailscaled for no other name.
+  - Each site has a reach (who can connect, and through what). C(funnel) sites are published by
+    Tailscale Funnel on the node's C(*.ts.net) name (ports 443, 8443 or 10000 only) and served by Caddy in
+    plain HTTP on a loopback port; C(public) sites are served by Caddy on all interfaces (a custom domain
+    with C(tls=acme)); C(tailnet) sites answer 403 outside the tailnet ranges and loopback.
+  - Sites named in O(private_sites) (the dashboard) must keep C(reach=tailnet).
+  - Returns the plan for M(joelclaw.macmini.tailscale_serve) (what tailscaled serves and funnels).
   - Makes no changes; safe in check mode.
 author:
   - Joel Hooks (@joelhooks)
@@ -58,9 +64,24 @@ options:
         type: str
         default: ""
       tailnet_only:
-        description: Refuse (403) clients outside the tailnet ranges and loopback.
+        description:
+          - Refuse (403) clients outside the tailnet ranges and loopback. Same as O(sites[].reach=tailnet),
+            which is preferred; true together with another reach is an error.
         type: bool
         default: false
+      reach:
+        description:
+          - Who can reach the site. C(funnel) is the internet through Tailscale Funnel (needs a C(*.ts.net)
+            host, C(tls=tailscale), a port in 443, 8443, 10000 and O(sites[].local_port)).
+          - C(public) is whoever reaches this machine on O(sites[].port) (custom domain with C(tls=acme)).
+          - C(tailnet) is tailnet devices and loopback only.
+          - Default C(tailnet) when O(sites[].tailnet_only) is true, else C(public).
+        type: str
+        choices: [funnel, public, tailnet]
+      local_port:
+        description:
+          - For C(reach=funnel) only, the loopback port of the plain-HTTP Caddy listener tailscaled proxies to.
+        type: int
       basic_auth_user:
         description: User name for HTTP basic authentication; empty disables it.
         type: str
@@ -74,6 +95,16 @@ options:
         type: list
         elements: str
         default: []
+  private_sites:
+    description:
+      - Names of sites that must never be reachable from the internet; they need O(sites[].reach=tailnet).
+    type: list
+    elements: str
+    default: [dashboard]
+  admin_address:
+    description:
+      - Caddy's admin API address, checked to be loopback (or a C(unix/) socket, or C(off)). Not checked when omitted.
+    type: str
   tailnet_ranges:
     description:
       - Client ranges that count as the tailnet for O(sites[].tailnet_only). Loopback is always added.
@@ -105,7 +136,26 @@ EXAMPLES = r"""
         port: 8444
         tls: tailscale
         upstream: 127.0.0.1:6791
-        tailnet_only: true
+        reach: tailnet
+  register: caddy_sites
+
+- name: Publish the API through Funnel, dashboard on the tailnet only.
+  joelclaw.macmini.caddy_sites:
+    sites:
+      - name: api
+        host: macmini.example-tailnet.ts.net
+        port: 443
+        tls: tailscale
+        reach: funnel
+        local_port: 8780
+        upstream: 127.0.0.1:3210
+      - name: dashboard
+        host: macmini.example-tailnet.ts.net
+        port: 8444
+        tls: tailscale
+        reach: tailnet
+        upstream: 127.0.0.1:6791
+    admin_address: localhost:2019
   register: caddy_sites
 """
 
@@ -124,6 +174,8 @@ sites:
       upstream: 127.0.0.1:3210
       path_prefix: ""
       tailnet_only: false
+      reach: tailnet
+      local_port: null
       basic_auth_user: ""
       extra_directives: []
 tailnet_ranges:
@@ -133,20 +185,54 @@ tailnet_ranges:
   elements: str
   sample: ["100.64.0.0/10", "fd7a:115c:a1e0::/48", "127.0.0.0/8", "::1/128"]
 tls_modes:
-  description: The distinct TLS modes the sites use.
+  description: The distinct TLS modes Caddy itself uses (Funnel sites excluded, tailscaled does their TLS).
   returned: success
   type: list
   elements: str
   sample: [tailscale]
+serve_host:
+  description:
+    - The C(*.ts.net) name Funnel publishes; without funnel sites the first C(*.ts.net) site host (so stale
+      funnels can be cleared); empty when no site uses a C(*.ts.net) name.
+  returned: success
+  type: str
+  sample: macmini.example-tailnet.ts.net
+serve:
+  description: What tailscaled must serve, for M(joelclaw.macmini.tailscale_serve).
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - {port: 443, target: "http://127.0.0.1:8780", funnel: true, site: api}
+managed_ports:
+  description: Ports whose serve/funnel config the collection owns (Funnel ports and Caddy's C(*.ts.net) ports).
+  returned: success
+  type: list
+  elements: int
+  sample: [443, 8443, 8444, 10000]
+reach_table:
+  description: One row per site, who can reach it and through what.
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - site: api
+      url: https://macmini.example-tailnet.ts.net
+      reach: funnel
+      who: anyone on the internet
+      via: Tailscale Funnel (tailscaled, TLS) -> Caddy http://127.0.0.1:8780 -> 127.0.0.1:3210
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.joelclaw.macmini.plugins.module_utils._caddy_sites import (
+    REACHES,
     SiteError,
     TLS_MODES,
+    check_admin_address,
     normalise_ranges,
     normalise_sites,
+    plan_reach,
 )
 
 
@@ -165,6 +251,8 @@ def main():
                     upstream=dict(type="str", required=True),
                     path_prefix=dict(type="str", default=""),
                     tailnet_only=dict(type="bool", default=False),
+                    reach=dict(type="str", choices=list(REACHES)),
+                    local_port=dict(type="int"),
                     basic_auth_user=dict(type="str", default=""),
                     basic_auth_password=dict(type="str", default="", no_log=True),
                     extra_directives=dict(type="list", elements="str", default=[]),
@@ -173,19 +261,35 @@ def main():
             tailnet_ranges=dict(
                 type="list", elements="str", default=["100.64.0.0/10", "fd7a:115c:a1e0::/48"]
             ),
+            private_sites=dict(type="list", elements="str", default=["dashboard"]),
+            admin_address=dict(type="str"),
         ),
         supports_check_mode=True,
     )
+    problems = []
+    sites = ranges = None
     try:
-        sites = normalise_sites(module.params["sites"])
+        sites = normalise_sites(module.params["sites"], module.params["private_sites"])
+    except SiteError as exc:
+        problems.extend(exc.problems)
+    try:
         ranges = normalise_ranges(module.params["tailnet_ranges"])
     except SiteError as exc:
-        module.fail_json(msg="Invalid Caddy sites: " + " | ".join(exc.problems), problems=exc.problems)
+        problems.extend(exc.problems)
+    if module.params["admin_address"] is not None:
+        try:
+            check_admin_address(module.params["admin_address"])
+        except SiteError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        module.fail_json(msg="Invalid Caddy sites: " + " | ".join(problems), problems=problems)
+    plan = plan_reach(sites)
     module.exit_json(
         changed=False,
         sites=sites,
         tailnet_ranges=ranges,
-        tls_modes=sorted(set(site["tls"] for site in sites)),
+        tls_modes=sorted(set(site["tls"] for site in sites if site["reach"] != "funnel")),
+        **plan
     )
 
 

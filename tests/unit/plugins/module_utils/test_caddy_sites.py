@@ -6,8 +6,10 @@ import pytest
 
 from ansible_collections.joelclaw.macmini.plugins.module_utils._caddy_sites import (
     SiteError,
+    check_admin_address,
     normalise_ranges,
     normalise_sites,
+    plan_reach,
 )
 
 
@@ -20,6 +22,7 @@ def site(**overrides):
         "upstream": "127.0.0.1:3210",
         "path_prefix": "",
         "tailnet_only": False,
+        "reach": "tailnet",
         "basic_auth_user": "",
         "basic_auth_password": "",
         "extra_directives": [],
@@ -34,21 +37,132 @@ def problems_for(*sites):
     return " | ".join(info.value.problems)
 
 
-def test_the_default_layout_is_accepted_and_normalised():
-    sites = normalise_sites([
-        site(),
-        site(name="site", port=8443, path_prefix="/http"),
+def default_layout():
+    return [
+        site(reach="funnel", local_port=8780),
+        site(name="site", port=8443, path_prefix="/http", reach="funnel", local_port=8781),
         site(name="dashboard", host="MacMini.Example-Tailnet.ts.net", port=8444, upstream="127.0.0.1:6791",
-             tailnet_only=True, basic_auth_user="joel", basic_auth_password="s3cret"),
-    ])
+             reach="tailnet", basic_auth_user="joel", basic_auth_password="s3cret"),
+    ]
+
+
+def test_the_default_layout_is_accepted_and_normalised():
+    sites = normalise_sites(default_layout(), private_sites=["dashboard"])
+    # Funnel sites: plain HTTP on loopback behind tailscaled; the dashboard: Caddy TLS on the node name.
     assert [s["address"] for s in sites] == [
-        "https://macmini.example-tailnet.ts.net:443",
-        "https://macmini.example-tailnet.ts.net:8443",
+        "http://:8780",
+        "http://:8781",
         "https://macmini.example-tailnet.ts.net:8444",
     ]
     assert sites[1]["path_prefix"] == "/http"
-    assert sites[2]["tailnet_only"] is True
+    assert [s["tailnet_only"] for s in sites] == [False, False, True]
     assert all("basic_auth_password" not in s for s in sites)
+
+
+def test_the_reach_plan_funnels_api_and_site_and_keeps_the_dashboard_ports_clear():
+    plan = plan_reach(normalise_sites(default_layout()))
+    assert plan["serve_host"] == "macmini.example-tailnet.ts.net"
+    assert plan["serve"] == [
+        {"port": 443, "target": "http://127.0.0.1:8780", "funnel": True, "site": "api"},
+        {"port": 8443, "target": "http://127.0.0.1:8781", "funnel": True, "site": "site"},
+    ]
+    assert plan["managed_ports"] == [443, 8443, 8444, 10000]
+    rows = dict((row["site"], row) for row in plan["reach_table"])
+    assert rows["api"]["url"] == "https://macmini.example-tailnet.ts.net"
+    assert rows["site"]["url"] == "https://macmini.example-tailnet.ts.net:8443"
+    assert rows["dashboard"]["reach"] == "tailnet" and "403" in rows["dashboard"]["who"]
+
+
+def test_a_custom_domain_plan_funnels_nothing():
+    plan = plan_reach(normalise_sites([
+        site(host="convex.joelclaw.com", tls="acme", reach="public"),
+        site(name="dashboard", port=8444, upstream="127.0.0.1:6791"),
+    ]))
+    assert plan["serve"] == [] and plan["serve_host"] == "macmini.example-tailnet.ts.net"
+    assert plan["managed_ports"] == [443, 8443, 8444, 10000]
+
+
+def test_the_dashboard_may_not_be_public():
+    for reach in ("funnel", "public"):
+        layout = default_layout()
+        layout[2].update(reach=reach, local_port=8782, tls="tailscale")
+        msg = problems_for_private(*layout)
+        assert "reach=%r would put 'dashboard' on the internet" % reach in msg
+        assert "Keep reach: tailnet" in msg
+
+
+@pytest.mark.parametrize("port", [80, 8080, 8444, 10001])
+def test_funnel_ports_outside_443_8443_10000_are_refused(port):
+    msg = problems_for(site(reach="funnel", local_port=8780, port=port))
+    assert "port=%d: Funnel listens only on ports 443, 8443, 10000" % port in msg
+
+
+def test_funnel_needs_the_node_name_tailscale_tls_and_a_local_port():
+    msg = problems_for(site(reach="funnel", host="convex.joelclaw.com", tls="acme", local_port=8780))
+    assert "Funnel publishes only the node's own *.ts.net name" in msg and "reach: public with tls: acme" in msg
+    assert "set tls: tailscale" in problems_for(site(reach="funnel", tls="internal", local_port=8780))
+    assert "needs local_port" in problems_for(site(reach="funnel"))
+
+
+def test_a_ts_net_name_cannot_be_public_without_funnel():
+    msg = problems_for(site(reach="public"))
+    assert "reachable from the internet only through Tailscale Funnel" in msg
+
+
+def test_a_custom_domain_with_tailscale_tls_is_refused_in_any_reach():
+    for reach in ("public", "tailnet"):
+        assert "Tailscale issues certificates only for *.ts.net" in problems_for(
+            site(host="convex.joelclaw.com", reach=reach))
+
+
+def test_a_tailnet_site_on_a_funnel_port_of_the_node_name_is_refused():
+    # tailscaled would intercept 8443 on the Tailscale IP: Caddy's tailnet site there would never be reached.
+    msg = problems_for(site(name="site", port=8443, reach="funnel", local_port=8781),
+                       site(name="dashboard", port=8443, upstream="127.0.0.1:6791"))
+    assert "macmini.example-tailnet.ts.net:8443 is already served by site 'site'" in msg
+
+
+def test_local_port_collisions_are_refused():
+    assert "already the loopback listener of site 'api'" in problems_for(
+        site(reach="funnel", local_port=8780), site(name="site", port=8443, reach="funnel", local_port=8780))
+    assert "is an upstream's port" in problems_for(site(reach="funnel", local_port=3210))
+    assert "is also the port of Caddy site 'dashboard'" in problems_for(
+        site(reach="funnel", local_port=8444), site(name="dashboard", port=8444, upstream="127.0.0.1:6791"))
+
+
+def test_funnel_sites_must_share_one_node_name():
+    msg = problems_for(site(reach="funnel", local_port=8780),
+                       site(name="site", host="other.example-tailnet.ts.net", port=8443, reach="funnel",
+                            local_port=8781))
+    assert "every funnel site must use the same host" in msg
+
+
+def test_tailnet_only_contradicting_reach_is_refused():
+    assert "contradicts reach='funnel'" in problems_for(site(reach="funnel", local_port=8780, tailnet_only=True))
+
+
+def test_reach_defaults_from_tailnet_only():
+    sites = normalise_sites([site(reach=None, tailnet_only=True)])
+    assert sites[0]["reach"] == "tailnet"
+    assert "reach: public with host" in problems_for(site(reach=None))
+
+
+@pytest.mark.parametrize("address", ["localhost:2019", "127.0.0.1:2019", "[::1]:2019", "unix//run/caddy.sock", "off"])
+def test_loopback_admin_addresses_are_accepted(address):
+    assert check_admin_address(address) == address
+
+
+@pytest.mark.parametrize("address", [":2019", "0.0.0.0:2019", "100.101.102.103:2019", "macmini.example-tailnet.ts.net:2019"])
+def test_admin_addresses_beyond_loopback_are_refused(address):
+    with pytest.raises(SiteError) as info:
+        check_admin_address(address)
+    assert "caddy_tailscale_admin_address=%r" % address in info.value.problems[0]
+
+
+def problems_for_private(*sites):
+    with pytest.raises(SiteError) as info:
+        normalise_sites(list(sites), private_sites=["dashboard"])
+    return " | ".join(info.value.problems)
 
 
 def test_tailscale_mode_refuses_a_name_outside_ts_net_and_says_what_to_use():
