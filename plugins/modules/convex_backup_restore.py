@@ -181,7 +181,8 @@ def main():
     if result["documents_expected"] is not None and result.get("rows_written") != result["documents_expected"]:
         module.warn("the backend reports %s documents written; the backup's tables hold %s."
                     % (result.get("rows_written"), result["documents_expected"]))
-    module.exit_json(changed=True, backup=entry["zip"], manifest=result.pop("manifest"), **result)
+    result["backup"] = entry["zip"]
+    module.exit_json(changed=True, **result)
 
 
 if __name__ == "__main__":
