@@ -1,0 +1,241 @@
+# Copyright (c) 2026 joelclaw.macmini contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""convex_auth against the Convex stand-in (in-process on 127.0.0.1), with real ansible-playbook runs.
+
+The variables land on the deployment, a re-run changes nothing, rotation happens only when asked,
+a -vvv run prints none of the secret values, bad input fails before any change, and the hairpin
+check fails with a hint when the site URL does not answer.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "standins" / "convex"))
+import convex_auth_site  # noqa: E402  pylint: disable=wrong-import-position
+import convex_standin  # noqa: E402  pylint: disable=wrong-import-position
+
+GROUP_VARS = yaml.safe_load((ROOT / "group_vars" / "all" / "main.yml").read_text())
+# Test fixtures, not real secrets.
+GITHUB_ID = "Iv1.test0github0id"
+GITHUB_SECRET = "ghsecret-" + "5e" * 16
+GOOGLE_SECRET = "googlesecret-" + "9a" * 12
+RESEND_KEY = "re_" + "7c" * 14
+
+PLAY = """
+- name: Converge Convex Auth.
+  hosts: localhost
+  gather_facts: false
+  roles:
+    - role: joelclaw.macmini.convex_auth
+"""
+
+
+def flat(text):
+    """Output with the YAML callback's line wrapping undone."""
+    return " ".join(text.split())
+
+
+def closed_port_url():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return "http://127.0.0.1:%d" % sock.getsockname()[1]
+
+
+@pytest.fixture
+def standin():
+    server = convex_standin.ConvexStandin("joelclaw", secrets.token_hex(32), site_port=0)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def base_vars(standin, tmp_path):
+    variables = dict(GROUP_VARS)
+    variables.update({
+        "convex_k8s_apply": False,
+        "convex_state_dir": str(tmp_path / "state"),
+        "convex_auth_enabled": True,
+        "convex_auth_url": standin.url,
+        "convex_auth_admin_key": standin.admin_key(),
+        "convex_auth_convex_site_url": standin.site_url,
+        "convex_auth_site_url": "http://app.convex.test:5173",
+        "convex_auth_github_id": GITHUB_ID,
+        "convex_auth_github_secret": GITHUB_SECRET,
+        "convex_auth_providers": [
+            {"name": "google", "env": {"AUTH_GOOGLE_ID": "google-id.apps", "AUTH_GOOGLE_SECRET": GOOGLE_SECRET}},
+            {"name": "resend", "oauth": False, "env": {"AUTH_RESEND_KEY": RESEND_KEY}},
+        ],
+    })
+    return variables
+
+
+def key_file(variables):
+    return Path(variables["convex_state_dir"]) / "convex-auth-jwt-key.pem"
+
+
+def test_converges_idempotently_and_never_prints_a_secret(run_playbook, standin, base_vars):
+    first = run_playbook(PLAY, base_vars, check=False, verbosity=3)
+    assert first.rc == 0, first.output
+    env = standin.state.env
+    assert sorted(env) == ["AUTH_GITHUB_ID", "AUTH_GITHUB_SECRET", "AUTH_GOOGLE_ID", "AUTH_GOOGLE_SECRET",
+                           "AUTH_RESEND_KEY", "JWKS", "JWT_PRIVATE_KEY", "SITE_URL"]
+    assert env["SITE_URL"] == "http://app.convex.test:5173" and env["AUTH_GITHUB_SECRET"] == GITHUB_SECRET
+    path = key_file(base_vars)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    pem = path.read_text()
+    assert env["JWT_PRIVATE_KEY"] == pem.rstrip().replace("\n", " ")
+    jwk = json.loads(env["JWKS"])["keys"][0]
+    assert jwk["use"] == "sig" and jwk["kty"] == "RSA" and jwk["e"] == "AQAB"
+    # The callback URLs to register, for the OAuth providers only.
+    assert standin.site_url + "/api/auth/callback/github" in first.stdout
+    assert standin.site_url + "/api/auth/callback/google" in first.stdout
+    assert "/api/auth/callback/resend" not in first.stdout
+    # -vvv prints no secret: not the key (either form, nor any line of it), the OAuth secrets or the admin key.
+    leaks = [GITHUB_SECRET, GOOGLE_SECRET, RESEND_KEY, base_vars["convex_auth_admin_key"],
+             env["JWT_PRIVATE_KEY"]] + pem.splitlines()[1:-1]
+    for secret in leaks:
+        assert secret not in first.output, "secret value in the -vvv output"
+
+    updates = len(standin.state.env_updates)
+    second = run_playbook(PLAY, base_vars, check=False)
+    assert second.rc == 0, second.output
+    assert second.recap()["changed"] == 0, second.output
+    assert len(standin.state.env_updates) == updates and path.read_text() == pem
+
+
+def test_rotation_is_explicit(run_playbook, standin, base_vars):
+    assert run_playbook(PLAY, base_vars, check=False).rc == 0
+    before = dict(standin.state.env)
+    rotated = run_playbook(PLAY, dict(base_vars, convex_auth_rotate_key=True), check=False)
+    assert rotated.rc == 0, rotated.output
+    assert "every signed-in user is signed out" in flat(rotated.stdout)
+    after = standin.state.env
+    assert after["JWT_PRIVATE_KEY"] != before["JWT_PRIVATE_KEY"] and after["JWKS"] != before["JWKS"]
+    assert after["AUTH_GITHUB_SECRET"] == before["AUTH_GITHUB_SECRET"]
+    assert sorted(standin.state.env_updates[-1]) == ["JWKS", "JWT_PRIVATE_KEY"]
+    again = run_playbook(PLAY, base_vars, check=False)
+    assert again.rc == 0 and again.recap()["changed"] == 0, again.output
+    assert standin.state.env["JWKS"] == after["JWKS"]
+
+
+def test_check_mode_predicts_without_writing(run_playbook, standin, base_vars):
+    run = run_playbook(PLAY, base_vars, check=True)
+    assert run.rc == 0, run.output
+    assert run.recap()["changed"] >= 2
+    assert standin.state.env == {} and not key_file(base_vars).exists()
+
+
+def test_admin_key_from_the_cli_env_file(run_playbook, standin, base_vars, tmp_path):
+    env_file = tmp_path / "convex-admin.env"
+    env_file.write_text("# Managed by Ansible\nCONVEX_SELF_HOSTED_URL=%s\nCONVEX_SELF_HOSTED_ADMIN_KEY=%s\n"
+                        % (standin.url, standin.admin_key()))
+    variables = dict(base_vars, convex_auth_admin_key="", convex_auth_admin_key_env_file=str(env_file))
+    run = run_playbook(PLAY, variables, check=False)
+    assert run.rc == 0, run.output
+    assert "JWKS" in standin.state.env
+
+
+def test_vaulted_key_in_jwt_form_is_used_as_is(run_playbook, standin, base_vars):
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    value = pem.rstrip().replace("\n", " ")
+    run = run_playbook(PLAY, dict(base_vars, convex_auth_private_key=value), check=False)
+    assert run.rc == 0, run.output
+    assert standin.state.env["JWT_PRIVATE_KEY"] == value and not key_file(base_vars).exists()
+
+
+def test_strict_discovery_against_deployed_auth_routes(run_playbook, standin, base_vars):
+    site = convex_auth_site.AuthSite(standin.url, standin.admin_key()).start()
+    try:
+        variables = dict(base_vars, convex_auth_convex_site_url=site.url, convex_auth_hairpin_require_discovery=True)
+        run = run_playbook(PLAY, variables, check=False)
+        assert run.rc == 0, run.output
+        assert "answers this host (localhost) with HTTP 200" in flat(run.stdout)
+    finally:
+        site.stop()
+
+
+def test_strict_discovery_fails_without_auth_routes(run_playbook, standin, base_vars):
+    run = run_playbook(PLAY, dict(base_vars, convex_auth_hairpin_require_discovery=True), check=False)
+    assert run.rc != 0
+    assert "HTTP 404" in flat(run.stdout) and "auth.addHttpRoutes" in flat(run.stdout)
+
+
+def test_hairpin_failure_names_the_fixes(run_playbook, base_vars):
+    run = run_playbook(PLAY, dict(base_vars, convex_auth_convex_site_url=closed_port_url(),
+                                  convex_auth_hairpin_timeout=3), check=False)
+    assert run.rc != 0
+    for word in ("Hairpin check failed", "AuthProviderDiscoveryFailed", "hostAliases", "DNS", "Caddy"):
+        assert word in flat(run.stdout), run.output
+
+
+def test_disabled_role_skips_with_a_message(run_playbook, base_vars):
+    variables = dict(base_vars, convex_auth_enabled=False, convex_auth_github_id="")
+    run = run_playbook(PLAY, variables, check=False)
+    assert run.rc == 0 and run.recap()["changed"] == 0, run.output
+    assert "convex_auth skipped" in flat(run.stdout)
+
+
+def non_rsa_pem():
+    return ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+
+
+def pkcs1_pem():
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption()).decode()
+
+
+BAD_INPUT = {
+    "github_id_missing": ({"convex_auth_github_id": ""}, ["convex_auth_github_id is empty", "vault"]),
+    "github_secret_missing": ({"convex_auth_github_secret": ""}, ["convex_auth_github_secret is empty"]),
+    "both_github_missing": ({"convex_auth_github_id": "", "convex_auth_github_secret": ""},
+                            ["convex_auth_github_id and convex_auth_github_secret are empty"]),
+    "site_url_not_http": ({"convex_auth_site_url": "ftp://app.convex.test"},
+                          ["convex_auth_site_url (SITE_URL) is \"ftp://app.convex.test\"", "http:// or https://"]),
+    "site_url_no_scheme": ({"convex_auth_site_url": "app.convex.test"}, ["convex_auth_site_url (SITE_URL)"]),
+    "site_url_missing_with_oauth": ({"convex_auth_site_url": ""}, ["convex_auth_site_url (SITE_URL) is \"\""]),
+    "key_not_rsa": ({"convex_auth_private_key": non_rsa_pem()}, ["private_key is a", "needs an RSA key"]),
+    "key_pkcs1": ({"convex_auth_private_key": pkcs1_pem()}, ["PKCS#1", "openssl pkcs8 -topk8"]),
+    "key_garbage": ({"convex_auth_private_key": "not-a-key"}, ["is not a PEM"]),
+    "provider_without_env": ({"convex_auth_providers": [{"name": "google", "env": {}}]},
+                             ["convex_auth_providers[0]", "google"]),
+    "provider_redefines_managed": ({"convex_auth_providers": [{"name": "x", "env": {"JWKS": "x"}}]},
+                                   ["convex_auth_providers[0]", "which the role sets itself"]),
+    "extra_env_redefines_site_url": ({"convex_auth_extra_env": {"SITE_URL": "http://x"}},
+                                     ["convex_auth_extra_env sets SITE_URL"]),
+    "rotate_vaulted_key": ({"convex_auth_rotate_key": True,
+                            "convex_auth_private_key": "-----BEGIN PRIVATE KEY----- x -----END PRIVATE KEY-----"},
+                           ["convex_auth_rotate_key is true"]),
+    "url_with_path": ({"convex_auth_url": "http://127.0.0.1:3210/api"}, ["convex_auth_url is"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUT))
+def test_bad_input_fails_before_any_change(run_playbook, standin, base_vars, case):
+    overrides, messages = BAD_INPUT[case]
+    run = run_playbook(PLAY, dict(base_vars, **overrides), check=False)
+    assert run.rc != 0, run.output
+    for message in messages:
+        assert message in flat(run.stdout), run.output
+    assert standin.state.env == {} and standin.state.env_updates == []
+    assert not key_file(base_vars).exists()
+    for secret in (GITHUB_SECRET, GOOGLE_SECRET, RESEND_KEY):
+        assert secret not in run.output
