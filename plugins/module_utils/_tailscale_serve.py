@@ -116,10 +116,10 @@ def check_node(info, host, funnel_ports):
     if allowed is not None:
         refused = sorted(p for p in funnel_ports if p not in allowed)
         if refused:
+            allowed_text = ", ".join(str(p) for p in sorted(allowed)) or "(none)"
             problems.append(
                 "the tailnet policy allows Funnel on ports %s only, not %s; use one of the allowed ports or "
-                "widen the funnel-ports policy" % (", ".join(str(p) for p in sorted(allowed)) or "(none)",
-                                                  ", ".join(str(p) for p in refused))
+                "widen the funnel-ports policy" % (allowed_text, ", ".join(str(p) for p in refused))
             )
     return problems
 

@@ -107,7 +107,7 @@ commands:
   elements: list
   sample: [["tailscale", "funnel", "--bg", "--yes", "--https=443", "http://127.0.0.1:8780"]]
 before:
-  description: The managed ports before, C({port: {target, funnel}}).
+  description: The managed ports before, each port mapped to its C(target) and C(funnel) flag.
   returned: success
   type: dict
   sample: {}
