@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) joelclaw.macmini maintainers
-# MIT License (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The launchd script of the colima_talos role, run with bash against the fake colima and docker."""
 
 from __future__ import annotations

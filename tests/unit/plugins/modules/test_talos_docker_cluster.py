@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) joelclaw.macmini maintainers
-# MIT License (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """talos_docker_cluster against stateful fake colima/docker/talosctl."""
 
 from __future__ import annotations
