@@ -196,4 +196,3 @@ def test_bad_input_fails_before_any_change(run_playbook, tmp_path, source, name,
     assert run.rc != 0
     assert needle in run.output
     assert not os.path.exists(variables["convex_backup_dir"])
-
