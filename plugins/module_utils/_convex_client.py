@@ -342,6 +342,16 @@ class ConvexClient(object):
         self.call("POST", "/api/cancel_import", body={"importId": import_id}, timeout=timeout, expect="none")
 
 
+def connection_argument_spec(admin_key_required=True):
+    """argument_spec entries matching the joelclaw.macmini.convex doc fragment."""
+    return dict(
+        url=dict(type="str", required=True),
+        admin_key=dict(type="str", required=admin_key_required, no_log=True),
+        validate_certs=dict(type="bool", default=True),
+        ca_path=dict(type="path"),
+    )
+
+
 def poll_intervals(first=0.05, factor=1.5, cap=2.0):
     """Sleep lengths for polling: short at first (fast exports finish fast), then capped."""
     delay = first

@@ -57,13 +57,8 @@ options:
     description: Seconds to wait for each HTTP request of the live check.
     type: float
     default: 10
-  validate_certs:
-    description: Verify the backend's TLS certificate.
-    type: bool
-    default: true
-  ca_path:
-    description: PEM file of CA certificates to trust for O(url).
-    type: path
+extends_documentation_fragment:
+  - joelclaw.macmini.convex.tls
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.

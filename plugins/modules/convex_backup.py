@@ -68,13 +68,8 @@ options:
     description: Seconds to wait for each HTTP request (and between bytes of the download).
     type: float
     default: 60
-  validate_certs:
-    description: Verify the backend's TLS certificate.
-    type: bool
-    default: true
-  ca_path:
-    description: PEM file of CA certificates to trust for O(url).
-    type: path
+extends_documentation_fragment:
+  - joelclaw.macmini.convex.tls
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.

@@ -21,14 +21,6 @@ description:
 author:
   - Joel Hooks (@joelhooks)
 options:
-  url:
-    description: The backend's API origin (C(CONVEX_CLOUD_ORIGIN) or a local port), without a path.
-    type: str
-    required: true
-  admin_key:
-    description: An admin key for the deployment (see M(joelclaw.macmini.convex_admin_key)).
-    type: str
-    required: true
   variables:
     description:
       - Names and values. With O(state=present) each name is set to its value (strings; numbers
@@ -53,13 +45,8 @@ options:
     description: Seconds to wait for each HTTP request.
     type: float
     default: 30
-  validate_certs:
-    description: Verify the backend's TLS certificate.
-    type: bool
-    default: true
-  ca_path:
-    description: PEM file of CA certificates to trust for O(url).
-    type: path
+extends_documentation_fragment:
+  - joelclaw.macmini.convex
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -123,7 +110,7 @@ names:
 import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexClient, ConvexError
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexClient, ConvexError, connection_argument_spec
 
 NAME_RE = re.compile(r"^[a-zA-Z_]+[a-zA-Z0-9_]*$")
 NAME_MAX = 256
@@ -177,14 +164,11 @@ def plan(current, desired, state, exclusive):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            url=dict(type="str", required=True),
-            admin_key=dict(type="str", required=True, no_log=True),
+            **connection_argument_spec(),
             variables=dict(type="dict", default={}, no_log=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             exclusive=dict(type="bool", default=False),
             timeout=dict(type="float", default=30),
-            validate_certs=dict(type="bool", default=True),
-            ca_path=dict(type="path"),
         ),
         supports_check_mode=True,
     )

@@ -21,14 +21,6 @@ description:
 author:
   - Joel Hooks (@joelhooks)
 options:
-  url:
-    description: The backend's API origin (C(CONVEX_CLOUD_ORIGIN) or a local port), without a path.
-    type: str
-    required: true
-  admin_key:
-    description: An admin key for the deployment.
-    type: str
-    required: true
   dest:
     description:
       - An existing directory (the file is named as the server names it,
@@ -51,13 +43,8 @@ options:
     description: Seconds to wait for each HTTP request (and between bytes of the download).
     type: float
     default: 60
-  validate_certs:
-    description: Verify the backend's TLS certificate.
-    type: bool
-    default: true
-  ca_path:
-    description: PEM file of CA certificates to trust for O(url).
-    type: path
+extends_documentation_fragment:
+  - joelclaw.macmini.convex
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -120,22 +107,19 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexClient, ConvexError, int64
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexClient, ConvexError, int64, connection_argument_spec
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_snapshot import Deadline, download_export, request_export
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            url=dict(type="str", required=True),
-            admin_key=dict(type="str", required=True, no_log=True),
+            **connection_argument_spec(),
             dest=dict(type="path", required=True),
             include_storage=dict(type="bool", default=False),
             force=dict(type="bool", default=False),
             timeout=dict(type="float", default=900),
             request_timeout=dict(type="float", default=60),
-            validate_certs=dict(type="bool", default=True),
-            ca_path=dict(type="path"),
         ),
         supports_check_mode=True,
     )

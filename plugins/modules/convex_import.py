@@ -19,14 +19,6 @@ description:
 author:
   - Joel Hooks (@joelhooks)
 options:
-  url:
-    description: The backend's API origin (C(CONVEX_CLOUD_ORIGIN) or a local port), without a path.
-    type: str
-    required: true
-  admin_key:
-    description: An admin key for the deployment.
-    type: str
-    required: true
   src:
     description: The snapshot ZIP on the managed host (as written by M(joelclaw.macmini.convex_export)).
     type: path
@@ -52,13 +44,8 @@ options:
     description: Seconds to wait for each HTTP request.
     type: float
     default: 120
-  validate_certs:
-    description: Verify the backend's TLS certificate.
-    type: bool
-    default: true
-  ca_path:
-    description: PEM file of CA certificates to trust for O(url).
-    type: path
+extends_documentation_fragment:
+  - joelclaw.macmini.convex
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -113,7 +100,7 @@ parts:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexClient, ConvexError
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexClient, ConvexError, connection_argument_spec
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_snapshot import Deadline, run_import, zip_summary
 
 MAX_PARTS = 10000
@@ -122,15 +109,12 @@ MAX_PARTS = 10000
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            url=dict(type="str", required=True),
-            admin_key=dict(type="str", required=True, no_log=True),
+            **connection_argument_spec(),
             src=dict(type="path", required=True),
             mode=dict(type="str", required=True, choices=["requireEmpty", "append", "replace", "replaceAll"]),
             chunk_size=dict(type="int", default=5 * 1024 * 1024),
             timeout=dict(type="float", default=1800),
             request_timeout=dict(type="float", default=120),
-            validate_certs=dict(type="bool", default=True),
-            ca_path=dict(type="path"),
         ),
         supports_check_mode=True,
     )
