@@ -121,9 +121,9 @@ backend_instance_name:
 
 import os
 import stat
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.joelclaw.macmini.plugins.module_utils._private_file import write_private
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_admin_key import (
     AdminKeyError, check_instance_name, crypto_missing, issue_admin_key, key_is_valid_for, parse_secret)
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexClient, ConvexError
@@ -162,25 +162,6 @@ def render_env_file(url, admin_key):
 
 def shown(url, key_note):
     return "%s=%s\n%s=<%s>\n" % (URL_VAR, url, KEY_VAR, key_note)
-
-
-def write_private(path, content):
-    """Write content to path atomically, never readable by others at any moment."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        os.makedirs(directory, mode=0o700)
-    handle, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
-    try:
-        os.fchmod(handle, 0o600)
-        with os.fdopen(handle, "w") as out:
-            out.write(content)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except Exception:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def main():

@@ -123,31 +123,12 @@ key_size:
 
 import os
 import stat
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.joelclaw.macmini.plugins.module_utils._private_file import write_private
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_auth import (
     CRYPTOGRAPHY_IMPORT_ERROR, AuthKeyError, fingerprint, generate_private_key, jwks_value, jwt_private_key_value,
     load_private_key, pkcs8_pem)
-
-
-def write_private(path, content):
-    """Write content to path atomically, never readable by others at any moment."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        os.makedirs(directory, mode=0o700)
-    handle, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
-    try:
-        os.fchmod(handle, 0o600)
-        with os.fdopen(handle, "w") as out:
-            out.write(content)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except Exception:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def read_key_file(module, path):

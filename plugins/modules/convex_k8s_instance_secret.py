@@ -91,9 +91,9 @@ import base64
 import os
 import re
 import secrets
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.joelclaw.macmini.plugins.module_utils._private_file import write_private
 
 HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -125,15 +125,9 @@ def write_state_file(module, path, value):
     directory = os.path.dirname(path) or "."
     if not os.path.isdir(directory):
         module.fail_json(msg="The directory of state_file %s does not exist; create it (mode 0700) first." % path)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".convex-instance-secret.")
     try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(value + "\n")
-        os.replace(tmp, path)
+        write_private(path, value + "\n", create_dir=False)
     except OSError as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
         module.fail_json(msg="Cannot write the instance secret state file %s: %s" % (path, exc))
 
 

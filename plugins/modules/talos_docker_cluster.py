@@ -188,10 +188,10 @@ open_to_all_interfaces:
 
 import json
 import os
-import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.joelclaw.macmini.plugins.module_utils._private_file import write_private
 
 from ansible_collections.joelclaw.macmini.plugins.module_utils import _talos
 
@@ -312,12 +312,10 @@ def load_yaml(module, path):
 
 
 def write_yaml(module, path, data):
-    directory = os.path.dirname(path) or '.'
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.')
-    with os.fdopen(fd, 'w', encoding='utf-8') as handle:
-        yaml.safe_dump(data, handle, default_flow_style=False, sort_keys=False)
-    os.chmod(tmp, 0o600)
-    module.atomic_move(tmp, path)
+    try:
+        write_private(path, yaml.safe_dump(data, default_flow_style=False, sort_keys=False), create_dir=False)
+    except OSError as exc:
+        module.fail_json(msg='Cannot write %s: %s' % (path, exc))
 
 
 def validate(module):
