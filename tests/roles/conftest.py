@@ -1,66 +1,22 @@
 # Copyright (c) 2026 joelclaw.macmini contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Run real ansible-playbook against this machine (connection local) from pytest.
+"""Fixtures for role-level tests that run real ansible-playbook against this machine.
 
-Role-level tests use it to prove that bad input fails before any change: they run in
+Role tests use them to prove that bad input fails before any change: run_playbook runs in
 --check mode unless told otherwise, so a validation bug cannot touch the machine.
 """
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from dataclasses import dataclass
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from playbook_runner import PlaybookRun, ansible_playbook
 
-
-@dataclass
-class PlaybookRun:
-    rc: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self):
-        return self.stdout + self.stderr
-
-    def recap(self):
-        """The PLAY RECAP counters of the one host, e.g. {'ok': 3, 'changed': 0, ...}."""
-        for line in self.stdout.splitlines():
-            if line.startswith("localhost") and "ok=" in line:
-                return {k: int(v) for k, v in (f.split("=") for f in line.split(":", 1)[1].split())}
-        raise AssertionError("no PLAY RECAP in output:\n" + self.output)
+__all__ = ["PlaybookRun"]
 
 
 @pytest.fixture
 def run_playbook(tmp_path):
     def run(play: str, extra_vars: dict | None = None, check: bool = True, verbosity: int = 0) -> PlaybookRun:
-        playbook = tmp_path / "play.yml"
-        playbook.write_text(play)
-        vars_file = tmp_path / "vars.json"
-        vars_file.write_text(json.dumps(extra_vars or {}))
-        cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", "localhost,", "-c", "local",
-               str(playbook), "-e", "@" + str(vars_file)]
-        if check:
-            cmd.append("--check")
-        if verbosity:
-            cmd.append("-" + "v" * verbosity)
-        env = dict(os.environ)
-        env.update({
-            "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".collections"),
-            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_RETRY_FILES_ENABLED": "0",
-            "ANSIBLE_LOCALHOST_WARNING": "0",
-            "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
-            "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
-        })
-        proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
-        return PlaybookRun(proc.returncode, proc.stdout, proc.stderr)
+        return ansible_playbook(tmp_path, play, extra_vars, check=check, verbosity=verbosity)
 
     return run

@@ -10,7 +10,6 @@ empty state directory and asserts that the directory still does not exist afterw
 from __future__ import annotations
 
 import base64
-import json
 import os
 import stat
 import subprocess
@@ -20,6 +19,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from playbook_runner import ansible_playbook
 
 ROOT = Path(__file__).resolve().parents[2]
 GROUP_VARS = yaml.safe_load((ROOT / "group_vars" / "all" / "main.yml").read_text())
@@ -75,39 +76,6 @@ PRESENCE_FLAGS = {
     "REDACT_LOGS_TO_CLIENT": "convex_backend_redact_logs_to_client",
     "DO_NOT_REQUIRE_SSL": "convex_backend_do_not_require_ssl",
 }
-
-
-@dataclass
-class Run:
-    rc: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self):
-        return self.stdout + self.stderr
-
-    def recap(self):
-        for line in self.stdout.splitlines():
-            if line.startswith("localhost") and "ok=" in line:
-                return {k: int(v) for k, v in (f.split("=") for f in line.split(":", 1)[1].split())}
-        raise AssertionError("no PLAY RECAP in output:\n" + self.output)
-
-
-def ansible_playbook(workdir, play, extra, verbosity=0):
-    """Run the real ansible-playbook against this machine (connection local), never in check mode."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "play.yml").write_text(play)
-    (workdir / "vars.json").write_text(json.dumps(extra))
-    cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", "localhost,", "-c", "local",
-           str(workdir / "play.yml"), "-e", "@" + str(workdir / "vars.json")]
-    if verbosity:
-        cmd.append("-" + "v" * verbosity)
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"), ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-               ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
-    proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=300, check=False)
-    return Run(proc.returncode, proc.stdout, proc.stderr)
 
 
 def variables(tmp_path, **overrides):

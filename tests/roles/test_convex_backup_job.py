@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from playbook_runner import ROOT
 
 sys.path.insert(0, str(ROOT / "tests" / "standins" / "convex"))
 import convex_standin as standin_lib  # noqa: E402  pylint: disable=wrong-import-position
