@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from playbook_runner import ansible_playbook
+from playbook_runner import PlaybookRun, ansible_playbook
 
 ROOT = Path(__file__).resolve().parents[2]
 GROUP_VARS = yaml.safe_load((ROOT / "group_vars" / "all" / "main.yml").read_text())
@@ -107,8 +107,8 @@ class Converged:
     name: str
     extra: dict
     base: Path
-    first: Run
-    second: Run
+    first: PlaybookRun
+    second: PlaybookRun
 
     @property
     def state(self):
