@@ -217,13 +217,23 @@ def _kube_reason(exc):
 
 
 # ---------------------------------------------------------------------------- backups
-def probe_backup(backup_dir, pattern, warn_hours, fail_hours):
+MANIFEST_SUFFIX = ".manifest.json"
+
+
+def probe_backup(backup_dir, pattern, warn_hours, fail_hours, require_manifest=True):
+    """Age of the newest backup. With require_manifest, a ZIP counts only beside its
+    <base>.manifest.json, which the backup job writes after verifying the ZIP: a stray or
+    hand-made export in the directory cannot hide a backup job that stopped working."""
     try:
+        names = set(os.listdir(backup_dir))
         entries = [e for e in os.scandir(backup_dir) if e.is_file() and fnmatch.fnmatch(e.name, pattern)]
     except OSError as exc:
         return [Probe("backup_age", FAIL, None, "cannot read %s: %s" % (backup_dir, exc.strerror))]
+    if require_manifest:
+        entries = [e for e in entries if os.path.splitext(e.name)[0] + MANIFEST_SUFFIX in names]
     if not entries:
-        return [Probe("backup_age", FAIL, "none", "no %s in %s: has the backup job ever run?" % (pattern, backup_dir))]
+        what = "verified backup (%s with its %s)" % (pattern, MANIFEST_SUFFIX) if require_manifest else pattern
+        return [Probe("backup_age", FAIL, "none", "no %s in %s: has the backup job ever run?" % (what, backup_dir))]
     newest = max(entries, key=lambda e: e.stat().st_mtime)
     hours = (time.time() - newest.stat().st_mtime) / 3600.0
     value = "%.1fh (%s)" % (hours, newest.name)

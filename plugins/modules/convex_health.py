@@ -74,6 +74,13 @@ options:
     description: Shell pattern of backup file names in O(backup_dir).
     type: str
     default: "*.zip"
+  backup_require_manifest:
+    description:
+      - Count a backup only when its C(<name>.manifest.json) stands beside it, as the
+        P(joelclaw.macmini.convex_backup#role) job writes it after verifying the ZIP.
+      - Set to V(false) for a directory of plain C(npx convex export) files.
+    type: bool
+    default: true
   timeout:
     description: Seconds each probe may take.
     type: float
@@ -245,7 +252,8 @@ def build_jobs(params, admin_key):
             limit["restarts_warn"], limit["restarts_fail"])))
     if params["backup_dir"]:
         jobs.append((["backup_age"], tmo["backup_age"], lambda: health.probe_backup(
-            params["backup_dir"], params["backup_pattern"], limit["backup_age_warn_hours"], limit["backup_age_fail_hours"])))
+            params["backup_dir"], params["backup_pattern"], limit["backup_age_warn_hours"], limit["backup_age_fail_hours"],
+            params["backup_require_manifest"])))
     return jobs
 
 
@@ -265,6 +273,7 @@ def main():
             statefulset=dict(type="str", default="convex"),
             backup_dir=dict(type="path"),
             backup_pattern=dict(type="str", default="*.zip"),
+            backup_require_manifest=dict(type="bool", default=True),
             timeout=dict(type="float", default=5),
             timeouts=dict(type="dict", default={}),
             thresholds=dict(type="dict", default={}, options=THRESHOLDS, apply_defaults=True),

@@ -49,6 +49,8 @@ def main():
         with tempfile.TemporaryDirectory() as backups:
             with open(os.path.join(backups, "snapshot_bench_1.zip"), "wb") as handle:
                 handle.write(b"zip")
+            with open(os.path.join(backups, "snapshot_bench_1.manifest.json"), "w") as handle:
+                handle.write("{}")
             args = {"url": standin.url, "instance_name": "bench", "admin_key": standin.admin_key(),
                     "site_url": standin.site_url, "dashboard_url": standin.dashboard_url, "backup_dir": backups,
                     "timeout": 5}

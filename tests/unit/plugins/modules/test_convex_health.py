@@ -41,6 +41,7 @@ def free_url():
 
 def test_healthy_stack_is_ok(run_module, convex_standin, tmp_path):
     (tmp_path / "snapshot_joelclaw_1.zip").write_bytes(b"zip")
+    (tmp_path / "snapshot_joelclaw_1.manifest.json").write_text("{}")
     result = run_module(convex_health, base_args(convex_standin, backup_dir=str(tmp_path)))
     assert result["verdict"] == "ok" and result["changed"] is False and "failed" not in result
     assert [p["name"] for p in result["probes"]] == [
@@ -74,6 +75,7 @@ def test_fail_on_never_reports_without_failing(run_module, convex_standin):
 def test_fail_on_warn_fails_on_an_aging_backup(run_module, convex_standin, tmp_path):
     backup = tmp_path / "old.zip"
     backup.write_bytes(b"zip")
+    (tmp_path / "old.manifest.json").write_text("{}")
     old = time.time() - 30 * 3600
     os.utime(backup, (old, old))
     args = base_args(convex_standin, backup_dir=str(tmp_path))
@@ -145,6 +147,20 @@ def test_admin_key_from_env_file(run_module, convex_standin, tmp_path):
     env_file.unlink()
     result = run_module(convex_health, args)
     assert "cannot read" in by_name(result)["admin_key"]["hint"] and by_name(result)["dashboard"]["status"] == "ok"
+
+
+def test_backup_age_counts_only_verified_backups_unless_told_otherwise(run_module, convex_standin, tmp_path):
+    verified = tmp_path / "snapshot_joelclaw_1.zip"
+    verified.write_bytes(b"zip")
+    (tmp_path / "snapshot_joelclaw_1.manifest.json").write_text("{}")
+    old = time.time() - 60 * 3600
+    os.utime(verified, (old, old))
+    (tmp_path / "snapshot_joelclaw_2.zip").write_bytes(b"fresh, but no manifest: a stray or partial export")
+    args = base_args(convex_standin, backup_dir=str(tmp_path), fail_on="never")
+    probe = by_name(run_module(convex_health, args))["backup_age"]
+    assert probe["status"] == "fail" and probe["value"].startswith("60.0h (snapshot_joelclaw_1.zip)")
+    lenient = by_name(run_module(convex_health, dict(args, backup_require_manifest=False)))["backup_age"]
+    assert lenient["status"] == "ok" and "snapshot_joelclaw_2.zip" in lenient["value"]
 
 
 def test_backup_probe_edge_cases(run_module, convex_standin, tmp_path):
