@@ -9,7 +9,8 @@ __metaclass__ = type
 class ModuleDocFragment(object):
     """Options shared by the modules that talk to a self-hosted Convex backend."""
 
-    # The backend's address and an admin key: convex_env, convex_export, convex_import.
+    # The backend's address and an admin key: convex_env, convex_export, convex_import
+    # (together with TLS below).
     DOCUMENTATION = r"""
 options:
   url:
@@ -20,16 +21,27 @@ options:
     description: An admin key for the deployment (see M(joelclaw.macmini.convex_admin_key)).
     type: str
     required: true
-  validate_certs:
-    description: Verify the backend's TLS certificate.
-    type: bool
-    default: true
-  ca_path:
-    description: PEM file of CA certificates to trust for O(url).
+"""
+
+    # The backend's address and an admin key given directly or read from the CLI env file
+    # that convex_admin_key writes: convex_backup, convex_backup_restore.
+    ENV_FILE = r"""
+options:
+  url:
+    description: The backend's API origin (a local port or C(CONVEX_CLOUD_ORIGIN)), without a path.
+    type: str
+    required: true
+  admin_key:
+    description: An admin key for the deployment. Mutually exclusive with O(admin_key_env_file).
+    type: str
+  admin_key_env_file:
+    description:
+      - The Convex CLI env file holding C(CONVEX_SELF_HOSTED_ADMIN_KEY), read on the managed host.
+      - One of O(admin_key) and O(admin_key_env_file) is required.
     type: path
 """
 
-    # TLS settings alone, for modules whose url/admin_key options differ.
+    # TLS settings of every module that talks to the backend.
     TLS = r"""
 options:
   validate_certs:

@@ -20,18 +20,6 @@ description:
 author:
   - Joel Hooks (@joelhooks)
 options:
-  url:
-    description: The backend's API origin (a local port or C(CONVEX_CLOUD_ORIGIN)), without a path.
-    type: str
-    required: true
-  admin_key:
-    description: An admin key for the deployment. Mutually exclusive with O(admin_key_env_file).
-    type: str
-  admin_key_env_file:
-    description:
-      - The Convex CLI env file holding C(CONVEX_SELF_HOSTED_ADMIN_KEY), read on the managed host.
-      - One of O(admin_key) and O(admin_key_env_file) is required.
-    type: path
   backup_dir:
     description: Directory of backup sets.
     type: path
@@ -57,6 +45,7 @@ options:
     type: float
     default: 120
 extends_documentation_fragment:
+  - joelclaw.macmini.convex.env_file
   - joelclaw.macmini.convex.tls
 attributes:
   check_mode:

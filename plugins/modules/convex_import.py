@@ -46,6 +46,7 @@ options:
     default: 120
 extends_documentation_fragment:
   - joelclaw.macmini.convex
+  - joelclaw.macmini.convex.tls
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
