@@ -1,5 +1,6 @@
 # One entry point for people and CI. Every target bootstraps what it needs:
-# a fresh machine needs only python3, make and (for tests) root on Debian 12.
+# a fresh machine needs make, a Python >= 3.11 (found by scripts/find-python: PYTHON=..., Homebrew
+# python@3.13/3.12, uv, or python3 on PATH) and (for tests) root on Debian 12.
 #
 #   make converge   bootstrap the controller, then converge the Mac with site.yml
 #   make setup      bootstrap everything the tests need (venv, collections, podman, test image)
@@ -8,7 +9,8 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-PYTHON ?= python3
+# Empty: scripts/find-python searches. Set it to force one interpreter (refused if older than 3.11).
+PYTHON ?=
 VENV ?= .venv
 BIN := $(VENV)/bin
 COLLECTIONS := .collections
@@ -23,8 +25,17 @@ help: ## List the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 # ---------------------------------------------------------------- bootstrap
-$(BIN)/ansible-playbook: requirements.txt constraints.txt
-	$(PYTHON) -m venv $(VENV)
+# A venv built from a Python older than 3.11 (macOS's Command Line Tools ship 3.9) cannot hold
+# ansible-core 2.19: when the one present is such, its stamp is always out of date, and
+# find-python --venv rebuilds it with --clear.
+ifneq ($(wildcard $(BIN)/python),)
+ifneq ($(shell bash scripts/find-python --check-venv $(VENV) 2>/dev/null && echo ok),ok)
+.PHONY: $(BIN)/ansible-playbook
+endif
+endif
+
+$(BIN)/ansible-playbook: requirements.txt constraints.txt scripts/find-python
+	PYTHON='$(PYTHON)' bash scripts/find-python --venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
 	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
 	touch $@
@@ -67,9 +78,9 @@ ansible-lint: $(BIN)/molecule collections
 sanity: $(BIN)/molecule collections ## ansible-test sanity, every test, offline pip bootstrap.
 	bash scripts/ansible_test.sh sanity
 
-units: $(BIN)/molecule collections ## Unit tests (pytest; the Convex stand-in runs in-process).
+units: $(BIN)/molecule collections ## Unit tests (pytest; the Convex stand-in runs in-process), role tests, script tests.
 	bash scripts/ansible_test.sh units
-	$(BIN)/python -m pytest -q -n 2 tests/roles
+	$(BIN)/python -m pytest -q -n 2 tests/roles tests/scripts
 
 molecule: $(BIN)/molecule collections ## molecule test for every scenario.
 	@for s in $(MOLECULE_SCENARIOS); do \
@@ -81,7 +92,7 @@ changelog: $(BIN)/molecule ## Lint the changelog fragments.
 	$(BIN)/antsibull-changelog lint
 
 lock: ## Re-resolve constraints.txt from requirements-test.txt.
-	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
+	rm -rf .lockvenv && PYTHON='$(PYTHON)' bash scripts/find-python --venv .lockvenv
 	.lockvenv/bin/pip install --quiet -r requirements-test.txt
 	{ echo "# Full lock of the test venv (transitive pins). Regenerate with: make lock"; \
 	  .lockvenv/bin/pip freeze --exclude-editable; } > constraints.txt
