@@ -169,7 +169,7 @@ def _make(world, venv, **extra):
     make = shutil.which('make')
     if make is None:
         pytest.skip('GNU make is not installed')
-    env = {key: value for key, value in extra.items()}
+    env = dict(extra)
     env['MAKEFLAGS'] = ''
     env['MAKELEVEL'] = ''
     return world.run([make, '-C', REPO, '--no-print-directory', 'venv', 'VENV=%s' % venv], **env)
@@ -178,7 +178,7 @@ def _make(world, venv, **extra):
 def _pyvenv_version(venv):
     with open(os.path.join(venv, 'pyvenv.cfg'), encoding='utf-8') as handle:
         for line in handle:
-            key, _, value = line.partition('=')
+            key, _sep, value = line.partition('=')
             if key.strip() == 'version':
                 return value.strip()
     return None
