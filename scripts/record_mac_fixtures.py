@@ -345,6 +345,8 @@ def parse_args(argv):
     parser.add_argument('--talosconfig', default=os.path.join(state, 'talosconfig'), help='convex_talosconfig')
     parser.add_argument('--backend-url', default='http://127.0.0.1:3210', help='convex_admin_url')
     parser.add_argument('--backup-dir', default=os.path.join(state, 'backups'), help='convex_backup_dir')
+    parser.add_argument('--force', action='store_true',
+                        help='write into an output directory that already holds files (they are not removed)')
     parser.add_argument('--redact', action='append', default=[], metavar='WORD',
                         help='another word to replace everywhere (repeatable), e.g. your full name')
     return parser.parse_args(argv)
@@ -352,6 +354,10 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
+    if os.path.isdir(args.out) and os.listdir(args.out) and not args.force:
+        sys.stderr.write('%s already holds a recording; pass --out DIR for a new one, or --force to '
+                         'write over it\n' % args.out)
+        return 2
     try:
         user = getpass.getuser()
     except (KeyError, OSError):

@@ -175,6 +175,16 @@ def recording_fixture(tmp_path):
     return out, result, home
 
 
+def test_kit_does_not_mix_two_runs_in_one_directory(recording):
+    out, _result, _home = recording
+    before = sorted(os.listdir(str(out)))
+    result = subprocess.run(['bash', KIT, '--out', str(out)], env={'PATH': '/usr/bin:/bin', 'PYTHON': _kit_python()},
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert 'already holds a recording' in result.stderr
+    assert sorted(os.listdir(str(out))) == before
+
+
 def test_kit_records_with_fakes_and_every_parser_reads_it(recording):
     out, result, _home = recording
     manifest = json.loads((out / 'manifest.json').read_text())
