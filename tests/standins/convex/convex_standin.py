@@ -43,7 +43,6 @@ import io
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import struct
@@ -769,6 +768,7 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(changes, list) or not all(
                 isinstance(c, dict) and isinstance(c.get("name"), str) and isinstance(c.get("value"), (str, type(None)))
                 for c in changes):
+            # serde's rejection text is guessed; the code and status are read (extract.rs).
             raise HttpError(400, "BadJsonBody", "Failed to deserialize the JSON body into the target type: changes")
         # Each change is parsed in request order (EnvVarName / EnvVarValue FromStr,
         # crates/common/src/types/environment_variables.rs): the first bad one answers.
@@ -949,7 +949,7 @@ class Handler(BaseHTTPRequestHandler):
         an id that does not decode is 400 InvalidImport; SnapshotImportModel::must_get
         (crates/model/src/snapshot_imports/mod.rs) answers 404 ImportNotFound for an unknown one."""
         import_id = body.get("importId")
-        if not isinstance(import_id, str):
+        if not isinstance(import_id, str):  # text guessed (serde), code and status read
             raise HttpError(400, "BadJsonBody", "Failed to deserialize the JSON body into the target type: "
                             "missing field `importId`")
         if decode_document_id(import_id) is None:
@@ -981,7 +981,7 @@ class Handler(BaseHTTPRequestHandler):
         tables, mode = doc["_data_tables"], doc["_data_mode"]
         with state.lock:
             if doc["state"]["state"] != "in_progress":
-                return  # cancelled meanwhile
+                return  # cancelled meanwhile (guessed: that a cancelled import writes nothing)
             if mode == "replaceAll":
                 state.tables = {}
             written = 0
