@@ -252,6 +252,23 @@ class ConvexClient(object):
             raise ConvexError("GET /api/check_admin_key did not report success: %r" % (value,), kind="malformed")
         return value
 
+    def check_key(self, timeout=None):
+        """'admin' or 'system' when the backend accepts the key for operations; ConvexError otherwise.
+
+        GET /api/check_admin_key refuses a system key with 403 BadDeployKey although every other
+        admin route accepts it (convex-backend crates/local_backend/src/dashboard.rs check_admin_key,
+        crates/roles/src/eval.rs require_operation); such a key is then checked on
+        GET /api/v1/deployment_info, which a missing or wrong key cannot pass.
+        """
+        try:
+            self.check_admin_key(timeout=timeout)
+            return "admin"
+        except ConvexError as exc:
+            if not (self.admin_key and exc.status == 403 and exc.code == "BadDeployKey"):
+                raise
+        self._shape("GET", "/api/v1/deployment_info", self.call("GET", "/api/v1/deployment_info", timeout=timeout), dict)
+        return "system"
+
     # ------------------------------------------------------------------ functions
     def query(self, udf_path, args=None, timeout=None, quiet=False):
         """Run a (system) query over POST /api/query; returns its value (format json)."""

@@ -152,7 +152,7 @@ def main():
         client = ConvexClient(params["url"], key, timeout=params["request_timeout"],
                               validate_certs=params["validate_certs"], ca_path=params["ca_path"])
         if module.check_mode:
-            client.check_admin_key()
+            client.check_key()
             changes = backup.env_changes(client.list_env(), variables) if params["restore_env"] else []
             module.exit_json(changed=True, backup=entry["zip"], manifest=manifest,
                              env_changed=[c["name"] for c in changes])

@@ -152,6 +152,28 @@ def validate(variables, state):
     return desired, problems
 
 
+# The backend checks its limits on the whole set after the change and then keeps nothing
+# (convex-backend crates/application/src/lib.rs update_environment_variables; the limits are the
+# knobs ENV_VAR_LIMIT, 512, and ENV_VAR_TOTAL_SIZE_LIMIT, 512 KiB of names plus values).
+LIMIT_CODES = ("EnvVarLimitMet", "EnvVarTotalSizeLimitMet")
+
+
+def limit_message(exc, current, changes):
+    """A refusal for a deployment limit, with the figures the change would have produced (no values)."""
+    after = dict(current)
+    for change in changes:
+        if change["value"] is None:
+            after.pop(change["name"], None)
+        else:
+            after[change["name"]] = change["value"]
+    size = sum(len(n.encode("utf-8")) + len(v.encode("utf-8")) for n, v in after.items())
+    return ("the deployment refused the change, nothing was changed: %s. With it the deployment would hold "
+            "%d variables of %d bytes (names plus values); the backend allows %s by default (its "
+            "ENV_VAR_LIMIT and ENV_VAR_TOTAL_SIZE_LIMIT knobs). Remove variables that are no longer used "
+            "(state=absent, or exclusive=true) or keep large values elsewhere."
+            % (exc.message.rstrip("."), len(after), size, "512 variables and 524288 bytes"))
+
+
 def plan(current, desired, state, exclusive):
     """(added, updated, removed) names that turn current into what is wanted."""
     if state == "absent":
@@ -179,6 +201,7 @@ def main():
     desired, problems = validate(params["variables"], params["state"])
     if problems:
         module.fail_json(msg="variables refused before contacting the backend: " + "; ".join(problems))
+    current, changes = {}, []
     try:
         client = ConvexClient(params["url"], params["admin_key"], timeout=params["timeout"],
                               validate_certs=params["validate_certs"], ca_path=params["ca_path"])
@@ -189,6 +212,8 @@ def main():
         if changes and not module.check_mode:
             client.update_env(sorted(changes, key=lambda c: c["name"]))
     except ConvexError as exc:
+        if exc.code in LIMIT_CODES:
+            module.fail_json(msg=limit_message(exc, current, changes), error=exc.to_dict())
         module.fail_json(msg=exc.message, error=exc.to_dict())
 
     after = (set(current) | set(added)) - set(removed)

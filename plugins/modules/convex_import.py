@@ -133,7 +133,7 @@ def main():
         client = ConvexClient(params["url"], params["admin_key"], timeout=params["request_timeout"],
                               validate_certs=params["validate_certs"], ca_path=params["ca_path"])
         if module.check_mode:
-            client.check_admin_key()
+            client.check_key()
             module.exit_json(changed=True, tables=tables, rows_in_file=rows)
         result = run_import(client, src, params["mode"], Deadline(params["timeout"]), params["chunk_size"])
     except ConvexError as exc:

@@ -183,3 +183,16 @@ def test_funnel_required_without_tailscale_fails(run_playbook, tmp_path):
                                     "caddy_tailscale_tailscale_bin": str(tmp_path / "no-tailscale-here")})
     assert run.rc != 0
     assert "is not on this machine" in run.output
+
+
+def test_reported_callback_url_follows_custom_auth_site_url(run_playbook, tmp_path):
+    # Convex Auth's callback is (CUSTOM_AUTH_SITE_URL ?? CONVEX_SITE_URL) + /api/auth/callback/<provider>
+    # (get-convex/convex-auth src/server/oauth/convexAuth.ts callbackUrl); the inventory sets it for convex_auth.
+    (tmp_path / "host_vars").mkdir()
+    (tmp_path / "host_vars" / "localhost.yml").write_text(
+        "convex_auth_extra_env:\n  CUSTOM_AUTH_SITE_URL: https://auth.joelclaw.example\n")
+    run = run_playbook(REACH_PLAY, {"caddy_tailscale_sites": GOOD_SITES,
+                                    "caddy_tailscale_tailscale_bin": str(tmp_path / "no-tailscale-here")})
+    assert run.rc == 0, run.output
+    assert "callback URL: https://auth.joelclaw.example/api/auth/callback/github" in run.output
+    assert "callback URL: https://macmini.example-tailnet.ts.net:8443/api/auth/callback/github" not in run.output

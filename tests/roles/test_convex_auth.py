@@ -239,3 +239,57 @@ def test_bad_input_fails_before_any_change(run_playbook, standin, base_vars, cas
     assert not key_file(base_vars).exists()
     for secret in (GITHUB_SECRET, GOOGLE_SECRET, RESEND_KEY):
         assert secret not in run.output
+
+
+# ---------------------------------------------------------------- CUSTOM_AUTH_SITE_URL
+# Convex Auth's callback URL is (CUSTOM_AUTH_SITE_URL ?? CONVEX_SITE_URL) + "/api/auth/callback/<provider>"
+# (get-convex/convex-auth src/server/oauth/convexAuth.ts callbackUrl @ b58a384). These runs read the
+# variables as a user sets them: group_vars/all beside the playbook and host_vars/localhost.yml.
+def run_from_inventory_files(run_playbook, tmp_path, variables):
+    group_dir = tmp_path / "group_vars" / "all"
+    group_dir.mkdir(parents=True, exist_ok=True)
+    (group_dir / "main.yml").write_text((ROOT / "group_vars" / "all" / "main.yml").read_text())
+    host_vars = {name: value for name, value in variables.items()
+                 if name not in GROUP_VARS or GROUP_VARS[name] != value}
+    (tmp_path / "host_vars").mkdir(exist_ok=True)
+    (tmp_path / "host_vars" / "localhost.yml").write_text(yaml.safe_dump(host_vars))
+    return run_playbook(PLAY, {}, check=False)
+
+
+def test_callback_urls_follow_custom_auth_site_url(run_playbook, standin, base_vars, tmp_path):
+    variables = dict(base_vars, convex_auth_extra_env={"CUSTOM_AUTH_SITE_URL": "https://auth.convex.test"})
+    run = run_from_inventory_files(run_playbook, tmp_path, variables)
+    assert run.rc == 0, run.output
+    assert standin.state.env["CUSTOM_AUTH_SITE_URL"] == "https://auth.convex.test"
+    assert "https://auth.convex.test/api/auth/callback/github" in run.stdout
+    assert "https://auth.convex.test/api/auth/callback/google" in run.stdout
+    assert standin.site_url + "/api/auth/callback/" not in run.stdout
+    assert "WARNING" not in run.stdout
+
+
+def test_custom_auth_site_url_from_a_provider_env_is_used_too(run_playbook, standin, base_vars, tmp_path):
+    providers = base_vars["convex_auth_providers"] + [
+        {"name": "custom", "oauth": False, "env": {"CUSTOM_AUTH_SITE_URL": "https://id.convex.test:8443"}}]
+    run = run_from_inventory_files(run_playbook, tmp_path, dict(base_vars, convex_auth_providers=providers))
+    assert run.rc == 0, run.output
+    assert "https://id.convex.test:8443/api/auth/callback/github" in run.stdout
+
+
+def test_custom_auth_site_url_set_outside_the_role_is_flagged(run_playbook, standin, base_vars, tmp_path):
+    standin.state.env["CUSTOM_AUTH_SITE_URL"] = "https://elsewhere.convex.test"
+    run = run_from_inventory_files(run_playbook, tmp_path, base_vars)
+    assert run.rc == 0, run.output
+    text = flat(run.stdout)
+    assert "the deployment has CUSTOM_AUTH_SITE_URL, set outside this role" in text
+    assert "not on " + standin.site_url in text
+
+
+@pytest.mark.parametrize("value", ["https://auth.convex.test/", "auth.convex.test", ""])
+def test_bad_custom_auth_site_url_fails_before_any_change(run_playbook, standin, base_vars, tmp_path, value):
+    variables = dict(base_vars, convex_auth_extra_env={"CUSTOM_AUTH_SITE_URL": value})
+    run = run_from_inventory_files(run_playbook, tmp_path, variables)
+    assert run.rc != 0
+    text = flat(run.stdout)
+    assert "CUSTOM_AUTH_SITE_URL (in convex_auth_extra_env or a provider's env) is %s" % json.dumps(value) in text
+    assert "without a trailing slash" in text
+    assert standin.state.env == {} and standin.state.env_updates == [] and not key_file(base_vars).exists()

@@ -11,7 +11,10 @@ src/server/implementation/index.ts):
   {"issuer": CONVEX_SITE_URL, "jwks_uri": CONVEX_SITE_URL + "/.well-known/jwks.json",
    "authorization_endpoint": CONVEX_SITE_URL + "/oauth/authorize"}
 * GET /.well-known/jwks.json -> 200, the deployment's JWKS variable verbatim;
-* anything else -> 404 "No matching routes found" (the stand-in's "no route" answer).
+* anything else -> 404 text/plain "No matching routes found": with an http.js deployed, a path it
+  does not route is handed to the isolate, which answers so (convex-backend @ 652b828,
+  crates/application/src/application_function_runner/http_routing.rs route_http_action, then
+  crates/isolate/src/environment/action/mod.rs, HttpActionResponsePart::from_text).
 
 The deployment variables are read live from the backend's admin API
 (GET /api/list_environment_variables), so the routes answer with what was set there;
@@ -60,7 +63,7 @@ class AuthSiteHandler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         site = self.server.convex_site_url.rstrip("/")
         if path not in ("/.well-known/openid-configuration", "/.well-known/jwks.json"):
-            return self._send(404, "No matching routes found", "text/plain")
+            return self._send(404, "No matching routes found", "text/plain; charset=utf-8")
         try:
             env = deployment_env(self.server.backend_url, self.server.admin_key)
         except Exception as exc:  # pylint: disable=broad-except

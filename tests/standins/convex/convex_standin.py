@@ -43,7 +43,6 @@ import io
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import struct
@@ -66,10 +65,19 @@ except ImportError:  # python3-cryptography 38 (Debian 12)
 ENV_NAME_RE = re.compile(r"^[a-zA-Z_]+[a-zA-Z0-9_]*$")
 ENV_NAME_MAX = 256
 ENV_VALUE_MAX = 8 * 1024
+# The knobs' defaults (convex-backend crates/common/src/knobs.rs ENV_VAR_LIMIT, ENV_VAR_TOTAL_SIZE_LIMIT @ 652b828):
+# at most this many variables, and this many bytes of names plus values in all.
+ENV_VAR_LIMIT = 512
+ENV_VAR_TOTAL_SIZE_LIMIT = 512 * 1024
 BUILTIN_ENV = ("CONVEX_CLOUD_URL", "CONVEX_SITE_URL")
 IMPORT_MODES = ("requireEmpty", "append", "replace", "replaceAll")
 IMPORT_FORMATS = ("csv", "jsonLines", "jsonArray", "zip")
-UDF_FAILED = 560
+# Upstream texts, convex-backend @ 652b828 (same at 94a42c3):
+# crates/keybroker/src/operations.rs bad_admin_key_error(None)
+BAD_DEPLOY_KEY_MESSAGE = ("The provided deploy key was invalid for this deployment. Double check that the "
+                          "environment this key was generated for matches the desired deployment.")
+# crates/application/src/application_function_runner/http_routing.rs run_http_action (no http.js, no mounts)
+NO_HTTP_ACTIONS_MESSAGE = "This Convex deployment does not have HTTP actions enabled."
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
@@ -185,26 +193,70 @@ def make_admin_key(instance_name, secret_hex, issued_s=None, nonce=None, system=
     return "%s|%s" % (instance_name, (b"\x01" + nonce + sealed).hex())
 
 
-def key_is_admin(key, instance_name, secret):
-    """True when key is '<instance_name>|<hex>' and decrypts under secret (v1, GCM-SIV)."""
+def _read_varint(data, pos):
+    number = shift = 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise ValueError("truncated varint")
+        byte = data[pos]
+        pos += 1
+        number |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return number, pos
+
+
+def _admin_key_fields(payload):
+    """The fields of convex_keys.AdminKey (crates/pb/protos/convex_keys.proto) that matter here."""
+    fields, pos = {}, 0
+    while pos < len(payload):
+        tag, pos = _read_varint(payload, pos)
+        number, wire = tag >> 3, tag & 7
+        if wire == 0:
+            fields[number], pos = _read_varint(payload, pos)
+        elif wire == 2:
+            length, pos = _read_varint(payload, pos)
+            fields[number], pos = payload[pos:pos + length], pos + length
+        else:
+            raise ValueError("unexpected wire type %d" % wire)
+    return fields
+
+
+def key_identity(key, instance_name, secret):
+    """'admin' or 'system' when key is '<instance_name>|<hex>' and decrypts under secret (v1,
+    GCM-SIV), else None. As crates/keybroker/src/broker.rs KeyBroker::check_admin_key @ 652b828:
+    the payload must carry issued_s != 0 and an identity, member_id (field 3) -> DeploymentAdmin,
+    system (field 4) -> System."""
     if not key or "|" not in key:
-        return False
+        return None
     name, _sep, encoded = key.partition("|")
     name = name.split(":")[-1]
     encoded = encoded.split(":", 1)[0]
     if name != instance_name:
-        return False
+        return None
     try:
         raw = bytes.fromhex(encoded)
     except ValueError:
-        return False
+        return None
     if len(raw) < 1 + 12 + 16 or raw[0] != 1:
-        return False
+        return None
     try:
-        gcm_siv(admin_cipher_key(secret)).decrypt(raw[1:13], raw[13:], raw[:1])
+        payload = gcm_siv(admin_cipher_key(secret)).decrypt(raw[1:13], raw[13:], raw[:1])
+        fields = _admin_key_fields(payload)
     except Exception:  # InvalidTag or ValueError
-        return False
-    return True
+        return None
+    if not fields.get(2):
+        return None
+    if 4 in fields:
+        return "system"
+    if 3 in fields:
+        return "admin"
+    return None
+
+
+def key_is_admin(key, instance_name, secret):
+    """True when the backend accepts key as an admin (or system) key for this instance."""
+    return key_identity(key, instance_name, secret) is not None
 
 
 # ---------------------------------------------------------------------------- values
@@ -226,9 +278,75 @@ class Int64(int):
     """A Convex int64 (as opposed to a float64 number)."""
 
 
-def new_id():
-    alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
-    return "".join(secrets.choice(alphabet) for _index in range(32))
+# Document ids as crates/value/src/id_v6.rs (DeveloperDocumentId encode/decode) and
+# crates/value/src/base32.rs @ 652b828: base32 (this alphabet, no padding) of
+# vint(table number) + 16 bytes + fletcher16 footer (little-endian), decoded only if canonical.
+ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+STANDIN_TABLE_NUMBER = 10001  # guessed: any non-zero table number; the stand-in has no table mapping
+
+
+def _base32_len(length):
+    return (length // 5) * 8 + (0, 2, 4, 5, 7)[length % 5]
+
+
+def _fletcher16(data):
+    c0 = c1 = 0
+    for byte in data:
+        c0 = (c0 + byte) & 0xFF
+        c1 = (c1 + c0) & 0xFF
+    return (c1 << 8) | c0
+
+
+def encode_document_id(table_number, internal_id):
+    data = bytearray()
+    number = table_number
+    while True:
+        if number < 0x80:
+            data.append(number)
+            break
+        data.append((number & 0x7F) | 0x80)
+        number >>= 7
+    data += internal_id
+    data += struct.pack("<H", _fletcher16(data))
+    bits = int.from_bytes(bytes(data), "big") << (-len(data) * 8 % 40)
+    chunks = (len(data) + 4) // 5 * 8
+    text = "".join(ID_ALPHABET[(bits >> (5 * (chunks - 1 - i))) & 0x1F] for i in range(chunks))
+    return text[:_base32_len(len(data))]
+
+
+def decode_document_id(text):
+    """(table_number, internal id bytes) for a canonical id, else None (IdDecodeError upstream)."""
+    if not isinstance(text, str) or not _base32_len(1 + 16 + 2) <= len(text) <= _base32_len(5 + 16 + 2):
+        return None
+    if any(char not in ID_ALPHABET for char in text):
+        return None
+    bits = 0
+    for char in text:
+        bits = (bits << 5) | ID_ALPHABET.index(char)
+    size = len(text) * 5 // 8
+    data = (bits >> (len(text) * 5 - size * 8)).to_bytes(size, "big")
+    number = shift = pos = 0
+    while True:
+        if pos >= len(data) or pos >= 5:
+            return None
+        byte = data[pos]
+        pos += 1
+        number |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            break
+    if number == 0 or len(data) != pos + 16 + 2:
+        return None
+    if struct.unpack("<H", data[pos + 16:])[0] != _fletcher16(data[:pos + 16]):
+        return None
+    internal = data[pos:pos + 16]
+    if encode_document_id(number, internal) != text:
+        return None
+    return number, internal
+
+
+def new_id(table_number=STANDIN_TABLE_NUMBER):
+    return encode_document_id(table_number, os.urandom(16))
 
 
 def now_ns():
@@ -398,6 +516,25 @@ def zlib_error():
     return zlib.error
 
 
+def render_table_changes(changes):
+    """Lines of the import summary table, as crates/application/src/snapshot_import/table_change.rs
+    render_table_changes @ 652b828: columns padded to their widest cell, a dash rule under the
+    header, counts with thousands separators; changes is {table: (added, deleted, existing)}."""
+    if not changes:
+        return []
+    rows = [("table", "create", "delete")]
+    for name in sorted(changes):
+        added, deleted, existing = changes[name]
+        rows.append((name, "{:,}".format(added), "{:,} of {:,}".format(deleted, existing)))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = []
+    for index, row in enumerate(rows):
+        lines.append("%s | %s | %s |" % tuple(cell.ljust(width) for cell, width in zip(row, widths)))
+        if index == 0:
+            lines.append("-" * (widths[0] + 3 + widths[1] + 3 + widths[2] + 2))
+    return lines
+
+
 # ---------------------------------------------------------------------------- HTTP
 class HttpError(Exception):
     def __init__(self, status, code, message):
@@ -407,6 +544,26 @@ class HttpError(Exception):
 
 def bad_admin_key():
     return HttpError(401, "BadAdminKey", "The provided admin key was invalid for this instance")
+
+
+def export_for_download(state, ident):
+    """The completed export GET /api/export/zip/<ident> serves, as crates/local_backend/src/
+    snapshot_export.rs get_zip_export and crates/application/src/lib.rs Application::get_zip_export
+    @ 652b828: ident is a document id, else a u64 timestamp (only a completed export's start_ts
+    matches one), else 400 BadSnapshotId; an export that is not completed is 400 ExportNotComplete."""
+    by_id = decode_document_id(ident) is not None
+    if not by_id and not (re.match(r"^\+?[0-9]+$", ident) and int(ident) < 2 ** 64):
+        raise HttpError(400, "BadSnapshotId", "Snapshot Id did not parse to an ID.")
+    shown = ident if by_id else str(int(ident))
+    with state.lock:
+        for doc in state.exports:
+            if by_id and doc["_id"] == ident:
+                if doc["state"] != "completed":
+                    raise HttpError(400, "ExportNotComplete", "The requested export %s has not completed" % shown)
+                return doc
+            if not by_id and doc["state"] == "completed" and int(doc.get("start_ts", -1)) == int(ident):
+                return doc
+    raise HttpError(404, "ExportNotFound", "The requested export %s was not found" % shown)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -446,11 +603,22 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _json_body(self):
+        """A JSON request body as crates/common/src/http/extract.rs Json::from_request @ 652b828:
+        no `application/json` (or `+json`) Content-Type -> 400 BadJsonBody before the body is
+        read; an empty or unparsable body -> 400 BadJsonBody too (serde's text is guessed)."""
+        mime = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+        kind, _slash, subtype = mime.partition("/")
+        if kind != "application" or not (subtype == "json" or subtype.endswith("+json")):
+            self._body()
+            raise HttpError(400, "BadJsonBody", "Expected request with `Content-Type: application/json`")
         raw = self._body()
         try:
-            return json.loads(raw.decode("utf-8")) if raw else {}
-        except ValueError:
-            raise HttpError(400, "BadJsonBody", "Failed to deserialize the JSON body")
+            value = json.loads(raw.decode("utf-8"))
+        except ValueError as exc:
+            raise HttpError(400, "BadJsonBody", "Failed to parse the request body as JSON: %s" % exc)
+        if not isinstance(value, dict):
+            raise HttpError(400, "BadJsonBody", "Failed to deserialize the JSON body: expected an object")
+        return value
 
     def _admin_key(self):
         header = self.headers.get("Authorization") or ""
@@ -461,12 +629,37 @@ class Handler(BaseHTTPRequestHandler):
             return query["adminKey"][0]
         return None
 
-    def _require_admin(self):
+    def _identity(self):
+        """crates/local_backend/src/authentication.rs ExtractIdentity @ 652b828: no key is the
+        Unknown identity (no error yet); a key that does not check is 401 BadAdminKey at once.
+        Returns 'admin', 'system' or None."""
         key = self._admin_key()
         if key is None:
-            raise HttpError(403, "BadDeployKey", "The provided deploy key was invalid. Set an admin key with 'Authorization: Convex <key>'.")
-        if not key_is_admin(key, self.state.instance_name, self.state.secret):
+            return None
+        identity = key_identity(key, self.state.instance_name, self.state.secret)
+        if identity is None:
             raise bad_admin_key()
+        return identity
+
+    @staticmethod
+    def _require_operation(identity):
+        """crates/roles/src/eval.rs require_operation @ 652b828: System and admins pass; the
+        Unknown identity gets 403 BadDeployKey (keybroker bad_admin_key_error(None))."""
+        if identity is None:
+            raise HttpError(403, "BadDeployKey", BAD_DEPLOY_KEY_MESSAGE)
+
+    def _require_admin(self):
+        identity = self._identity()
+        self._require_operation(identity)
+        return identity
+
+    def _admin_json_body(self):
+        """For handlers whose extractors are (ExtractIdentity, ..., Json): a bad key is 401 first,
+        then the body's 400, then the missing key's 403 from require_operation in the handler."""
+        identity = self._identity()
+        body = self._json_body()
+        self._require_operation(identity)
+        return body
 
     def _faults(self, path):
         self.state.requests.append((self.command, path))
@@ -516,8 +709,10 @@ class Handler(BaseHTTPRequestHandler):
             pass
 
     def _http_action(self, method, path):
-        # No HTTP actions are deployed on the stand-in: the router's "no route" answer.
-        self._send(404, "No matching routes found", "text/plain")
+        # No http.js is deployed on the stand-in: crates/application/src/application_function_runner/
+        # http_routing.rs run_http_action @ 652b828 answers 404 with this text
+        # (udf HttpActionResponsePart::from_text: text/plain; charset=utf-8).
+        self._send(404, NO_HTTP_ACTIONS_MESSAGE, "text/plain; charset=utf-8")
 
     def _route(self, method, path):
         routes = {
@@ -549,7 +744,10 @@ class Handler(BaseHTTPRequestHandler):
 
     # ---- admin
     def check_admin_key(self, query):
-        self._require_admin()
+        # crates/local_backend/src/dashboard.rs check_admin_key @ 652b828: only DeploymentAdmin
+        # (or ActingUser) passes; System and Unknown get 403 BadDeployKey.
+        if self._identity() != "admin":
+            raise HttpError(403, "BadDeployKey", BAD_DEPLOY_KEY_MESSAGE)
         self._json(200, {"success": True, "allowedOps": [], "isReadOnly": False})
 
     def deployment_info(self, query):
@@ -563,37 +761,59 @@ class Handler(BaseHTTPRequestHandler):
             self._json(200, {"environmentVariables": dict(self.state.env)})
 
     def update_env(self, query):
-        self._require_admin()
-        body = self._json_body()
+        # crates/local_backend/src/environment_variables.rs update_environment_variables and
+        # crates/application/src/lib.rs Application::update_environment_variables @ 652b828.
+        body = self._admin_json_body()
         changes = body.get("changes")
-        if not isinstance(changes, list):
-            raise HttpError(400, "BadJsonBody", "Failed to deserialize: missing field `changes`")
-        names = set()
+        if not isinstance(changes, list) or not all(
+                isinstance(c, dict) and isinstance(c.get("name"), str) and isinstance(c.get("value"), (str, type(None)))
+                for c in changes):
+            # serde's rejection text is guessed; the code and status are read (extract.rs).
+            raise HttpError(400, "BadJsonBody", "Failed to deserialize the JSON body into the target type: changes")
+        # Each change is parsed in request order (EnvVarName / EnvVarValue FromStr,
+        # crates/common/src/types/environment_variables.rs): the first bad one answers.
         for change in changes:
-            name, value = change.get("name"), change.get("value")
-            if not isinstance(name, str) or not ENV_NAME_RE.match(name):
+            name, value = change["name"], change.get("value")
+            if not ENV_NAME_RE.match(name):
                 raise HttpError(400, "EnvironmentVariableNameInvalid",
                                 "The environment variable name %s is invalid. Environment variable names must begin "
                                 "with a letter and may only include characters a-z, A-Z, 0-9, and underscores." % name)
             if len(name) > ENV_NAME_MAX:
                 raise HttpError(400, "EnvironmentVariableNameTooLong",
-                                "The environment variable name %s is too long." % name)
-            if name in BUILTIN_ENV:
-                raise HttpError(400, "EnvVarNameForbidden",
-                                "Environment variable with name \"%s\" is built-in and cannot be overridden" % name)
+                                "The environment variable name %s is too long. Environment variable names must be "
+                                "less than %d." % (name, ENV_NAME_MAX))
             if value is not None and len(value.encode("utf-8")) > ENV_VALUE_MAX:
                 raise HttpError(400, "EnvironmentVariableValueTooLarge",
-                                "The environment variable value is %d bytes, which is too large." % len(value.encode("utf-8")))
-            if name in names:
-                raise HttpError(400, "EnvVarNameNotUnique", "One or more environment variable name is not unique")
-            names.add(name)
+                                "The environment variable value is %d bytes, which is too large. (max size: %d"
+                                % (len(value.encode("utf-8")), ENV_VALUE_MAX))
+        # env_var_changes.sort(): EnvVarChange orders every Unset before every Set, then by
+        # (name, value). So duplicate names are accepted, a Set beats an Unset of the same name,
+        # and among Sets of one name the greatest value (byte order) is applied last and wins.
+        ordered = sorted(changes, key=lambda c: (c.get("value") is not None, c["name"].encode("utf-8"),
+                                                 (c.get("value") or "").encode("utf-8")))
         with self.state.lock:
+            env = dict(self.state.env)
+            for change in ordered:
+                name, value = change["name"], change.get("value")
+                env.pop(name, None)
+                if value is not None:
+                    # EnvironmentVariablesModel::create (crates/model/src/environment_variables/mod.rs)
+                    if name in BUILTIN_ENV:
+                        raise HttpError(400, "EnvVarNameForbidden",
+                                        "Environment variable with name \"%s\" is built-in and cannot be overridden" % name)
+                    env[name] = value
+            # The limits are checked on the result, inside the same transaction: nothing is kept.
+            if len(env) > ENV_VAR_LIMIT:
+                raise HttpError(400, "EnvVarLimitMet",
+                                "The environment variable limit (%d) has been met." % ENV_VAR_LIMIT)
+            total = sum(len(n.encode("utf-8")) + len(v.encode("utf-8")) for n, v in env.items())
+            if total > ENV_VAR_TOTAL_SIZE_LIMIT:
+                raise HttpError(400, "EnvVarTotalSizeLimitMet",
+                                "The total size of all environment variables (%d bytes) exceeds the limit (%d bytes)."
+                                % (total, ENV_VAR_TOTAL_SIZE_LIMIT))
             self.state.env_updates.append([c["name"] for c in changes])
-            for change in changes:
-                if change.get("value") is None:
-                    self.state.env.pop(change["name"], None)
-                else:
-                    self.state.env[change["name"]] = change["value"]
+            self.state.env.clear()
+            self.state.env.update(env)
         self.state.bump()
         self._send(200, b"", "application/json")
 
@@ -607,9 +827,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def download_export(self, ident):
         self._require_admin()
-        doc = self.state.find_export(ident)
-        if doc is None:
-            raise HttpError(404, "ExportNotFound", "The requested export %s was not found" % ident)
+        doc = export_for_download(self.state, ident)
         size = os.path.getsize(doc["_path"])
         corrupt = "corrupt_export" in self.state.faults
         self.send_response(200)
@@ -655,8 +873,7 @@ class Handler(BaseHTTPRequestHandler):
         self._json(200, part_token)
 
     def finish_upload(self, query):
-        self._require_admin()
-        body = self._json_body()
+        body = self._admin_json_body()
         spec = body.get("import") or {}
         mode, fmt = spec.get("mode"), spec.get("format")
         if fmt not in IMPORT_FORMATS:
@@ -682,47 +899,74 @@ class Handler(BaseHTTPRequestHandler):
         self._json(200, {"importId": import_id})
 
     def _parse_import(self, doc):
+        # crates/application/src/snapshot_import/mod.rs handle_uploaded_state and confirmation.rs
+        # info_message_for_import / messages_to_confirm_replace @ 652b828.
         state = self.state
         if state.import_delay:
             time.sleep(state.import_delay)
         try:
             tables = read_snapshot_zip(doc["_data"])
-        except ValueError as exc:
-            with state.lock:
-                doc["state"] = {"state": "failed", "error_message": str(exc)}
-            state.bump()
+        except ValueError:
+            # crates/storage_zip_reader/src/lib.rs and snapshot_import/parse.rs map_zip_io_error:
+            # ErrorMetadata InvalidZip "invalid zip file", wrapped by import_error.rs wrap_import_err.
+            self._fail_parse(doc, "Hit an error while importing:\ninvalid zip file")
             return
         mode = doc["_data_mode"]
         with state.lock:
-            if mode == "requireEmpty":
-                busy = [t for t in tables if state.tables.get(t)]
-                if busy:
-                    doc["state"] = {"state": "failed", "error_message": "Table %s is not empty. Use mode append, replace or replaceAll." % busy[0]}
-                    state.bump()
+            changes = {}
+            names = set(tables) | (set(state.tables) if mode == "replaceAll" else set())
+            for name in sorted(names):
+                existing = len(state.tables.get(name, []))
+                if mode == "requireEmpty" and existing and name in tables:
+                    # ImportError::TableExists; the error's own ErrorMetadata message is what the
+                    # import's error_message holds (ErrorMetadataAnyhowExt::user_facing_message).
+                    self._fail_parse(doc, "Table %s already exists. Please choose a new table name or use "
+                                          "replace/append modes." % name)
                     return
-            rows = sum(len(r) for r in tables.values())
+                deleted = existing if mode in ("replace", "replaceAll") else 0
+                changes[name] = (len(tables.get(name, [])), deleted, existing)
+            if doc["state"]["state"] != "uploaded":
+                return  # cancelled meanwhile: update_state refuses Failed -> WaitingForConfirmation
             doc["_data_tables"] = tables
-            lines = ["Import change summary:", "table | create | delete |"]
-            for name in sorted(tables):
-                delete = len(state.tables.get(name, [])) if mode in ("replace", "replaceAll") else 0
-                lines.append("%s | %d | %d of %d |" % (name, len(tables[name]), delete, len(state.tables.get(name, []))))
-            if mode == "replaceAll":
-                for name in sorted(set(state.tables) - set(tables)):
-                    lines.append("%s | 0 | %d of %d |" % (name, len(state.tables[name]), len(state.tables[name])))
-            lines.append("Once the import has started, it will run in the background. (%d rows)" % rows)
+            lines = render_table_changes(changes)
+            if lines:
+                lines.insert(0, "Import change summary:")
+            lines.append("Once the import has started, it will run in the background.\n"
+                         "Interrupting `npx convex import` will not cancel it.")
+            # require_manual_confirmation is true only when some existing row would be deleted.
             doc["state"] = {"state": "waiting_for_confirmation", "message_to_confirm": "\n".join(lines),
-                            "require_manual_confirmation": mode in ("replace", "replaceAll")}
+                            "require_manual_confirmation": any(d > 0 for _a, d, _e in changes.values())}
         state.bump()
 
-    def perform_import(self, query):
-        self._require_admin()
-        import_id = self._json_body().get("importId")
+    def _fail_parse(self, doc, message):
         with self.state.lock:
-            doc = self.state.imports.get(import_id)
-            if doc is None:
-                raise HttpError(404, "ImportNotFound", "Import %s not found" % import_id)
+            if doc["state"]["state"] == "uploaded":
+                doc["state"] = {"state": "failed", "error_message": message}
+        self.state.bump()
+
+    def _import_for(self, body):
+        """crates/local_backend/src/snapshot_import.rs perform_import / cancel_import @ 652b828:
+        an id that does not decode is 400 InvalidImport; SnapshotImportModel::must_get
+        (crates/model/src/snapshot_imports/mod.rs) answers 404 ImportNotFound for an unknown one."""
+        import_id = body.get("importId")
+        if not isinstance(import_id, str):  # text guessed (serde), code and status read
+            raise HttpError(400, "BadJsonBody", "Failed to deserialize the JSON body into the target type: "
+                            "missing field `importId`")
+        if decode_document_id(import_id) is None:
+            raise HttpError(400, "InvalidImport", "invalid import id %s" % import_id)
+        doc = self.state.imports.get(import_id)
+        if doc is None:
+            raise HttpError(404, "ImportNotFound", "import %s not found" % import_id)
+        return doc
+
+    def perform_import(self, query):
+        body = self._admin_json_body()
+        with self.state.lock:
+            doc = self._import_for(body)
+            # SnapshotImportModel::confirm_import: only WaitingForConfirmation moves on; any other
+            # state is a no-op with 200 (the dashboard may have confirmed it already).
             if doc["state"]["state"] != "waiting_for_confirmation":
-                raise HttpError(400, "ImportNotWaitingForConfirmation", "Import is in state %s" % doc["state"]["state"])
+                return self._send(200, b"", "application/json")
             doc["state"] = {"state": "in_progress", "progress_message": "Importing", "checkpoint_messages": []}
         self.state.bump()
         threading.Thread(target=self._apply_import, args=(doc,), daemon=True).start()
@@ -736,6 +980,8 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(state.import_delay)
         tables, mode = doc["_data_tables"], doc["_data_mode"]
         with state.lock:
+            if doc["state"]["state"] != "in_progress":
+                return  # cancelled meanwhile (guessed: that a cancelled import writes nothing)
             if mode == "replaceAll":
                 state.tables = {}
             written = 0
@@ -748,20 +994,23 @@ class Handler(BaseHTTPRequestHandler):
         state.bump()
 
     def cancel_import(self, query):
-        self._require_admin()
-        import_id = self._json_body().get("importId")
+        body = self._admin_json_body()
         with self.state.lock:
-            doc = self.state.imports.get(import_id)
-            if doc is None:
-                raise HttpError(404, "ImportNotFound", "Import %s not found" % import_id)
+            doc = self._import_for(body)
+            # SnapshotImportModel::cancel_import: a finished import cannot be cancelled.
+            current = doc["state"]["state"]
+            if current in ("completed", "failed"):
+                raise HttpError(400, "CannotCancelImport", "Cannot cancel an import that has %s" % current)
             doc["state"] = {"state": "failed", "error_message": "Import canceled"}
         self.state.bump()
         self._send(200, b"", "application/json")
 
     # ---- functions
     def run_query(self, query):
-        self._require_admin()
+        # crates/local_backend/src/public_api.rs public_query_post @ 652b828: Json is extracted
+        # before the handler authenticates; a function error is HTTP 200 {"status": "error"}.
         body = self._json_body()
+        self._require_admin()
         fmt = body.get("format") or "json"
         args = body.get("args") or {}
         if isinstance(args, list):
@@ -769,7 +1018,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             value = system_query(self.state, body.get("path"), args)
         except LookupError as exc:
-            return self._json(UDF_FAILED, {"status": "error", "errorMessage": str(exc), "logLines": []})
+            return self._json(200, {"status": "error", "errorMessage": str(exc), "logLines": []})
         self._json(200, {"status": "success", "value": encode_value(value, fmt), "logLines": []})
 
     # ---- sync WebSocket

@@ -119,3 +119,37 @@ def test_backend_down(run_module, env_args):
         url = "http://127.0.0.1:%d" % sock.getsockname()[1]
     result = run_module(convex_env, dict(env_args, url=url, variables={"A": "1"}))
     assert result["failed"] is True and "connection refused" in result["msg"]
+
+
+# The backend's limits (512 variables, 512 KiB of names plus values) are checked on the whole set
+# after the change, and a refused change keeps nothing (the stand-in follows
+# crates/application/src/lib.rs update_environment_variables @ 652b828).
+def test_the_variable_count_limit_is_a_clear_refusal_and_changes_nothing(run_module, convex_standin, env_args):
+    existing = {"V%03d" % i: "existing-value" for i in range(511)}
+    convex_standin.state.env.update(existing)
+    result = run_module(convex_env, dict(env_args, variables={"NEW_ONE": "first-value", "NEW_TWO": SECRET_VALUE}))
+    assert result["failed"] is True
+    assert result["error"]["code"] == "EnvVarLimitMet"
+    for words in ("nothing was changed", "would hold 513 variables", "512 variables", "ENV_VAR_LIMIT",
+                  "state=absent"):
+        assert words in result["msg"], result["msg"]
+    assert SECRET_VALUE not in json.dumps(result)
+    assert convex_standin.state.env == existing
+
+
+def test_the_total_size_limit_is_a_clear_refusal_and_changes_nothing(run_module, convex_standin, env_args):
+    # 63 values of 8 KiB plus their 5-byte names: 516,411 bytes; one more 8 KiB value goes over 524,288.
+    existing = {"B%04d" % i: "y" * 8192 for i in range(63)}
+    convex_standin.state.env.update(existing)
+    result = run_module(convex_env, dict(env_args, variables={"BIG": "z" * 8192}))
+    assert result["failed"] is True
+    assert result["error"]["code"] == "EnvVarTotalSizeLimitMet"
+    assert "would hold 64 variables of 524606 bytes" in result["msg"], result["msg"]
+    assert "nothing was changed" in result["msg"] and "524288 bytes" in result["msg"]
+    assert convex_standin.state.env == existing
+
+
+def test_exactly_at_the_limits_is_accepted(run_module, convex_standin, env_args):
+    convex_standin.state.env.update({"V%03d" % i: "x" for i in range(511)})
+    result = run_module(convex_env, dict(env_args, variables={"LAST": "last-value"}))
+    assert result["changed"] is True and len(convex_standin.state.env) == 512

@@ -37,7 +37,8 @@ def test_import_into_an_empty_deployment(run_module, convex_standin, snapshot):
 def test_require_empty_refuses_to_overwrite(run_module, convex_standin, snapshot):
     convex_standin.state.tables = {"users": [{"_id": "u9", "name": "other"}]}
     result = run_module(convex_import, args_for(convex_standin, snapshot, "requireEmpty"))
-    assert result["failed"] is True and "not empty" in result["msg"]
+    # The import's error_message as the backend words it (snapshot_import/import_error.rs TableExists).
+    assert result["failed"] is True and "Table users already exists" in result["msg"]
     assert convex_standin.state.tables == {"users": [{"_id": "u9", "name": "other"}]}
 
 
@@ -90,3 +91,34 @@ def test_export_then_import_round_trip(run_module, convex_standin, convex_secret
     with lib.ConvexStandin("joelclaw", convex_secret) as target:
         result = run_module(convex_import, args_for(target, exported["path"], "replaceAll"))
         assert result["rows_written"] == 31 and target.state.tables == TABLES
+
+
+def test_a_system_key_works_in_check_mode_as_in_apply_mode(run_module, convex_standin, snapshot):
+    # The real backend refuses a system key on GET /api/check_admin_key (403 BadDeployKey,
+    # crates/local_backend/src/dashboard.rs check_admin_key) while the import routes accept it
+    # (crates/roles/src/eval.rs require_operation), so check mode must not call it refused.
+    args = dict(args_for(convex_standin, snapshot, "append"), admin_key=convex_standin.admin_key(system=True))
+    check = run_module(convex_import, args, check_mode=True)
+    assert check.get("failed") is not True and check["changed"] is True, check
+    assert ("POST", "/api/import/start_upload") not in convex_standin.state.requests
+    result = run_module(convex_import, args)
+    assert result["changed"] is True and result["rows_written"] == 31
+
+
+def test_check_mode_still_refuses_a_missing_or_wrong_key(run_module, convex_standin, convex_secret, snapshot):
+    other = lib.make_admin_key("joelclaw", "ab" * 32, system=True)
+    result = run_module(convex_import, dict(args_for(convex_standin, snapshot, "append"), admin_key=other),
+                        check_mode=True)
+    assert result["failed"] is True and result["error"]["code"] == "BadAdminKey"
+
+
+def test_replace_all_into_an_empty_deployment_completes(run_module, convex_standin, snapshot):
+    # Nothing would be deleted, so the backend does not require manual confirmation
+    # (snapshot_import/confirmation.rs); the module confirms either way, as `npx convex import -y` does,
+    # and reports the summary in the backend's table layout (snapshot_import/table_change.rs).
+    result = run_module(convex_import, args_for(convex_standin, snapshot, "replaceAll"))
+    assert result["changed"] is True and result["rows_written"] == 31
+    (doc,) = convex_standin.state.imports.values()
+    assert doc["state"]["state"] == "completed"
+    assert "Import change summary:" in result["message_to_confirm"]
+    assert "messages | 30     | 0 of 0 |" in result["message_to_confirm"]
