@@ -20,7 +20,11 @@ description:
   - Refuses a smaller disk (Colima disks only grow) and any change of architecture, VM type or runtime
     (fixed when the profile is created) with a message that explains how to recreate the profile.
   - Recovers a profile in status C(Broken) (common after a macOS restart) with C(colima stop --force).
-  - Requires Colima 0.8.1 or later (C(colima status --json)).
+  - Loads the kernel modules in O(kernel_modules) inside a running VM with C(colima ssh -- sudo modprobe) when
+    C(/sys/module/<name>) is missing. Modules loaded this way are gone after the VM restarts, so this runs on
+    every converge (the colima_talos login agent loads them again after a restart).
+  - Requires Colima 0.8.1 or later (C(colima status --json)). A build from a commit, such as
+    C(brew install --HEAD colima) (C(colima version HEAD-<sha>)), is accepted with a warning.
 author:
   - Joel Hooks (@joelhooks)
 options:
@@ -70,6 +74,13 @@ options:
         (see M(joelclaw.macmini.talos_docker_cluster)).
     type: bool
     default: false
+  kernel_modules:
+    description:
+      - Kernel modules the VM must have loaded while it runs, e.g. V(br_netfilter), which flannel in a Talos
+        node needs (Talos docker guide) and Colima does not load.
+    type: list
+    elements: str
+    default: []
   extra_start_args:
     description: Extra arguments for C(colima start) when the profile is created, e.g. V(--mount-type=virtiofs).
     type: list
@@ -135,6 +146,7 @@ version:
 '''
 
 import os
+import re
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -150,6 +162,7 @@ VARIABLES = {
     'vm_type': 'colima_talos_vm_type',
     'runtime': 'colima_talos_runtime',
     'allow_restart': 'colima_talos_allow_restart',
+    'kernel_modules': 'colima_talos_kernel_modules',
 }
 
 
@@ -174,8 +187,14 @@ class Colima:
         return rc, out, err
 
     def version(self):
-        rc, out, err = self.run(['version'], check_rc=False)
-        return _colima.parse_version(out + '\n' + err)
+        """(release tuple or None, the version word as printed or None)."""
+        _rc, out, err = self.run(['version'], check_rc=False)
+        return _colima.parse_version(out + '\n' + err), _colima.version_string(out + '\n' + err)
+
+    def module_loaded(self, name):
+        rc, _out, _err = self.run(['ssh', '--profile', self.profile, '--', 'test', '-d', '/sys/module/' + name],
+                                  check_rc=False)
+        return rc == 0
 
     def instance(self):
         _rc, out, _err = self.run(['list', '--json'])
@@ -233,6 +252,7 @@ def main():
             vm_type=dict(type='str', default='vz', choices=['vz', 'qemu', 'krunkit']),
             runtime=dict(type='str', default='docker', choices=['docker', 'containerd', 'incus']),
             allow_restart=dict(type='bool', default=False),
+            kernel_modules=dict(type='list', elements='str', default=[]),
             extra_start_args=dict(type='list', elements='str', default=[]),
             executable=dict(type='str', default='colima'),
         ),
@@ -245,12 +265,22 @@ def main():
                                  % (VARIABLES[option], params[option], {'cpus': 4, 'memory': 8, 'disk': 100}[option],
                                     option))
 
+    for module_name in params['kernel_modules']:
+        if not re.match(r'^[A-Za-z0-9_-]+$', module_name):
+            module.fail_json(msg='%s contains %r, which is not a kernel module name (letters, digits, _ and - only); '
+                                 'expected e.g. br_netfilter.' % (VARIABLES['kernel_modules'], module_name))
+
     colima = Colima(module)
-    version = colima.version()
-    if version is None or version < _colima.MIN_COLIMA_VERSION:
+    version, version_word = colima.version()
+    if version is None and _colima.unreleased_build(version_word):
+        module.warn('Colima %s at %s is an unreleased build (e.g. `brew install --HEAD colima`); it is treated as '
+                    'newer than every release. Its output formats may differ from %s, which this module was '
+                    'written against.' % (version_word, colima.binary, _colima.TESTED_COLIMA))
+    elif version is None or version < _colima.MIN_COLIMA_VERSION:
         module.fail_json(msg='Colima %s was found at %s; this module needs %s or later for `colima status --json`. '
                              'Upgrade it with `brew upgrade colima`.'
-                             % (_colima.version_text(version) if version else 'of an unknown version', colima.binary,
+                             % (_colima.version_text(version) if version else
+                                'of an unknown version (%r)' % (version_word or ''), colima.binary,
                                 _colima.version_text(_colima.MIN_COLIMA_VERSION)))
 
     colima_dir = _colima.config_dir()
@@ -264,10 +294,25 @@ def main():
         module.fail_json(msg=' '.join(decision['errors']), profile=before, pending=decision['pending'])
 
     commands = commands_for(decision['actions'], colima.profile, params, before['exists'])
+    if params['state'] == 'running':
+        running_now = before.get('status') == 'Running' and not decision['actions']
+        for module_name in params['kernel_modules']:
+            # A VM that is about to (re)start has none loaded by hand; a running one is asked.
+            if not running_now or not colima.module_loaded(module_name):
+                commands.append(['ssh', '--profile', colima.profile, '--', 'sudo', 'modprobe', module_name])
     changed = bool(commands)
     after = before
     if changed and not module.check_mode:
         for args in commands:
+            if args[0] == 'ssh':
+                rc, out, err = colima.run(args, check_rc=False)
+                if rc != 0:
+                    module.fail_json(msg='`colima %s` failed (%s): kernel module %r from %s could not be loaded in '
+                                         'the Colima VM. Check its name, or remove it from that list.'
+                                         % (' '.join(args), (err or out).strip()[-500:], args[-1],
+                                            VARIABLES['kernel_modules']),
+                                     actions=[' '.join(['colima'] + a) for a in commands])
+                continue
             colima.run(args)
         instance = colima.instance()
         status = colima.status() if instance and instance.get('status') == 'Running' else None
@@ -292,7 +337,7 @@ def main():
         actions=[' '.join(['colima'] + args) for args in commands],
         profile=after,
         docker_host=(after.get('docker_socket') or _colima.docker_socket(colima.profile, colima_dir)),
-        version=_colima.version_text(version),
+        version=_colima.version_text(version) if version else version_word,
     )
     if module._diff:
         result['diff'] = {'before': diff_before, 'after': wanted if changed else diff_before}
