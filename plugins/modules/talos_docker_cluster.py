@@ -79,7 +79,7 @@ options:
     default: {}
   host_ip:
     description:
-      - Host address (C(--host-ip)) for the published ports and for talosctl's own API ports (6443 and 50000):
+      - Host address (C(--host-ip)) for the published ports and for talosctl's own API ports (6443 and 50000);
         talosctl applies it to every port binding it makes.
     type: str
     default: 127.0.0.1
