@@ -543,7 +543,10 @@ def main():
                 os.chmod(params['kubeconfig'], 0o600)
                 kubeconfig = load_yaml(module, params['kubeconfig'])
         server = _talos.kube_server(kubeconfig, kube_context)
-        if recovered or server != endpoint:
+        if not endpoint and not recovered:
+            module.warn('`talosctl cluster show --name %s` printed no KUBERNETES ENDPOINT, so the server of %s in %s '
+                        '(%s) was not checked.' % (name, kube_context, params['kubeconfig'], server))
+        elif recovered or server != endpoint:
             if not endpoint:
                 module.fail_json(
                     msg='`talosctl cluster show --name %s` printed no KUBERNETES ENDPOINT (the host port of the '

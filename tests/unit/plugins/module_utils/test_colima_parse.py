@@ -54,8 +54,9 @@ def test_version():
 
 def test_version_of_a_head_build():
     """`brew install --HEAD colima` sets appVersion to Homebrew's `HEAD-<short sha>`; `make` uses git describe."""
-    assert _colima.parse_version('colima version HEAD-490420d\ngit commit: 490420d0') is None
-    assert _colima.version_string('colima version HEAD-490420d\ngit commit: 490420d0') == 'HEAD-490420d'
+    assert _colima.parse_version(fixture('colima_version_head.txt')) is None
+    assert _colima.version_string(fixture('colima_version_head.txt')) == 'HEAD-490420d'
+    assert _colima.version_string(fixture('colima_version.txt')) == '0.10.3'
     assert _colima.unreleased_build('HEAD-490420d') and _colima.unreleased_build('HEAD')
     assert _colima.unreleased_build('development') and _colima.unreleased_build('v0.10.3-12-g490420d')
     assert _colima.unreleased_build('490420d')  # git describe --always without tags

@@ -46,9 +46,7 @@ def test_cluster_show_of_a_missing_cluster_has_no_endpoint():
 
 
 def test_client_version():
-    text = ('Client:\n\tTag:         v1.12.11\n\tSHA:         undefined\n\tBuilt:       \n'
-            '\tGo version:  go1.25.4\n\tOS/Arch:     darwin/arm64\n')
-    assert _talos.parse_client_version(text) == ((1, 12), 'v1.12.11')
+    assert _talos.parse_client_version(fixture('talosctl_version_client.txt')) == ((1, 12), 'v1.12.11')
     assert _talos.parse_client_version('Client:\n\tTag:         v1.11.6\n') == ((1, 11), 'v1.11.6')
     assert _talos.parse_client_version('Error: unknown flag: --client\n') == (None, None)
 

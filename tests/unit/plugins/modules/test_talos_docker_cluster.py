@@ -266,6 +266,18 @@ def test_kubeconfig_with_the_node_endpoint_is_repaired(world, capsys):
     assert run(capsys, world)['changed'] is False
 
 
+def test_recovery_without_a_published_api_port_fails_clearly(world, capsys):
+    """No 6443 binding means no KUBERNETES ENDPOINT: never write the unroutable node address."""
+    p = params(world)
+    run(capsys, world)
+    os.remove(p['kubeconfig'])
+    world.edit(lambda s: s['containers']['joelclaw-controlplane-1'].__setitem__('ports', [
+        b for b in s['containers']['joelclaw-controlplane-1']['ports'] if b['container_port'] != '6443/tcp']))
+    result = run(capsys, world)
+    assert result['failed'] is True and 'KUBERNETES ENDPOINT' in result['msg'] and 'docker port' in result['msg']
+    assert 'https://10.5.0.2:6443' in result['msg']
+
+
 def test_api_ports_follow_host_ip_without_a_warning(world, capsys):
     """--host-ip applies to the API ports as well; 0.0.0.0 is then an explicit choice, not a surprise."""
     result = run(capsys, world, host_ip='0.0.0.0', published_ports={})
