@@ -483,9 +483,10 @@ def talosctl(state, args):
         running = [c for c in state['containers'].values() if c['ip'] == node_ip and c['state'] == 'running']
         if not running:
             die('error: rpc error: code = Unavailable desc = connection refused')
-        # cmd/talosctl/cmd/talos/kubeconfig.go@v1.12.11 merges what the node serves, unchanged: its server is
-        # the in-cluster endpoint, the first node's address on the Docker network
-        # (providers/docker/docker.go GetInClusterKubernetesControlPlaneEndpoint: CIDR .2, port 6443).
+        # cmd/talosctl/cmd/talos/kubeconfig.go@v1.12.11 merges what the node serves, unchanged. The node makes
+        # its admin kubeconfig with the cluster endpoint (internal/app/machined/pkg/controllers/secrets/
+        # kubernetes.go, AdminKubeconfig), which `cluster create docker` set to the first node's address on the
+        # Docker network (providers/docker/docker.go GetInClusterKubernetesControlPlaneEndpoint: CIDR .2:6443).
         cluster = running[0]['labels']['talos.cluster.name']
         controlplane = sorted(c['ip'] for c in state['containers'].values()
                               if c['labels']['talos.cluster.name'] == cluster and c['labels']['talos.type'] == 'controlplane')
