@@ -129,11 +129,12 @@ def colima(state, args):
     if command in ('ssh', 'exec', 'x'):
         return colima_ssh(state, name, profile, rest)
     if command in ('list', 'ls') and not ('json' in values or 'j' in values):
-        print('PROFILE    STATUS     ARCH       CPUS    MEMORY    DISK      RUNTIME    ADDRESS')
+        # cmd/list.go@v0.10.3: tabwriter (minwidth 4, padding 4), sizes with go-units BytesSize (`8GiB`).
+        rows = [['PROFILE', 'STATUS', 'ARCH', 'CPUS', 'MEMORY', 'DISK', 'RUNTIME', 'ADDRESS']]
         for short, item in sorted(profiles.items()):
-            row = (short, item['status'], item['arch'], item['cpus'], '%dGiB' % (item['memory'] // GIB),
-                   '%dGiB' % (item['disk'] // GIB), item['runtime'])
-            print('%-10s %-10s %-10s %-7d %-9s %-9s %-10s' % row)
+            rows.append([short, item['status'], item['arch'], str(item['cpus']), '%gGiB' % (item['memory'] / GIB),
+                         '%gGiB' % (item['disk'] / GIB), item['runtime'], ''])
+        sys.stdout.write(tabwriter(rows, padding=4))
         return 0
     if command in ('list', 'ls'):
         for short, item in sorted(profiles.items()):
