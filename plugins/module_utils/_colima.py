@@ -249,3 +249,33 @@ def _fmt(value):
 
 def version_text(version):
     return '.'.join(str(part) for part in version)
+
+
+def colima_yaml(profile, colima_dir):
+    """The profile's config file, which `colima start` reads and saves again (config/profile.go, v0.10.3)."""
+    return os.path.join(colima_dir, normalize_profile(profile), 'colima.yaml')
+
+
+def provision_entries(modules):
+    """colima.yaml `provision` entries that load each module on every VM boot.
+
+    `mode: system` scripts are handed to Lima, which runs them as root while the VM boots
+    (config/config.go Provision, environment/vm/lima/yaml.go, embedded/defaults/colima.yaml; v0.10.3).
+    """
+    return [{'mode': 'system', 'script': 'modprobe %s' % name} for name in modules]
+
+
+def missing_provision(config, modules):
+    """The entries of provision_entries(modules) that the loaded colima.yaml does not have yet."""
+    have = set()
+    for entry in (config or {}).get('provision') or []:
+        if isinstance(entry, dict):
+            have.add((entry.get('mode'), (entry.get('script') or '').strip()))
+    return [entry for entry in provision_entries(modules) if (entry['mode'], entry['script']) not in have]
+
+
+def with_provision(config, entries):
+    """A copy of the loaded colima.yaml with `entries` appended to its `provision` list."""
+    config = dict(config or {})
+    config['provision'] = list(config.get('provision') or []) + list(entries)
+    return config

@@ -100,13 +100,31 @@ def last(values, key, default=None):
 
 # ---------------------------------------------------------------- colima
 
+def colima_yaml_path(name):
+    return os.path.join(colima_home(), name, 'colima.yaml')
+
+
 def write_colima_yaml(name, profile):
-    directory = os.path.join(colima_home(), name)
-    os.makedirs(directory, exist_ok=True)
-    with open(os.path.join(directory, 'colima.yaml'), 'w', encoding='utf-8') as handle:
-        handle.write('cpu: %d\ndisk: %d\nmemory: %s\narch: %s\nruntime: %s\nvmType: %s\n' % (
-            profile['cpus'], profile['disk'] // GIB, profile['memory'] / GIB, profile['arch'], profile['runtime'],
-            profile['vm_type']))
+    """PreRunE of `colima start` saves the whole config (config/configmanager Save -> util/yamlutil, v0.10.3):
+    values from flags over what the file had, so entries the file already had (`provision`) survive."""
+    import yaml
+    previous = read_yaml(colima_yaml_path(name)) or {}
+    os.makedirs(os.path.dirname(colima_yaml_path(name)), exist_ok=True)
+    config = {'cpu': profile['cpus'], 'disk': profile['disk'] // GIB, 'memory': profile['memory'] / GIB,
+              'arch': profile['arch'], 'runtime': profile['runtime'], 'vmType': profile['vm_type'],
+              'provision': previous.get('provision') or []}
+    with open(colima_yaml_path(name), 'w', encoding='utf-8') as handle:
+        yaml.safe_dump(config, handle, default_flow_style=False, sort_keys=False)
+
+
+def run_provision(name, profile):
+    """Lima runs `mode: system` provision scripts as root on every boot (environment/vm/lima/yaml.go passes the
+    Lima-managed modes through, v0.10.3); the fake understands `modprobe <module>` only."""
+    for entry in (read_yaml(colima_yaml_path(name)) or {}).get('provision') or []:
+        match = re.match(r'^modprobe ([A-Za-z0-9_-]+)$', (entry.get('script') or '').strip())
+        if entry.get('mode') == 'system' and match and match.group(1) in KERNEL_MODULES:
+            if match.group(1) not in profile.setdefault('modules', []):
+                profile['modules'].append(match.group(1))
 
 
 def colima(state, args):
@@ -192,6 +210,8 @@ def colima(state, args):
         profile['status'] = 'Running'
         profile.pop('pending', None)
         write_colima_yaml(name, profile)
+        profile['modules'] = []
+        run_provision(name, profile)
         # dockerd restores containers whose policy is always/unless-stopped when it starts, unless a person
         # stopped them (moby daemon restore; not read here: guessed, see the role README).
         for container in state['containers'].values():
