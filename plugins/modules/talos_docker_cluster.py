@@ -528,6 +528,15 @@ def main():
         shown = cluster.show()
         endpoint = shown.get('KUBERNETES ENDPOINT', '')
         recovered = kube_context not in _talos.context_names(kubeconfig)
+        if not endpoint and (recovered or _talos.kube_server(kubeconfig, kube_context) is None):
+            # Before `talosctl kubeconfig`, so the unroutable node address is never written.
+            module.fail_json(
+                msg='`talosctl cluster show --name %s` printed no KUBERNETES ENDPOINT (the host port of the '
+                    'controlplane\'s 6443/tcp), so the kubeconfig context %s cannot be pointed at an address macOS '
+                    'can reach; `talosctl kubeconfig` alone would write the node\'s own address. Check '
+                    '`DOCKER_HOST=%s docker port %s-controlplane-1`.'
+                    % (name, kube_context, params['docker_host'], name),
+                actions=actions, cluster=shown)
         if recovered:
             argv = [cluster.talosctl, '--talosconfig', params['talosconfig'], '--context', name,
                     '--nodes', controlplane_ip, 'kubeconfig', '--force', params['kubeconfig']]
@@ -543,17 +552,10 @@ def main():
                 os.chmod(params['kubeconfig'], 0o600)
                 kubeconfig = load_yaml(module, params['kubeconfig'])
         server = _talos.kube_server(kubeconfig, kube_context)
-        if not endpoint and not recovered:
+        if not endpoint:
             module.warn('`talosctl cluster show --name %s` printed no KUBERNETES ENDPOINT, so the server of %s in %s '
                         '(%s) was not checked.' % (name, kube_context, params['kubeconfig'], server))
-        elif recovered or server != endpoint:
-            if not endpoint:
-                module.fail_json(
-                    msg='`talosctl cluster show --name %s` printed no KUBERNETES ENDPOINT (the host port of the '
-                        'controlplane\'s 6443/tcp), so the kubeconfig context %s cannot be pointed at an address '
-                        'macOS can reach (it has %s). Check `DOCKER_HOST=%s docker port %s-controlplane-1`.'
-                        % (name, kube_context, server or 'no server', params['docker_host'], name),
-                    actions=actions, cluster=shown)
+        elif server != endpoint:
             actions.append('set the server of %s in %s to %s' % (kube_context, params['kubeconfig'], endpoint))
             if not module.check_mode:
                 kubeconfig = _talos.set_kube_server(kubeconfig, kube_context, endpoint)
