@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import re
 
 GIB = 1024 ** 3
 # `colima status --json` exists since v0.8.1 (abiosoft/colima#1196); older releases print text only.
 MIN_COLIMA_VERSION = (0, 8, 1)
+# The release whose source the parsers and fakes follow.
+TESTED_COLIMA = '0.10.3'
 # Lima reports memory as bytes rounded by the guest; a MiB of slack keeps "4 GiB" equal to 4 GiB.
 MEMORY_TOLERANCE = 1024 ** 2
 # `colima status --json` names the driver; `colima list --json` has no vm type at all.
@@ -59,12 +62,32 @@ def parse_status(stdout):
     return status
 
 
+def version_string(stdout):
+    """The word after `colima version` (cmd/version.go, abiosoft/colima v0.10.3), or None.
+
+    It is whatever the build put into config.appVersion: Homebrew's formula version (`0.10.3`, or
+    `HEAD-<short sha>` for `brew install --HEAD`), `git describe --tags --always` for `make`
+    (`v0.10.3`, `v0.10.3-12-g490420d`, or a bare sha without tags), or `development` for a plain `go build`.
+    """
+    match = re.search(r'colima version (\S+)', stdout)
+    return match.group(1) if match else None
+
+
 def parse_version(stdout):
-    """`colima version` starts with `colima version 0.8.1` (a `v` prefix is tolerated)."""
-    match = re.search(r'colima version v?(\d+)\.(\d+)\.(\d+)', stdout)
+    """The release (major, minor, patch) of a `colima version 0.10.3` / `v0.10.3` line; None for anything else."""
+    match = re.search(r'colima version v?(\d+)\.(\d+)\.(\d+)\s*$', stdout, re.MULTILINE)
     if not match:
         return None
     return tuple(int(part) for part in match.groups())
+
+
+def unreleased_build(version):
+    """A build from a commit rather than a release tag: newer than every release this collection knows."""
+    if not version:
+        return False
+    return (version == 'development' or re.match(r'^HEAD(-[0-9a-f]+)?$', version) is not None
+            or re.match(r'^v?\d+\.\d+\.\d+-\d+-g[0-9a-f]+(-dirty)?$', version) is not None
+            or re.match(r'^[0-9a-f]{7,40}$', version) is not None)
 
 
 def normalize_profile(name):
@@ -74,21 +97,26 @@ def normalize_profile(name):
     return name
 
 
-def config_dir(environ=None, home=None):
-    """Colima's config dir, first match wins: $COLIMA_HOME, ~/.colima, $XDG_CONFIG_HOME/colima, ~/.config/colima."""
+def config_dir(environ=None, home=None, system=None):
+    """Colima's config dir as config/files.go (abiosoft/colima v0.10.3) picks it, first match wins.
+
+    1. $COLIMA_HOME, only if that path exists; 2. an existing ~/.colima; 3. $XDG_CONFIG_HOME/colima when the
+    variable is set (even empty); 4. ~/.colima on macOS; 5. elsewhere os.UserConfigDir()/colima. There is no
+    ~/.config/colima on macOS unless XDG_CONFIG_HOME says so (that fallback exists only on unreleased HEAD).
+    """
     environ = os.environ if environ is None else environ
     home = home or os.path.expanduser('~')
-    if environ.get('COLIMA_HOME'):
+    system = system or platform.system()
+    if os.path.exists(environ.get('COLIMA_HOME', '')):
         return environ['COLIMA_HOME']
     dot = os.path.join(home, '.colima')
-    if os.path.isdir(dot):
+    if os.path.exists(dot):
         return dot
-    if environ.get('XDG_CONFIG_HOME'):
+    if 'XDG_CONFIG_HOME' in environ:
         return os.path.join(environ['XDG_CONFIG_HOME'], 'colima')
-    xdg = os.path.join(home, '.config', 'colima')
-    if os.path.isdir(xdg):
-        return xdg
-    return dot
+    if system == 'Darwin':
+        return dot
+    return os.path.join(home, '.config', 'colima')  # Go's os.UserConfigDir on Linux without XDG_CONFIG_HOME
 
 
 def docker_socket(profile, colima_dir):
@@ -221,3 +249,33 @@ def _fmt(value):
 
 def version_text(version):
     return '.'.join(str(part) for part in version)
+
+
+def colima_yaml(profile, colima_dir):
+    """The profile's config file, which `colima start` reads and saves again (config/profile.go, v0.10.3)."""
+    return os.path.join(colima_dir, normalize_profile(profile), 'colima.yaml')
+
+
+def provision_entries(modules):
+    """colima.yaml `provision` entries that load each module on every VM boot.
+
+    `mode: system` scripts are handed to Lima, which runs them as root while the VM boots
+    (config/config.go Provision, environment/vm/lima/yaml.go, embedded/defaults/colima.yaml; v0.10.3).
+    """
+    return [{'mode': 'system', 'script': 'modprobe %s' % name} for name in modules]
+
+
+def missing_provision(config, modules):
+    """The entries of provision_entries(modules) that the loaded colima.yaml does not have yet."""
+    have = set()
+    for entry in (config or {}).get('provision') or []:
+        if isinstance(entry, dict):
+            have.add((entry.get('mode'), (entry.get('script') or '').strip()))
+    return [entry for entry in provision_entries(modules) if (entry['mode'], entry['script']) not in have]
+
+
+def with_provision(config, entries):
+    """A copy of the loaded colima.yaml with `entries` appended to its `provision` list."""
+    config = dict(config or {})
+    config['provision'] = list(config.get('provision') or []) + list(entries)
+    return config

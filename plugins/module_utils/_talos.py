@@ -22,13 +22,17 @@ class TalosOutputError(Exception):
 def parse_cluster_show(stdout):
     """`talosctl cluster show` has no JSON: `KEY   value` lines, then `NODES:` and a table.
 
+    Both blocks come from Go's text/tabwriter (cmd/talosctl/cmd/mgmt/cluster/show.go, siderolabs/talos
+    v1.12.11): every cell but the last is padded to its column's width plus three spaces. Cells may hold
+    spaces themselves (RAM and DISK are humanize.Bytes, e.g. `4.3 GB`; an exited node's IP prints as
+    `invalid IP`), so node rows are cut at the columns where the header's names start, not at whitespace.
+
     Returns {'fields': {KEY: value}, 'nodes': [{name, type, ip, cpu, ram, disk}]}.
     """
     fields, nodes = {}, []
-    lines = stdout.splitlines()
-    header = None
+    columns = None
     in_nodes = False
-    for line in lines:
+    for line in stdout.splitlines():
         if not line.strip():
             continue
         if line.strip() == 'NODES:':
@@ -40,13 +44,18 @@ def parse_cluster_show(stdout):
                 raise TalosOutputError('unexpected line in `talosctl cluster show`: %r' % line[:200])
             fields[match.group(1)] = match.group(2).strip() if match.lastindex and match.lastindex > 1 else ''
             continue
-        if header is None:
-            header = line.split()
-            if header[:3] != ['NAME', 'TYPE', 'IP']:
+        if columns is None:
+            columns = [(m.start(), m.group(0).lower()) for m in re.finditer(r'\S+', line)]
+            if [name for _start, name in columns[:3]] != ['name', 'type', 'ip']:
                 raise TalosOutputError('unexpected NODES header in `talosctl cluster show`: %r' % line[:200])
             continue
-        cells = line.split()
-        row = dict(zip([h.lower() for h in header], cells))
+        row = {}
+        for index, (start, name) in enumerate(columns):
+            end = columns[index + 1][0] if index + 1 < len(columns) else None
+            if start > 0 and line[start - 1:start] not in (' ', ''):
+                raise TalosOutputError('a node row of `talosctl cluster show` does not line up with its header: %r'
+                                       % line[:200])
+            row[name] = line[start:end].strip()
         nodes.append(row)
     if 'NAME' not in fields:
         raise TalosOutputError('`talosctl cluster show` printed no NAME line: %r' % stdout[:200])
@@ -168,12 +177,25 @@ def drift(name, desired, nodes, variables):
     return problems
 
 
+def restart_updates(nodes, policy):
+    """Node containers whose restart policy is not `policy`.
+
+    talosctl creates them without one (providers/docker/node.go, v1.12.11), so they stay exited when the
+    Colima VM restarts; with `unless-stopped` dockerd starts them again itself.
+    """
+    return [n['name'] for n in nodes if n['restart_policy'] != policy]
+
+
 def _binding_text(binding):
     return '%s:%s->%s' % (binding['host_ip'] or '0.0.0.0', binding['host_port'], binding['container_port'])
 
 
 def open_to_all_interfaces(nodes):
-    """Bindings with no host IP or 0.0.0.0: with Colima they listen on every macOS interface."""
+    """Bindings with no host IP or 0.0.0.0: with Colima they listen on every macOS interface.
+
+    talosctl gives its API ports (6443, 50000) the --host-ip address like every exposed port (genPortMap fills
+    DockerPortsHostIP, which makers/docker.go always sets), so these appear only when asked for.
+    """
     return [_binding_text(b) for n in nodes for b in n['port_bindings'] if b['host_ip'] in ('', '0.0.0.0', '::')]
 
 
@@ -237,3 +259,47 @@ def prune_kubeconfig(config, context):
 def duplicates(names, base):
     """Renamed copies (<base>-N) next to <base>: what re-running create without pruning leaves behind."""
     return sorted(n for n in names if n != base and _same_or_renamed(base, n))
+
+
+def kube_server(config, context):
+    """The server of the cluster entry a kubeconfig context uses, or None."""
+    for item in (config or {}).get('contexts') or []:
+        if isinstance(item, dict) and item.get('name') == context:
+            cluster = (item.get('context') or {}).get('cluster')
+            for entry in config.get('clusters') or []:
+                if isinstance(entry, dict) and entry.get('name') == cluster:
+                    return (entry.get('cluster') or {}).get('server')
+    return None
+
+
+def set_kube_server(config, context, server):
+    """Point the cluster entry of `context` at `server`.
+
+    `talosctl kubeconfig` returns what the node serves: the in-cluster endpoint, e.g. https://10.5.0.2:6443
+    on the Docker network inside the Colima VM, which macOS cannot reach. Only `cluster create` replaces it
+    with the published port (create_dev.go, ForceEndpoint), and `cluster show` prints that one as
+    KUBERNETES ENDPOINT (providers/docker/reflect.go), so recovered kubeconfigs are pointed at it here.
+    """
+    config = dict(config or {})
+    cluster = None
+    for item in config.get('contexts') or []:
+        if isinstance(item, dict) and item.get('name') == context:
+            cluster = (item.get('context') or {}).get('cluster')
+    clusters = []
+    for entry in config.get('clusters') or []:
+        if isinstance(entry, dict) and entry.get('name') == cluster:
+            entry = dict(entry, cluster=dict(entry.get('cluster') or {}, server=server))
+        clusters.append(entry)
+    config['clusters'] = clusters
+    return config
+
+
+def parse_client_version(stdout):
+    """`talosctl version --client`: the `Tag:` line (pkg/machinery/version/version.go versionTemplate, v1.12.11).
+
+    Returns ((major, minor), tag) or (None, None).
+    """
+    match = re.search(r'^\s*Tag:\s*(v?(\d+)\.(\d+)\S*)', stdout, re.MULTILINE)
+    if not match:
+        return None, None
+    return (int(match.group(2)), int(match.group(3))), match.group(1)

@@ -20,7 +20,12 @@ description:
   - Refuses a smaller disk (Colima disks only grow) and any change of architecture, VM type or runtime
     (fixed when the profile is created) with a message that explains how to recreate the profile.
   - Recovers a profile in status C(Broken) (common after a macOS restart) with C(colima stop --force).
-  - Requires Colima 0.8.1 or later (C(colima status --json)).
+  - For each module in O(kernel_modules), adds a C(provision) entry (mode C(system), script C(modprobe <name>)) to the
+    profile's C(colima.yaml), which Colima hands to Lima to run as root on every VM boot, and loads the module in
+    the running VM now with C(colima ssh -- sudo modprobe) when C(/sys/module/<name>) is missing (the entry takes
+    effect from the next start).
+  - Requires Colima 0.8.1 or later (C(colima status --json)). A build from a commit, such as
+    C(brew install --HEAD colima) (C(colima version HEAD-<sha>)), is accepted with a warning.
 author:
   - Joel Hooks (@joelhooks)
 options:
@@ -70,6 +75,14 @@ options:
         (see M(joelclaw.macmini.talos_docker_cluster)).
     type: bool
     default: false
+  kernel_modules:
+    description:
+      - Kernel modules the VM must have loaded while it runs, e.g. V(br_netfilter), which flannel in a Talos
+        node needs (Talos docker guide) and Colima does not load.
+      - Needs PyYAML on the managed host to edit C(colima.yaml).
+    type: list
+    elements: str
+    default: []
   extra_start_args:
     description: Extra arguments for C(colima start) when the profile is created, e.g. V(--mount-type=virtiofs).
     type: list
@@ -135,10 +148,19 @@ version:
 '''
 
 import os
+import re
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.joelclaw.macmini.plugins.module_utils import _colima
+
+try:
+    import yaml
+    HAS_YAML = True
+    YAML_IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - depends on the managed host
+    HAS_YAML = False
+    YAML_IMPORT_ERROR = exc
 
 # Role variables that feed each option, so errors name what the operator sets.
 VARIABLES = {
@@ -150,6 +172,7 @@ VARIABLES = {
     'vm_type': 'colima_talos_vm_type',
     'runtime': 'colima_talos_runtime',
     'allow_restart': 'colima_talos_allow_restart',
+    'kernel_modules': 'colima_talos_kernel_modules',
 }
 
 
@@ -174,8 +197,14 @@ class Colima:
         return rc, out, err
 
     def version(self):
-        rc, out, err = self.run(['version'], check_rc=False)
-        return _colima.parse_version(out + '\n' + err)
+        """(release tuple or None, the version word as printed or None)."""
+        _rc, out, err = self.run(['version'], check_rc=False)
+        return _colima.parse_version(out + '\n' + err), _colima.version_string(out + '\n' + err)
+
+    def module_loaded(self, name):
+        rc, _out, _err = self.run(['ssh', '--profile', self.profile, '--', 'test', '-d', '/sys/module/' + name],
+                                  check_rc=False)
+        return rc == 0
 
     def instance(self):
         _rc, out, _err = self.run(['list', '--json'])
@@ -209,6 +238,32 @@ def _float(value):
     return None if value is None else float(value)
 
 
+def read_colima_yaml(module, path):
+    try:
+        with open(path, encoding='utf-8') as handle:
+            return yaml.safe_load(handle) or {}
+    except OSError:
+        return {}
+    except yaml.YAMLError as exc:
+        module.fail_json(msg='Cannot read %s as YAML (%s); Colima would not start with it either. Fix it with '
+                             '`colima start --edit`.' % (path, exc))
+
+
+def write_colima_yaml(module, path, config):
+    """Colima saves this file itself on every start (rendered onto its commented template), keeping our entries."""
+    if not os.path.exists(path):
+        module.warn('%s does not exist, so no provision entry was added; the kernel modules are loaded only until the '
+                    'VM restarts (the colima_talos login agent loads them again).' % path)
+        return
+    try:
+        with open(path + '.tmp', 'w', encoding='utf-8') as handle:
+            yaml.safe_dump(config, handle, default_flow_style=False, sort_keys=False)
+        os.chmod(path + '.tmp', 0o644)
+        os.rename(path + '.tmp', path)
+    except OSError as exc:
+        module.fail_json(msg='Cannot write %s: %s' % (path, exc))
+
+
 def commands_for(actions, profile, params, exists):
     commands = []
     for action in actions:
@@ -233,6 +288,7 @@ def main():
             vm_type=dict(type='str', default='vz', choices=['vz', 'qemu', 'krunkit']),
             runtime=dict(type='str', default='docker', choices=['docker', 'containerd', 'incus']),
             allow_restart=dict(type='bool', default=False),
+            kernel_modules=dict(type='list', elements='str', default=[]),
             extra_start_args=dict(type='list', elements='str', default=[]),
             executable=dict(type='str', default='colima'),
         ),
@@ -245,12 +301,25 @@ def main():
                                  % (VARIABLES[option], params[option], {'cpus': 4, 'memory': 8, 'disk': 100}[option],
                                     option))
 
+    for module_name in params['kernel_modules']:
+        if not re.match(r'^[A-Za-z0-9_-]+$', module_name):
+            module.fail_json(msg='%s contains %r, which is not a kernel module name (letters, digits, _ and - only); '
+                                 'expected e.g. br_netfilter.' % (VARIABLES['kernel_modules'], module_name))
+
+    if params['kernel_modules'] and not HAS_YAML:
+        module.fail_json(msg=missing_required_lib('PyYAML'), exception=str(YAML_IMPORT_ERROR))
+
     colima = Colima(module)
-    version = colima.version()
-    if version is None or version < _colima.MIN_COLIMA_VERSION:
+    version, version_word = colima.version()
+    if version is None and _colima.unreleased_build(version_word):
+        module.warn('Colima %s at %s is an unreleased build (e.g. `brew install --HEAD colima`); it is treated as '
+                    'newer than every release. Its output formats may differ from %s, which this module was '
+                    'written against.' % (version_word, colima.binary, _colima.TESTED_COLIMA))
+    elif version is None or version < _colima.MIN_COLIMA_VERSION:
         module.fail_json(msg='Colima %s was found at %s; this module needs %s or later for `colima status --json`. '
                              'Upgrade it with `brew upgrade colima`.'
-                             % (_colima.version_text(version) if version else 'of an unknown version', colima.binary,
+                             % (_colima.version_text(version) if version else
+                                'of an unknown version (%r)' % (version_word or ''), colima.binary,
                                 _colima.version_text(_colima.MIN_COLIMA_VERSION)))
 
     colima_dir = _colima.config_dir()
@@ -264,11 +333,38 @@ def main():
         module.fail_json(msg=' '.join(decision['errors']), profile=before, pending=decision['pending'])
 
     commands = commands_for(decision['actions'], colima.profile, params, before['exists'])
-    changed = bool(commands)
+    config_path = _colima.colima_yaml(colima.profile, colima_dir)
+    provision = []
+    if params['kernel_modules'] and (before['exists'] or params['state'] == 'running'):
+        # A profile about to be created gets its colima.yaml from that `colima start`, with no provision entries.
+        provision = _colima.missing_provision(read_colima_yaml(module, config_path) if before['exists'] else {},
+                                              params['kernel_modules'])
+    provision_added = list(provision)
+    if params['state'] == 'running':
+        running_now = before.get('status') == 'Running' and not decision['actions']
+        for module_name in params['kernel_modules']:
+            # A VM that is about to (re)start has none loaded by hand; a running one is asked.
+            if not running_now or not colima.module_loaded(module_name):
+                commands.append(['ssh', '--profile', colima.profile, '--', 'sudo', 'modprobe', module_name])
+    changed = bool(commands or provision)
     after = before
     if changed and not module.check_mode:
         for args in commands:
+            if args[0] == 'ssh':
+                rc, out, err = colima.run(args, check_rc=False)
+                if rc != 0:
+                    module.fail_json(msg='`colima %s` failed (%s): kernel module %r from %s could not be loaded in '
+                                         'the Colima VM. Check its name, or remove it from that list.'
+                                         % (' '.join(args), (err or out).strip()[-500:], args[-1],
+                                            VARIABLES['kernel_modules']),
+                                     actions=[' '.join(['colima'] + a) for a in commands])
+                continue
             colima.run(args)
+        if provision:
+            # Last: after any `colima start` (which saves the file itself) and only for modules that loaded, since
+            # Lima reports a failing provision script when the VM boots.
+            write_colima_yaml(module, config_path, _colima.with_provision(read_colima_yaml(module, config_path),
+                                                                          provision))
         instance = colima.instance()
         status = colima.status() if instance and instance.get('status') == 'Running' else None
         after = _colima.observed(instance, status, _colima.read_vm_type(colima.profile, colima_dir))
@@ -287,12 +383,15 @@ def main():
               'arch': before.get('arch') or params['arch'] or '',
               'runtime': before.get('runtime') or params['runtime']}
     diff_before = {key: before.get(key) for key in wanted}
+    actions = [' '.join(['colima'] + args) for args in commands]
+    if provision_added:
+        actions.append('add provision entries to %s: %s' % (config_path, ', '.join(e['script'] for e in provision_added)))
     result = dict(
         changed=changed,
-        actions=[' '.join(['colima'] + args) for args in commands],
+        actions=actions,
         profile=after,
         docker_host=(after.get('docker_socket') or _colima.docker_socket(colima.profile, colima_dir)),
-        version=_colima.version_text(version),
+        version=_colima.version_text(version) if version else version_word,
     )
     if module._diff:
         result['diff'] = {'before': diff_before, 'after': wanted if changed else diff_before}

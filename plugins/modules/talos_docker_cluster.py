@@ -13,12 +13,18 @@ version_added: 0.1.0
 description:
   - Finds the cluster's node containers by the C(talos.cluster.name) label with C(docker ps -a) and reads
     them with C(docker inspect); reads C(talosctl cluster show) (text only, no JSON) for the endpoints.
-  - Creates a missing cluster with C(talosctl cluster create docker) (Talos 1.12 or later), with the
-    talosconfig and kubeconfig written to the given paths. Contexts of the same name left in those files by
-    an earlier cluster are removed first, so talosctl never adds renamed copies (C(<name>-1)).
-  - Starts node containers that are not running (they have no restart policy, so they stay C(exited) after
-    the Colima VM restarts), controlplane first.
-  - Writes the admin kubeconfig again with C(talosctl kubeconfig --force) when its context is missing.
+  - Creates a missing cluster with C(talosctl cluster create docker), with the talosconfig and kubeconfig
+    written to the given paths. That subcommand exists since talosctl 1.12; an older talosctl is refused
+    before any change. Contexts of the same name left in those files by an earlier cluster are removed
+    first, so talosctl never adds renamed copies (C(<name>-1)).
+  - Gives the node containers the restart policy O(restart_policy) with C(docker update) (talosctl sets
+    none, so without it they stay C(exited) after the Colima VM restarts), and starts node containers that
+    are not running, controlplane first.
+  - Writes the admin kubeconfig again with C(talosctl kubeconfig --force) when its context is missing. That
+    command returns the node's own endpoint on the Docker network inside the VM (for example
+    C(https://10.5.0.2:6443)), which macOS cannot reach, so the context's server is set to the
+    C(KUBERNETES ENDPOINT) of C(talosctl cluster show) (C(https://127.0.0.1:<port>)); an existing context
+    with another server is corrected the same way.
   - Refuses any difference talosctl cannot apply to an existing cluster (workers, image, CPUs, memory,
     published ports) with a message that names the variable and how to recreate the cluster.
   - Talos ignores Docker contexts, so O(docker_host) is passed to every command as E(DOCKER_HOST).
@@ -72,7 +78,9 @@ options:
     type: dict
     default: {}
   host_ip:
-    description: Host address for published ports and talosctl's API ports (C(--host-ip)).
+    description:
+      - Host address (C(--host-ip)) for the published ports and for talosctl's own API ports (6443 and 50000);
+        talosctl applies it to every port binding it makes.
     type: str
     default: 127.0.0.1
   subnet:
@@ -104,6 +112,13 @@ options:
     description: Start node containers that are not running.
     type: bool
     default: true
+  restart_policy:
+    description:
+      - Docker restart policy of the node containers, set with C(docker update --restart) after the create and
+        on existing nodes. V(unless-stopped) lets dockerd start them again whenever the Colima VM boots.
+    type: str
+    choices: ['no', on-failure, always, unless-stopped]
+    default: unless-stopped
   kubeconfig_retries:
     description: How many times to try C(talosctl kubeconfig) 5 seconds apart while a just-started node boots.
     type: int
@@ -161,7 +176,7 @@ nodes:
   type: list
   elements: dict
   sample: [{"name": "joelclaw-controlplane-1", "role": "controlplane", "state": "running", "ip": "10.5.0.2",
-            "image": "ghcr.io/siderolabs/talos:v1.12.11", "restart_policy": "no", "nano_cpus": 2000000000,
+            "image": "ghcr.io/siderolabs/talos:v1.12.11", "restart_policy": "unless-stopped", "nano_cpus": 2000000000,
             "memory": 2147483648, "port_bindings": []}]
 controlplane_ip:
   description: Address of the first controlplane on the Docker network (for C(talosctl -n)).
@@ -179,11 +194,18 @@ kube_context:
   type: str
   sample: admin@joelclaw
 open_to_all_interfaces:
-  description: Port bindings without a host address (they listen on every macOS interface through Colima).
+  description:
+    - Port bindings on 0.0.0.0 or without a host address (they listen on every macOS interface through Colima).
+      Empty unless O(host_ip) or a port's C(host_ip) asks for that.
   returned: always
   type: list
   elements: str
-  sample: ["0.0.0.0:50000->50000/tcp"]
+  sample: []
+talosctl_version:
+  description: The C(Tag) that C(talosctl version --client) prints.
+  returned: when state is present and talosctl printed one
+  type: str
+  sample: v1.12.11
 '''
 
 import json
@@ -212,6 +234,9 @@ VARIABLES = {
     'memory_workers': 'colima_talos_worker_memory',
     'published_ports': 'colima_talos_published_ports',
 }
+# `talosctl cluster create docker` (cmd/talosctl/cmd/mgmt/cluster/create/cmd_docker.go) is new in v1.12.0;
+# v1.11 has only `cluster create --provisioner`.
+MIN_TALOSCTL = (1, 12)
 
 
 class Cluster:
@@ -259,6 +284,11 @@ class Cluster:
             return _talos.summarize(self.name, _talos.parse_inspect(out))
         except _talos.TalosOutputError as exc:
             self.module.fail_json(msg=str(exc))
+
+    def client_version(self):
+        """((major, minor), tag) of talosctl, or (None, None) when its output has no version."""
+        _rc, out, err = self.run([self.talosctl, 'version', '--client'], 'talosctl version --client', check_rc=False)
+        return _talos.parse_client_version(out + '\n' + err)
 
     def show(self):
         rc, out, err = self.run([self.talosctl, 'cluster', 'show', '--name', self.name, '--state', self.state_dir],
@@ -318,6 +348,19 @@ def write_yaml(module, path, data):
         module.fail_json(msg='Cannot write %s: %s' % (path, exc))
 
 
+def ensure_restart_policy(module, cluster, nodes, actions):
+    """`docker update --restart <policy>` on node containers that lack it; returns the nodes as they are now."""
+    policy = module.params['restart_policy']
+    names = _talos.restart_updates(nodes, policy)
+    if not names:
+        return nodes
+    actions.append('docker update --restart %s %s' % (policy, ' '.join(names)))
+    if module.check_mode:
+        return nodes
+    cluster.run([cluster.docker, 'update', '--restart', policy] + names, 'docker update --restart')
+    return cluster.nodes()
+
+
 def validate(module):
     params = module.params
     image = params['image']
@@ -371,6 +414,8 @@ def main():
             cluster_state_dir=dict(type='path', default='~/.talos/clusters'),
             docker_host=dict(type='str', required=True),
             start_stopped=dict(type='bool', default=True),
+            restart_policy=dict(type='str', default='unless-stopped', choices=['no', 'on-failure', 'always',
+                                                                               'unless-stopped']),
             kubeconfig_retries=dict(type='int', default=24),
             talosctl_executable=dict(type='str', default='talosctl'),
             docker_executable=dict(type='str', default='docker'),
@@ -385,6 +430,18 @@ def main():
     name = params['name']
     kube_context = 'admin@' + name
     actions = []
+    shown = None
+    talosctl_version = None
+    if params['state'] == 'present':
+        talosctl_version, talosctl_tag = cluster.client_version()
+        if talosctl_version is None:
+            module.warn('`%s version --client` printed no version; assuming it has `cluster create docker` '
+                        '(talosctl 1.12 or later).' % cluster.talosctl)
+        elif talosctl_version < MIN_TALOSCTL:
+            module.fail_json(msg='talosctl %s was found at %s, but this module runs `talosctl cluster create docker`, '
+                                 'which exists since talosctl 1.12. Upgrade it with `brew upgrade talosctl` '
+                                 '(colima_talos_homebrew_packages) and re-run; nothing was changed.'
+                                 % (talosctl_tag, cluster.talosctl))
 
     nodes = cluster.nodes()
     before_nodes = nodes
@@ -438,6 +495,11 @@ def main():
             for path in (params['talosconfig'], params['kubeconfig']):
                 if os.path.exists(path):
                     os.chmod(path, 0o600)
+            nodes = ensure_restart_policy(module, cluster, nodes, actions)
+        elif params['restart_policy'] != 'no':  # what ensure_restart_policy will find: nodes without a policy
+            actions.append('docker update --restart %s %s' % (params['restart_policy'], ' '.join(
+                ['%s-controlplane-1' % name]
+                + sorted('%s-worker-%d' % (name, i + 1) for i in range(params['workers'])))))
     else:
         problems = _talos.drift(name, params, nodes, VARIABLES)
         if problems:
@@ -447,6 +509,7 @@ def main():
                     'including every PersistentVolume): `DOCKER_HOST=%s talosctl cluster destroy --name %s`, then '
                     're-run.' % (name, '; '.join(problems), params['docker_host'], name),
                 nodes=nodes)
+        nodes = ensure_restart_policy(module, cluster, nodes, actions)
         to_start = _talos.start_order(nodes) if params['start_stopped'] else []
         for node_name in to_start:
             actions.append('docker start %s' % node_name)
@@ -462,7 +525,19 @@ def main():
                                  'writes it (it holds the cluster\'s client certificates). Restore the file, or '
                                  'recreate the cluster: `DOCKER_HOST=%s talosctl cluster destroy --name %s`, then re-run.'
                                  % (name, params['talosconfig'], name, params['docker_host'], name))
-        if kube_context not in _talos.context_names(kubeconfig):
+        shown = cluster.show()
+        endpoint = shown.get('KUBERNETES ENDPOINT', '')
+        recovered = kube_context not in _talos.context_names(kubeconfig)
+        if not endpoint and (recovered or _talos.kube_server(kubeconfig, kube_context) is None):
+            # Before `talosctl kubeconfig`, so the unroutable node address is never written.
+            module.fail_json(
+                msg='`talosctl cluster show --name %s` printed no KUBERNETES ENDPOINT (the host port of the '
+                    'controlplane\'s 6443/tcp), so the kubeconfig context %s cannot be pointed at an address macOS '
+                    'can reach; `talosctl kubeconfig` alone would write the node\'s own address. Check '
+                    '`DOCKER_HOST=%s docker port %s-controlplane-1`.'
+                    % (name, kube_context, params['docker_host'], name),
+                actions=actions, cluster=shown)
+        if recovered:
             argv = [cluster.talosctl, '--talosconfig', params['talosconfig'], '--context', name,
                     '--nodes', controlplane_ip, 'kubeconfig', '--force', params['kubeconfig']]
             actions.append(' '.join(['talosctl'] + argv[1:]))
@@ -475,6 +550,16 @@ def main():
                 else:
                     cluster.run(argv, 'talosctl kubeconfig')
                 os.chmod(params['kubeconfig'], 0o600)
+                kubeconfig = load_yaml(module, params['kubeconfig'])
+        server = _talos.kube_server(kubeconfig, kube_context)
+        if not endpoint:
+            module.warn('`talosctl cluster show --name %s` printed no KUBERNETES ENDPOINT, so the server of %s in %s '
+                        '(%s) was not checked.' % (name, kube_context, params['kubeconfig'], server))
+        elif server != endpoint:
+            actions.append('set the server of %s in %s to %s' % (kube_context, params['kubeconfig'], endpoint))
+            if not module.check_mode:
+                kubeconfig = _talos.set_kube_server(kubeconfig, kube_context, endpoint)
+                write_yaml(module, params['kubeconfig'], kubeconfig)
         for what, names, base in (('talosconfig', talos_contexts, name),
                                   ('kubeconfig', _talos.context_names(kubeconfig), kube_context)):
             extra = _talos.duplicates(names, base)
@@ -490,12 +575,11 @@ def main():
         kube_context=kube_context,
         open_to_all_interfaces=_talos.open_to_all_interfaces(nodes),
     )
+    if talosctl_version:
+        result['talosctl_version'] = talosctl_tag
     if nodes:
         result['controlplane_ip'] = next((n['ip'] for n in nodes if n['role'] == 'controlplane'), '')
-        result['cluster'] = cluster.show()
-    if result['open_to_all_interfaces']:
-        module.warn('Talos node ports are published without a host address, so Colima forwards them to every '
-                    'macOS interface (the LAN): %s.' % ', '.join(result['open_to_all_interfaces']))
+        result['cluster'] = shown if shown is not None else cluster.show()
     if module._diff:
         result['diff'] = {
             'before': {'nodes': ['%s (%s)' % (n['name'], n['state']) for n in before_nodes]},

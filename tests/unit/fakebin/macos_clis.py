@@ -5,13 +5,15 @@
 
 One Python file plays all three (chosen by the name it is called as) and keeps the world in a JSON
 file named by $FAKE_MACOS_STATE: Colima profiles, the containers of each profile's Docker daemon, and
-a log of every call. Outputs follow the formats in the shared reference (host-stack.md §1.3, §1.4,
-§2.2-§2.5): `colima list --json` is NDJSON with bytes, `colima status --json` uses cpu/ip_address and
-exits 1 when the VM is not running, `talosctl cluster show` is text. Behaviour that matters to the
-modules is reproduced: flags saved but not applied on a running VM, disks that only grow, fixed
-arch/vm type, Broken VMs that need `stop --force`, Docker reachable only through DOCKER_HOST, node
-containers without a restart policy that stay exited after the VM restarts, talosctl renaming
-clashing contexts to <name>-1.
+a log of every call. Outputs are written from upstream source (each function names the file and tag
+it follows; none is a recording): abiosoft/colima v0.10.3 and siderolabs/talos v1.12.11.
+`colima list --json` is NDJSON with bytes, `colima status --json` uses cpu/ip_address and exits 1 when
+the VM is not running, `talosctl cluster show` is tabwriter text with humanize sizes. Behaviour that
+matters to the modules is reproduced: flags saved but not applied on a running VM, disks that only
+grow, fixed arch/vm type, Broken VMs that need `stop --force`, Docker reachable only through
+DOCKER_HOST, node containers without a restart policy that stay exited after the VM restarts (and come
+back with `unless-stopped`), kernel modules that are gone after a VM restart, talosctl renaming
+clashing contexts to <name>-1 and `talosctl kubeconfig` returning the node's own endpoint.
 
 install(directory) writes executable wrappers named colima, docker and talosctl into directory.
 """
@@ -19,13 +21,18 @@ install(directory) writes executable wrappers named colima, docker and talosctl 
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import shutil
 import stat
 import sys
 
 GIB = 1024 ** 3
 DRIVERS = {'vz': 'macOS Virtualization.Framework', 'qemu': 'QEMU', 'krunkit': 'Krunkit'}
+# Modules the fake VM kernel can load (Colima's Ubuntu guest builds br_netfilter as a module: guessed).
+KERNEL_MODULES = ('br_netfilter', 'overlay')
+V0_10_3 = '00f6c297e92a82c04a4ab507db0a61435650d7e8'  # abiosoft/colima tag v0.10.3
 
 
 def install(directory, python=None):
@@ -57,7 +64,10 @@ def die(message, code=1):
 
 
 def colima_home():
-    return os.environ.get('COLIMA_HOME') or os.path.join(os.path.expanduser('~'), '.colima')
+    """config/files.go@v0.10.3 on macOS: $COLIMA_HOME only if that path exists, else ~/.colima."""
+    if os.path.exists(os.environ.get('COLIMA_HOME', '')):
+        return os.environ['COLIMA_HOME']
+    return os.path.join(os.path.expanduser('~'), '.colima')
 
 
 def flags(args, booleans=()):
@@ -66,6 +76,8 @@ def flags(args, booleans=()):
     index = 0
     while index < len(args):
         arg = args[index]
+        if arg == '--':  # the rest is a command for something else (colima ssh -- ...)
+            break
         if arg.startswith('--') or (arg.startswith('-') and len(arg) == 2):
             key = arg.lstrip('-')
             if '=' in key:
@@ -88,13 +100,31 @@ def last(values, key, default=None):
 
 # ---------------------------------------------------------------- colima
 
+def colima_yaml_path(name):
+    return os.path.join(colima_home(), name, 'colima.yaml')
+
+
 def write_colima_yaml(name, profile):
-    directory = os.path.join(colima_home(), name)
-    os.makedirs(directory, exist_ok=True)
-    with open(os.path.join(directory, 'colima.yaml'), 'w', encoding='utf-8') as handle:
-        handle.write('cpu: %d\ndisk: %d\nmemory: %s\narch: %s\nruntime: %s\nvmType: %s\n' % (
-            profile['cpus'], profile['disk'] // GIB, profile['memory'] / GIB, profile['arch'], profile['runtime'],
-            profile['vm_type']))
+    """PreRunE of `colima start` saves the whole config (config/configmanager Save -> util/yamlutil, v0.10.3):
+    values from flags over what the file had, so entries the file already had (`provision`) survive."""
+    import yaml
+    previous = read_yaml(colima_yaml_path(name)) or {}
+    os.makedirs(os.path.dirname(colima_yaml_path(name)), exist_ok=True)
+    config = {'cpu': profile['cpus'], 'disk': profile['disk'] // GIB, 'memory': profile['memory'] / GIB,
+              'arch': profile['arch'], 'runtime': profile['runtime'], 'vmType': profile['vm_type'],
+              'provision': previous.get('provision') or []}
+    with open(colima_yaml_path(name), 'w', encoding='utf-8') as handle:
+        yaml.safe_dump(config, handle, default_flow_style=False, sort_keys=False)
+
+
+def run_provision(name, profile):
+    """Lima runs `mode: system` provision scripts as root on every boot (environment/vm/lima/yaml.go passes the
+    Lima-managed modes through, v0.10.3); the fake understands `modprobe <module>` only."""
+    for entry in (read_yaml(colima_yaml_path(name)) or {}).get('provision') or []:
+        match = re.match(r'^modprobe ([A-Za-z0-9_-]+)$', (entry.get('script') or '').strip())
+        if entry.get('mode') == 'system' and match and match.group(1) in KERNEL_MODULES:
+            if match.group(1) not in profile.setdefault('modules', []):
+                profile['modules'].append(match.group(1))
 
 
 def colima(state, args):
@@ -106,14 +136,23 @@ def colima(state, args):
     profile = profiles.get(name)
 
     if command == 'version':
-        print('colima version %s\ngit commit: 0000000\n\nruntime: docker\narch: aarch64' % state['colima_version'])
+        # cmd/version.go@v0.10.3: `<AppName> version <appVersion>`, `git commit: <revision>`, then per runtime
+        # (app.go Version(), only while the VM runs) `runtime:`, `arch:` and docker.go's client/server lines.
+        # Homebrew sets appVersion to the formula version (`0.10.3`, or `HEAD-<short sha>` for --HEAD) and
+        # revision to the full commit (Formula/c/colima.rb ldflags; Homebrew's HeadVersion#update_commit).
+        print('colima version %s\ngit commit: %s' % (state['colima_version'], state.get('colima_revision', V0_10_3)))
+        if (profile or {}).get('status') == 'Running':
+            print('\nruntime: docker\narch: %s\nclient: v28.3.2\nserver: v28.3.2' % profile['arch'])
         return 0
+    if command in ('ssh', 'exec', 'x'):
+        return colima_ssh(state, name, profile, rest)
     if command in ('list', 'ls') and not ('json' in values or 'j' in values):
-        print('PROFILE    STATUS     ARCH       CPUS    MEMORY    DISK      RUNTIME    ADDRESS')
+        # cmd/list.go@v0.10.3: tabwriter (minwidth 4, padding 4), sizes with go-units BytesSize (`8GiB`).
+        rows = [['PROFILE', 'STATUS', 'ARCH', 'CPUS', 'MEMORY', 'DISK', 'RUNTIME', 'ADDRESS']]
         for short, item in sorted(profiles.items()):
-            row = (short, item['status'], item['arch'], item['cpus'], '%dGiB' % (item['memory'] // GIB),
-                   '%dGiB' % (item['disk'] // GIB), item['runtime'])
-            print('%-10s %-10s %-10s %-7d %-9s %-9s %-10s' % row)
+            rows.append([short, item['status'], item['arch'], str(item['cpus']), '%gGiB' % (item['memory'] / GIB),
+                         '%gGiB' % (item['disk'] / GIB), item['runtime'], ''])
+        sys.stdout.write(tabwriter(rows, padding=4))
         return 0
     if command in ('list', 'ls'):
         for short, item in sorted(profiles.items()):
@@ -171,6 +210,13 @@ def colima(state, args):
         profile['status'] = 'Running'
         profile.pop('pending', None)
         write_colima_yaml(name, profile)
+        profile['modules'] = []
+        run_provision(name, profile)
+        # dockerd restores containers whose policy is always/unless-stopped when it starts, unless a person
+        # stopped them (moby daemon restore; not read here: guessed, see the role README).
+        for container in state['containers'].values():
+            if container['profile'] == name and container.get('restart', 'no') in ('always', 'unless-stopped'):
+                container['state'] = 'running'
         return 0
     if command == 'stop':
         if profile is None:
@@ -178,12 +224,36 @@ def colima(state, args):
         if profile['status'] == 'Broken' and not ('force' in values or 'f' in values):
             die('level=fatal msg="error stopping vm: exit status 1"')
         profile['status'] = 'Stopped'
-        # Nothing in the VM survives; containers have no restart policy.
+        # Nothing in the VM survives: containers exit (dockerd stops them, which is not a manual stop) and
+        # kernel modules loaded by hand are gone after the next boot.
+        profile['modules'] = []
         for container in state['containers'].values():
             if container['profile'] == name:
                 container['state'] = 'exited'
         return 0
     die('fake colima: unsupported command %r' % args)
+    return 2
+
+
+def colima_ssh(state, name, profile, rest):
+    """`colima ssh [--profile P] -- <command>` (cmd/ssh.go@v0.10.3) for the two commands the collection runs.
+
+    A command's non-zero exit makes colima exit 1 (root.Execute: logrus.Fatal on the returned error).
+    """
+    command = rest[rest.index('--') + 1:] if '--' in rest else []
+    if profile is None or profile['status'] != 'Running':
+        die('time="x" level=fatal msg="colima%s is not running"' % ('' if name == 'default' else ' [profile=%s]' % name))
+    loaded = profile.setdefault('modules', [])
+    if command[:2] == ['test', '-d'] and command[2].startswith('/sys/module/'):
+        return 0 if command[2][len('/sys/module/'):] in loaded else die('time="x" level=fatal msg="exit status 1"')
+    if command[:2] == ['sudo', 'modprobe'] and len(command) == 3:
+        if command[2] not in KERNEL_MODULES:
+            die('modprobe: FATAL: Module %s not found in directory /lib/modules/6.8.0-60-generic\n'
+                'time="x" level=fatal msg="exit status 1"' % command[2])
+        if command[2] not in loaded:
+            loaded.append(command[2])
+        return 0
+    die('fake colima ssh: unsupported command %r' % command)
     return 2
 
 
@@ -210,8 +280,10 @@ def inspect_object(name, container):
         'State': {'Status': container['state'], 'Running': container['state'] == 'running',
                   'ExitCode': 0 if container['state'] == 'running' else 255},
         'Config': {'Image': container['image'], 'Labels': container['labels']},
+        # talos node.go@v1.12.11 sets no RestartPolicy; the daemon reports that as "no".
         'HostConfig': {'NanoCpus': container['nano_cpus'], 'Memory': container['memory'],
-                       'Privileged': True, 'RestartPolicy': {'Name': 'no', 'MaximumRetryCount': 0},
+                       'Privileged': True,
+                       'RestartPolicy': {'Name': container.get('restart', 'no'), 'MaximumRetryCount': 0},
                        'PortBindings': bindings},
         'NetworkSettings': {'Networks': {container['labels']['talos.cluster.name']: {
             'IPAMConfig': {'IPv4Address': container['ip']},
@@ -245,6 +317,17 @@ def docker(state, args):
             if name not in mine:
                 die('Error response from daemon: No such container: %s' % name)
             mine[name]['state'] = 'running'
+            print(name)
+        return 0
+    if command == 'update':
+        # `docker update --restart <policy> <container>...` prints each name (docker CLI container/update.go).
+        policy = last(values, 'restart')
+        if policy not in ('no', 'on-failure', 'always', 'unless-stopped'):
+            die('invalid restart policy %r' % policy)
+        for name in positional:
+            if name not in mine:
+                die('Error response from daemon: No such container: %s' % name)
+            mine[name]['restart'] = policy
             print(name)
         return 0
     die('fake docker: unsupported command %r' % args)
@@ -288,7 +371,27 @@ def merge_talosconfig(path, cluster, endpoint_port):
     write_yaml(path, config)
 
 
-def merge_kubeconfig(path, cluster, api_port, force=False):
+def humanize_bytes(size):
+    """go-humanize v1.0.1 bytes.go Bytes(): SI units, one decimal below 10, a space before the unit."""
+    if size < 10:
+        return '%d B' % size
+    exponent = int(math.floor(math.log(size) / math.log(1000)))
+    value = math.floor(size / (1000 ** exponent) * 10 + 0.5) / 10
+    return ('%.0f %s' if value >= 10 else '%.1f %s') % (value, ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB'][exponent])
+
+
+def tabwriter(rows, padding=3):
+    """Go text/tabwriter with minwidth 0, padding 3, padchar ' ', flags 0, as show.go uses it: every cell but the
+    last of a line is padded to the widest cell of its column plus the padding; the last cell is not padded."""
+    widths = {}
+    for row in rows:
+        for index, cell in enumerate(row[:-1]):
+            widths[index] = max(widths.get(index, 0), len(cell))
+    return ''.join(''.join(cell.ljust(widths[i] + padding) for i, cell in enumerate(row[:-1])) + row[-1] + '\n'
+                   for row in rows)
+
+
+def merge_kubeconfig(path, cluster, server, force=False):
     config = read_yaml(path) or {'apiVersion': 'v1', 'kind': 'Config', 'clusters': [], 'users': [], 'contexts': []}
     base = 'admin@' + cluster
     names = [c['name'] for c in config['contexts']]
@@ -299,7 +402,7 @@ def merge_kubeconfig(path, cluster, api_port, force=False):
         names = []
     context = free_name(names, base)
     suffix = context[len(base):]
-    config['clusters'].append({'name': cluster + suffix, 'cluster': {'server': 'https://127.0.0.1:%d' % api_port}})
+    config['clusters'].append({'name': cluster + suffix, 'cluster': {'server': server}})
     config['users'].append({'name': context, 'user': {'client-certificate-data': 'Q1JU'}})
     config['contexts'].append({'name': context, 'context': {'cluster': cluster + suffix, 'user': context,
                                                             'namespace': 'default'}})
@@ -308,8 +411,26 @@ def merge_kubeconfig(path, cluster, api_port, force=False):
     print('merging kubeconfig into "%s"' % path)
 
 
+def talos_version(state):
+    text = state.get('talosctl_version', 'v1.12.11')
+    match = re.match(r'v(\d+)\.(\d+)', text)
+    return (int(match.group(1)), int(match.group(2))) if match else (99, 0)
+
+
 def talosctl(state, args):
-    positional, values = flags(args, booleans=('force', 'f'))
+    """talosctl v1.12.11 (siderolabs/talos), docker provisioner only."""
+    positional, values = flags(args, booleans=('force', 'f', 'client', 'short', 'merge', 'm'))
+    if positional[:1] == ['version']:
+        # cmd/talosctl/cmd/talos/version.go + pkg/machinery/version/version.go@v1.12.11 (versionTemplate).
+        if 'client' not in values:
+            die('fake talosctl: only `version --client` is modelled')
+        print('Client:\n\tTag:         %s\n\tSHA:         %s\n\tBuilt:       \n\tGo version:  go1.25.4\n'
+              '\tOS/Arch:     darwin/arm64' % (state.get('talosctl_version', 'v1.12.11'), 'undefined'))
+        return 0
+    if positional[:3] == ['cluster', 'create', 'docker'] and talos_version(state) < (1, 12):
+        # Before v1.12 `cluster create` took --provisioner and had no subcommands (v1.11.6 create/command.go);
+        # cobra's exact complaint about the extra argument is guessed.
+        die('Error: unknown command "docker" for "talosctl cluster create"')
     if positional[:2] == ['cluster', 'create'] and positional[2:3] != ['docker']:
         die("the developer oriented 'cluster create' command has been moved to 'cluster create dev'")
     state_dir = last(values, 'state') or os.path.join(os.path.expanduser('~'), '.talos', 'clusters')
@@ -318,6 +439,7 @@ def talosctl(state, args):
         profile = docker_profile(state)
         workers = int(last(values, 'workers', '1'))
         image = last(values, 'image', 'ghcr.io/siderolabs/talos:v1.12.11')
+        # clusterops/options.go@v1.12.11 GetDocker(): --host-ip defaults to 0.0.0.0.
         host_ip = last(values, 'host-ip', '0.0.0.0')
         if os.path.exists(os.path.join(state_dir, name)):
             die('error: cluster %s already exists' % name)
@@ -326,17 +448,17 @@ def talosctl(state, args):
             if not text.endswith('GiB'):
                 die('bad size %r' % text)
             return int(float(text[:-3]) * GIB)
+        # providers/docker/node.go@v1.12.11: on darwin the API ports get no host prefix, and genPortMap then
+        # fills every binding without one with DockerPortsHostIP, which makers/docker.go always sets to
+        # --host-ip. So the API ports listen where --host-ip says, like the exposed ports.
+        api_port, talos_port = 53211, 53212  # docker.go picks free host ports; fixed here
+        specs = ['%d:50000/tcp' % talos_port, '%d:6443/tcp' % api_port]
+        specs += [spec for spec in (last(values, 'exposed-ports') or last(values, 'p') or '').split(',') if spec]
         ports = []
-        for spec in (last(values, 'exposed-ports') or last(values, 'p') or '').split(','):
-            if not spec:
-                continue
+        for spec in specs:
             parts, proto = spec.split('/')[0].split(':'), spec.split('/')[1]
             hip = parts[0] if len(parts) == 3 else host_ip
             ports.append({'container_port': '%s/%s' % (parts[-1], proto), 'host_ip': hip, 'host_port': parts[-2]})
-        api_port, talos_port = 53211, 53212
-        # Observed talosctl behaviour on macOS: API bindings carry no host IP (node.go, non-Linux branch).
-        ports += [{'container_port': '6443/tcp', 'host_ip': '', 'host_port': str(api_port)},
-                  {'container_port': '50000/tcp', 'host_ip': '', 'host_port': str(talos_port)}]
         names = ['%s-controlplane-1' % name] + ['%s-worker-%d' % (name, i + 1) for i in range(workers)]
         for index, node in enumerate(names):
             if node in state['containers']:
@@ -358,20 +480,13 @@ def talosctl(state, args):
         merge_talosconfig(talosconfig, name, talos_port)
         kubeconfig = os.environ.get('KUBECONFIG') or os.path.join(os.path.expanduser('~'), '.kube', 'config')
         print('waiting for API\nbootstrapping cluster\nwaiting for all k8s nodes to report ready: OK')
-        merge_kubeconfig(kubeconfig, name, api_port)
+        # create_dev.go@v1.12.11 mergeKubeconfig: only `cluster create` replaces the server with ForceEndpoint,
+        # the provisioner's external endpoint (docker.go GetExternalKubernetesControlPlaneEndpoint).
+        merge_kubeconfig(kubeconfig, name, 'https://127.0.0.1:%d' % api_port)
         return 0
     if positional[:2] == ['cluster', 'show']:
         docker_profile(state)
-        nodes = sorted((n, c) for n, c in state['containers'].items() if c['labels']['talos.cluster.name'] == name)
-        print('PROVISIONER           docker\nNAME                  %s\nNETWORK NAME          %s\n'
-              'NETWORK CIDR          10.5.0.0/24\nNETWORK GATEWAY       10.5.0.1\nNETWORK MTU           1500\n'
-              'KUBERNETES ENDPOINT   %s\n\nNODES:\n' % (name, name, 'https://127.0.0.1:53211' if nodes else ''))
-        print('NAME                        TYPE           IP         CPU    RAM      DISK')
-        for node, container in nodes:
-            print('%-27s %-14s %-10s %-6s %-8s %s' % (
-                node, container['labels']['talos.type'], container['ip'], '%.2f' % (container['nano_cpus'] / 1e9),
-                '%.1f GB' % (container['memory'] / 1e9), '-'))
-        return 0
+        return cluster_show(state, name)
     if positional[:2] == ['cluster', 'destroy']:
         docker_profile(state)
         for node in [n for n, c in state['containers'].items() if c['labels']['talos.cluster.name'] == name]:
@@ -389,11 +504,49 @@ def talosctl(state, args):
         running = [c for c in state['containers'].values() if c['ip'] == node_ip and c['state'] == 'running']
         if not running:
             die('error: rpc error: code = Unavailable desc = connection refused')
-        merge_kubeconfig(positional[1], running[0]['labels']['talos.cluster.name'], 53211,
+        # cmd/talosctl/cmd/talos/kubeconfig.go@v1.12.11 merges what the node serves, unchanged. The node makes
+        # its admin kubeconfig with the cluster endpoint (internal/app/machined/pkg/controllers/secrets/
+        # kubernetes.go, AdminKubeconfig), which `cluster create docker` set to the first node's address on the
+        # Docker network (providers/docker/docker.go GetInClusterKubernetesControlPlaneEndpoint: CIDR .2:6443).
+        cluster = running[0]['labels']['talos.cluster.name']
+        controlplane = sorted(c['ip'] for c in state['containers'].values()
+                              if c['labels']['talos.cluster.name'] == cluster and c['labels']['talos.type'] == 'controlplane')
+        merge_kubeconfig(positional[1], cluster, 'https://%s:6443' % controlplane[0],
                          force='force' in values or 'f' in values)
         return 0
     die('fake talosctl: unsupported command %r' % args)
     return 2
+
+
+def cluster_show(state, name):
+    """cmd/talosctl/cmd/mgmt/cluster/show.go@v1.12.11 over providers/docker/reflect.go@v1.12.11.
+
+    Two tabwriter blocks (padding 3). The endpoint is https://127.0.0.1:<host port of 6443/tcp>, whatever
+    --host-ip was. Nodes sort by name; CPU is NanoCPUs/1e9 with two decimals, RAM humanize.Bytes of the
+    container memory, DISK `-` (docker nodes have no disk size). IP is the network's IPAddress, or the IPAM
+    address when that is unspecified; an exited container has an empty IPAddress, which decodes to the zero
+    netip.Addr (not "unspecified"), and that prints as `invalid IP` (inferred from the source, not observed).
+    """
+    nodes = sorted((n, c) for n, c in state['containers'].items() if c['labels']['talos.cluster.name'] == name)
+    endpoint = ''
+    for _node, container in nodes:
+        for binding in container['ports']:
+            if binding['container_port'] == '6443/tcp':
+                endpoint = 'https://127.0.0.1:%s' % binding['host_port']
+    network = bool(nodes)  # the network is named after the cluster and removed with it
+    sys.stdout.write(tabwriter([
+        ['PROVISIONER', 'docker'], ['NAME', name], ['NETWORK NAME', name if network else ''],
+        ['NETWORK CIDR', '10.5.0.0/24' if network else ''], ['NETWORK GATEWAY', '10.5.0.1' if network else ''],
+        ['NETWORK MTU', '1500' if network else '0'], ['KUBERNETES ENDPOINT', endpoint]]))
+    sys.stdout.write('\nNODES:\n\n')
+    rows = [['NAME', 'TYPE', 'IP', 'CPU', 'RAM', 'DISK']]
+    for node, container in nodes:
+        rows.append([node, container['labels']['talos.type'],
+                     container['ip'] if container['state'] == 'running' else 'invalid IP',
+                     '%.2f' % (container['nano_cpus'] / 1e9) if container['nano_cpus'] else '-',
+                     humanize_bytes(container['memory']) if container['memory'] else '-', '-'])
+    sys.stdout.write(tabwriter(rows))
+    return 0
 
 
 def main():
@@ -425,6 +578,7 @@ class World:
         self.state_file = os.path.join(self.root, 'state.json')
         self.colima_home = os.path.join(self.root, 'colima')
         monkeypatch.setenv('FAKE_MACOS_STATE', self.state_file)
+        os.makedirs(self.colima_home)  # colima ignores a COLIMA_HOME that does not exist
         monkeypatch.setenv('COLIMA_HOME', self.colima_home)
         monkeypatch.setenv('PATH', self.bin + os.pathsep + os.environ.get('PATH', ''))
         monkeypatch.delenv('DOCKER_HOST', raising=False)

@@ -52,12 +52,34 @@ def test_version():
     assert _colima.parse_version('garbage') is None
 
 
+def test_version_of_a_head_build():
+    """`brew install --HEAD colima` sets appVersion to Homebrew's `HEAD-<short sha>`; `make` uses git describe."""
+    assert _colima.parse_version(fixture('colima_version_head.txt')) is None
+    assert _colima.version_string(fixture('colima_version_head.txt')) == 'HEAD-490420d'
+    assert _colima.version_string(fixture('colima_version.txt')) == '0.10.3'
+    assert _colima.unreleased_build('HEAD-490420d') and _colima.unreleased_build('HEAD')
+    assert _colima.unreleased_build('development') and _colima.unreleased_build('v0.10.3-12-g490420d')
+    assert _colima.unreleased_build('490420d')  # git describe --always without tags
+    assert not _colima.unreleased_build('0.10.3') and not _colima.unreleased_build('v0.8.0')
+    assert _colima.version_string('garbage') is None
+
+
 def test_config_dir_resolution(tmp_path):
-    home = str(tmp_path)
-    assert _colima.config_dir({'COLIMA_HOME': '/x'}, home) == '/x'
-    assert _colima.config_dir({'XDG_CONFIG_HOME': '/xdg'}, home) == '/xdg/colima'
-    os.makedirs(os.path.join(home, '.colima'))
-    assert _colima.config_dir({'XDG_CONFIG_HOME': '/xdg'}, home) == os.path.join(home, '.colima')
+    """config/files.go@v0.10.3: COLIMA_HOME only if it exists; ~/.colima; $XDG_CONFIG_HOME/colima; macOS ~/.colima."""
+    home = str(tmp_path / 'home')
+    colima_home = str(tmp_path / 'colima-home')
+    os.makedirs(home)
+    dot = os.path.join(home, '.colima')
+    assert _colima.config_dir({'COLIMA_HOME': colima_home}, home, 'Darwin') == dot  # does not exist (yet)
+    os.makedirs(colima_home)
+    assert _colima.config_dir({'COLIMA_HOME': colima_home}, home, 'Darwin') == colima_home
+    assert _colima.config_dir({'XDG_CONFIG_HOME': '/xdg'}, home, 'Darwin') == '/xdg/colima'
+    # No ~/.config/colima on macOS without XDG_CONFIG_HOME, even when that directory exists.
+    os.makedirs(os.path.join(home, '.config', 'colima'))
+    assert _colima.config_dir({}, home, 'Darwin') == dot
+    assert _colima.config_dir({}, home, 'Linux') == os.path.join(home, '.config', 'colima')  # os.UserConfigDir
+    os.makedirs(dot)
+    assert _colima.config_dir({'XDG_CONFIG_HOME': '/xdg'}, home, 'Darwin') == dot
 
 
 def test_socket_and_profile_names():

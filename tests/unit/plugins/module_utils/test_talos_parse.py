@@ -28,6 +28,29 @@ def test_cluster_show_text():
         ('joelclaw-controlplane-1', 'controlplane', '10.5.0.2'), ('joelclaw-worker-1', 'worker', '10.5.0.3')]
 
 
+def test_cluster_show_sizes_contain_spaces():
+    """show.go prints RAM/DISK with humanize.Bytes (`4.3 GB`): columns come from the header, not from spaces."""
+    show = _talos.parse_cluster_show(fixture('talosctl_cluster_show.txt'))
+    assert [(n['cpu'], n['ram'], n['disk']) for n in show['nodes']] == [('2.00', '4.3 GB', '-'), ('2.00', '2.1 GB', '-')]
+    exited = _talos.parse_cluster_show(fixture('talosctl_cluster_show_exited.txt'))
+    assert [(n['name'], n['ip'], n['ram']) for n in exited['nodes']] == [
+        ('joelclaw-controlplane-1', 'invalid IP', '4.3 GB'), ('joelclaw-worker-1', 'invalid IP', '2.1 GB')]
+
+
+def test_cluster_show_of_a_missing_cluster_has_no_endpoint():
+    text = ('PROVISIONER           docker\nNAME                  gone\nNETWORK NAME          \nNETWORK CIDR          \n'
+            'NETWORK GATEWAY       \nNETWORK MTU           0\nKUBERNETES ENDPOINT   \n\nNODES:\n\n'
+            'NAME   TYPE   IP   CPU   RAM   DISK\n')
+    show = _talos.parse_cluster_show(text)
+    assert show['fields']['KUBERNETES ENDPOINT'] == '' and show['nodes'] == []
+
+
+def test_client_version():
+    assert _talos.parse_client_version(fixture('talosctl_version_client.txt')) == ((1, 12), 'v1.12.11')
+    assert _talos.parse_client_version('Client:\n\tTag:         v1.11.6\n') == ((1, 11), 'v1.11.6')
+    assert _talos.parse_client_version('Error: unknown flag: --client\n') == (None, None)
+
+
 def test_cluster_show_rejects_other_text():
     with pytest.raises(_talos.TalosOutputError):
         _talos.parse_cluster_show('error: something\n')
@@ -40,7 +63,7 @@ def test_inspect_summary():
     [node] = nodes
     assert (node['role'], node['state'], node['ip'], node['restart_policy']) == ('controlplane', 'exited', '10.5.0.2', 'no')
     assert _talos.start_order(nodes) == ['joelclaw-controlplane-1']
-    assert _talos.open_to_all_interfaces(nodes) == ['0.0.0.0:53212->50000/tcp', '0.0.0.0:53211->6443/tcp']
+    assert _talos.open_to_all_interfaces(nodes) == []  # --host-ip 127.0.0.1 covers the API ports too
     desired = {'workers': 0, 'image': 'ghcr.io/siderolabs/talos:v1.12.11', 'cpus_controlplanes': 2.0,
                'memory_controlplanes': 4.0, 'cpus_workers': 2.0, 'memory_workers': 2.0,
                'published_ports': {'api': {'host_port': 3210, 'node_port': 30210}}, 'host_ip': '127.0.0.1'}

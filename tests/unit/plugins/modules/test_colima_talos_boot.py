@@ -31,8 +31,9 @@ def world(tmp_path, monkeypatch):
 
 
 def boot(world):
-    return subprocess.run(['bash', SCRIPT, 'default', 'joelclaw', world.docker_host()], capture_output=True,
-                          text=True, check=False)
+    # The arguments the launchd agent passes (templates/colima-talos.plist.j2 with the role defaults).
+    return subprocess.run(['bash', SCRIPT, 'default', 'joelclaw', world.docker_host(), 'br_netfilter'],
+                          capture_output=True, text=True, check=False)
 
 
 def node_states(world):
@@ -42,12 +43,24 @@ def node_states(world):
 def test_vm_and_nodes_come_back_after_a_restart(world):
     world.run('colima', 'stop', 'default')
     assert set(node_states(world).values()) == {'exited'}
+    world.clear_calls()
     result = boot(world)
     assert result.returncode == 0, result.stdout + result.stderr
     assert world.state()['profiles']['default']['status'] == 'Running'
     assert set(node_states(world).values()) == {'running'}
     starts = [c['args'][1] for c in world.calls('docker') if c['args'][0] == 'start']
     assert starts == ['joelclaw-controlplane-1', 'joelclaw-worker-1']
+    # br_netfilter is gone after every VM boot; it is loaded again before any node starts.
+    assert world.state()['profiles']['default']['modules'] == ['br_netfilter']
+    order = [(c['tool'], c['args'][0]) for c in world.calls() if c['args'][0] in ('ssh', 'start')]
+    assert order.index(('colima', 'ssh')) < order.index(('docker', 'start'))
+
+
+def test_br_netfilter_is_loaded_even_when_nothing_else_is_needed(world):
+    world.edit(lambda s: s['profiles']['default'].__setitem__('modules', []))
+    result = boot(world)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert world.state()['profiles']['default']['modules'] == ['br_netfilter']
 
 
 def test_broken_vm_is_force_stopped_first(world):
@@ -63,7 +76,7 @@ def test_nothing_to_do_when_everything_runs(world):
     world.clear_calls()
     result = boot(world)
     assert result.returncode == 0 and result.stdout == ''
-    assert [c['args'][0] for c in world.calls('colima')] == ['status']
+    assert [c['args'][0] for c in world.calls('colima')] == ['status', 'ssh']
     assert not [c for c in world.calls('docker') if c['args'][0] == 'start']
 
 

@@ -62,7 +62,13 @@ def writes(world):
     """Calls that change anything: creates, destroys, starts, kubeconfig downloads."""
     return [c for c in world.calls() if c['tool'] != 'colima' and (
         c['args'][:3] == ['cluster', 'create', 'docker'] or c['args'][:2] == ['cluster', 'destroy']
-        or c['args'][:1] == ['start'] or 'kubeconfig' in c['args'])]
+        or c['args'][:1] in (['start'], ['update']) or 'kubeconfig' in c['args'])]
+
+
+def kube_servers(path):
+    with open(path, encoding='utf-8') as handle:
+        data = yaml.safe_load(handle)
+    return {c['name']: c['cluster']['server'] for c in data['clusters']}
 
 
 def contexts(path):
@@ -79,8 +85,9 @@ def test_create_then_noop(world, capsys):
     assert not os.path.exists(p['talosconfig']) and world.state()['containers'] == {}
 
     result = run(capsys, world)
-    assert result['changed'] is True
-    [create] = writes(world)
+    assert result['changed'] is True and result['actions'] == check['actions']
+    [create, update] = writes(world)
+    assert update['args'] == ['update', '--restart', 'unless-stopped', 'joelclaw-controlplane-1']
     assert create['DOCKER_HOST'] == world.docker_host()  # talosctl ignores docker contexts
     assert create['KUBECONFIG'] == p['kubeconfig']
     args = create['args']
@@ -96,9 +103,14 @@ def test_create_then_noop(world, capsys):
     assert result['cluster']['KUBERNETES ENDPOINT'] == 'https://127.0.0.1:53211'
     assert contexts(p['talosconfig']) == ['joelclaw'] and contexts(p['kubeconfig']) == ['admin@joelclaw']
     assert oct(os.stat(p['kubeconfig']).st_mode & 0o777) == '0o600'
-    # talosctl's own API ports carry no host IP on macOS: reported, not hidden.
-    assert sorted(result['open_to_all_interfaces']) == ['0.0.0.0:53211->6443/tcp', '0.0.0.0:53212->50000/tcp']
-    assert any('every macOS interface' in w for w in warning_texts(result))
+    assert kube_servers(p['kubeconfig']) == {'joelclaw': 'https://127.0.0.1:53211'}
+    # --host-ip applies to talosctl's own API ports too (genPortMap fills DockerPortsHostIP).
+    [node] = result['nodes']
+    assert {b['container_port']: b['host_ip'] for b in node['port_bindings']} == {
+        '6443/tcp': '127.0.0.1', '50000/tcp': '127.0.0.1', '30210/tcp': '127.0.0.1', '30211/tcp': '127.0.0.1',
+        '30791/tcp': '127.0.0.1'}
+    assert result['open_to_all_interfaces'] == [] and result.get('warnings', []) == []
+    assert node['restart_policy'] == 'unless-stopped'
 
     world.clear_calls()
     assert run(capsys, world)['changed'] is False
@@ -121,30 +133,30 @@ def test_docker_unreachable_names_docker_host(world, capsys):
 
 
 def test_exited_nodes_are_started_after_a_vm_restart(world, capsys):
-    run(capsys, world, workers=1)
+    run(capsys, world, workers=1, restart_policy='no')  # as clusters made before the policy was set
     world.run('colima', 'stop', 'default')
     world.run('colima', 'start', 'default')
     assert {c['state'] for c in world.state()['containers'].values()} == {'exited'}
     world.clear_calls()
 
-    check = run(capsys, world, check=True, diff=True, workers=1)
+    check = run(capsys, world, check=True, diff=True, workers=1, restart_policy='no')
     assert check['changed'] is True and writes(world) == []
     assert check['actions'] == ['docker start joelclaw-controlplane-1', 'docker start joelclaw-worker-1']
     assert check['diff']['before']['nodes'] == ['joelclaw-controlplane-1 (exited)', 'joelclaw-worker-1 (exited)']
 
-    result = run(capsys, world, workers=1)
+    result = run(capsys, world, workers=1, restart_policy='no')
     assert result['changed'] is True and result['actions'] == check['actions']
     assert [c['args'] for c in writes(world)] == [['start', 'joelclaw-controlplane-1'], ['start', 'joelclaw-worker-1']]
     assert {n['state'] for n in result['nodes']} == {'running'}
-    assert run(capsys, world, workers=1)['changed'] is False
+    assert run(capsys, world, workers=1, restart_policy='no')['changed'] is False
 
 
 def test_start_stopped_false_leaves_nodes_alone(world, capsys):
-    run(capsys, world)
+    run(capsys, world, restart_policy='no')
     world.run('colima', 'stop', 'default')
     world.run('colima', 'start', 'default')
     world.clear_calls()
-    assert run(capsys, world, start_stopped=False)['changed'] is False
+    assert run(capsys, world, start_stopped=False, restart_policy='no')['changed'] is False
     assert writes(world) == []
 
 
@@ -191,7 +203,7 @@ def test_without_pruning_talosctl_would_rename(world, capsys):
               '--talosconfig-destination', p['talosconfig'], DOCKER_HOST=world.docker_host(),
               KUBECONFIG=p['kubeconfig'])
     assert contexts(p['kubeconfig']) == ['admin@joelclaw', 'admin@joelclaw-1']
-    result = run(capsys, world, workers=1, published_ports={})  # what the bare create above made
+    result = run(capsys, world, workers=1, published_ports={}, restart_policy='no')  # what the bare create made
     assert result['changed'] is False
     assert any('renamed copies' in w for w in warning_texts(result))
 
@@ -209,6 +221,101 @@ def test_missing_kubeconfig_is_downloaded_again(world, capsys):
     assert call['args'][-3:] == ['kubeconfig', '--force', p['kubeconfig']]
     assert contexts(p['kubeconfig']) == ['admin@joelclaw']
     assert run(capsys, world)['changed'] is False
+
+
+def test_recovered_kubeconfig_points_at_the_published_api_port(world, capsys):
+    """`talosctl kubeconfig` returns https://10.5.0.2:6443, which macOS cannot reach (host-stack Errata)."""
+    p = params(world)
+    run(capsys, world)
+    os.remove(p['kubeconfig'])
+    world.clear_calls()
+    check = run(capsys, world, check=True)
+    result = run(capsys, world)
+    assert result['changed'] is True and result['actions'] == check['actions']
+    assert result['actions'][-1] == 'set the server of admin@joelclaw in %s to https://127.0.0.1:53211' % p['kubeconfig']
+    assert kube_servers(p['kubeconfig']) == {'joelclaw': 'https://127.0.0.1:53211'}
+    assert oct(os.stat(p['kubeconfig']).st_mode & 0o777) == '0o600'
+    assert run(capsys, world)['changed'] is False
+
+
+def test_fake_talosctl_kubeconfig_returns_the_node_endpoint(world, capsys):
+    """Guards the test above: the fake answers like kubeconfig.go, with the in-cluster endpoint."""
+    p = params(world)
+    run(capsys, world)
+    target = os.path.join(world.root, 'raw-kubeconfig')
+    done = world.run('talosctl', '--talosconfig', p['talosconfig'], '--context', 'joelclaw', '--nodes', '10.5.0.2',
+                     'kubeconfig', '--force', target, DOCKER_HOST=world.docker_host())
+    assert done.returncode == 0, done.stderr
+    assert kube_servers(target) == {'joelclaw': 'https://10.5.0.2:6443'}
+
+
+def test_kubeconfig_with_the_node_endpoint_is_repaired(world, capsys):
+    """A kubeconfig written by the old recovery (server 10.5.0.2:6443) is pointed back at the published port."""
+    p = params(world)
+    run(capsys, world)
+    with open(p['kubeconfig'], encoding='utf-8') as handle:
+        data = yaml.safe_load(handle)
+    data['clusters'][0]['cluster']['server'] = 'https://10.5.0.2:6443'
+    with open(p['kubeconfig'], 'w', encoding='utf-8') as handle:
+        yaml.safe_dump(data, handle)
+    check = run(capsys, world, check=True, diff=True)
+    assert check['changed'] is True and kube_servers(p['kubeconfig']) == {'joelclaw': 'https://10.5.0.2:6443'}
+    result = run(capsys, world)
+    assert result['changed'] is True and result['actions'] == check['actions']
+    assert kube_servers(p['kubeconfig']) == {'joelclaw': 'https://127.0.0.1:53211'}
+    assert run(capsys, world)['changed'] is False
+
+
+def test_recovery_without_a_published_api_port_fails_clearly(world, capsys):
+    """No 6443 binding means no KUBERNETES ENDPOINT: never write the unroutable node address."""
+    p = params(world)
+    run(capsys, world)
+    os.remove(p['kubeconfig'])
+    world.edit(lambda s: s['containers']['joelclaw-controlplane-1'].__setitem__('ports', [
+        b for b in s['containers']['joelclaw-controlplane-1']['ports'] if b['container_port'] != '6443/tcp']))
+    world.clear_calls()
+    result = run(capsys, world)
+    assert result['failed'] is True and 'KUBERNETES ENDPOINT' in result['msg'] and 'docker port' in result['msg']
+    assert not os.path.exists(p['kubeconfig']) and writes(world) == []  # refused before `talosctl kubeconfig`
+
+
+def test_api_ports_follow_host_ip_without_a_warning(world, capsys):
+    """--host-ip applies to the API ports as well; 0.0.0.0 is then an explicit choice, not a surprise."""
+    result = run(capsys, world, host_ip='0.0.0.0', published_ports={})
+    assert result['open_to_all_interfaces'] == ['0.0.0.0:53212->50000/tcp', '0.0.0.0:53211->6443/tcp']
+    assert not [w for w in warning_texts(result) if 'interface' in w]
+
+
+def test_nodes_get_a_restart_policy_so_dockerd_brings_them_back(world, capsys):
+    run(capsys, world, workers=1)
+    assert [c['args'] for c in writes(world) if c['args'][0] == 'update'] == [
+        ['update', '--restart', 'unless-stopped', 'joelclaw-controlplane-1', 'joelclaw-worker-1']]
+    world.run('colima', 'stop', 'default')
+    world.run('colima', 'start', 'default')
+    assert {c['state'] for c in world.state()['containers'].values()} == {'running'}
+    world.clear_calls()
+    assert run(capsys, world, workers=1)['changed'] is False and writes(world) == []
+
+
+def test_existing_nodes_without_a_restart_policy_get_one(world, capsys):
+    run(capsys, world, restart_policy='no')
+    world.clear_calls()
+    check = run(capsys, world, check=True)
+    assert check['actions'] == ['docker update --restart unless-stopped joelclaw-controlplane-1']
+    assert writes(world) == []
+    result = run(capsys, world)
+    assert result['changed'] is True and result['actions'] == check['actions']
+    assert [n['restart_policy'] for n in result['nodes']] == ['unless-stopped']
+    assert run(capsys, world)['changed'] is False
+
+
+@pytest.mark.parametrize('version', ['v1.11.6', 'v1.10.0'])
+def test_talosctl_older_than_1_12_is_refused_before_any_change(world, capsys, version):
+    world.edit(lambda s: s.__setitem__('talosctl_version', version))
+    result = run(capsys, world)
+    assert result['failed'] is True
+    assert version in result['msg'] and '1.12' in result['msg'] and 'brew upgrade talosctl' in result['msg']
+    assert writes(world) == [] and world.state()['containers'] == {}
 
 
 def test_missing_talosconfig_on_existing_cluster_is_an_error(world, capsys):

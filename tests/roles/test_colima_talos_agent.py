@@ -1,0 +1,100 @@
+# Copyright (c) 2026 joelclaw.macmini contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The login agent as the role installs it: the real ansible-playbook renders the plist and copies the script,
+then the agent's ProgramArguments are run as launchd would, against the fake colima/docker of the unit tests.
+
+Guards the wiring of colima_talos_kernel_modules from the role defaults into the boot path: after a VM restart
+br_netfilter is loaded again before the Talos nodes start.
+"""
+from __future__ import annotations
+
+import os
+import plistlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "unit" / "fakebin"))
+import macos_clis  # noqa: E402  pylint: disable=wrong-import-position
+
+PLAY = """
+- hosts: mac
+  gather_facts: true
+  tasks:
+    - name: Ensure the directories of the agent exist.
+      ansible.builtin.file:
+        path: "{{{{ item }}}}"
+        state: directory
+        mode: "0700"
+      loop: ["{{{{ colima_talos_state_dir }}}}/bin", "{{{{ colima_talos_state_dir }}}}/log"]
+    - name: Install the boot script as boot.yml does.
+      ansible.builtin.copy:
+        src: {root}/roles/colima_talos/files/colima-talos-boot.sh
+        dest: "{{{{ colima_talos_state_dir }}}}/bin/colima-talos-boot.sh"
+        mode: "0700"
+    - name: Render the agent as boot.yml does.
+      ansible.builtin.template:
+        src: {root}/roles/colima_talos/templates/colima-talos.plist.j2
+        dest: "{{{{ colima_talos_state_dir }}}}/agent.plist"
+        mode: "0644"
+"""
+
+
+@pytest.fixture
+def world(tmp_path, monkeypatch):
+    world = macos_clis.World(tmp_path, monkeypatch)
+    world.add_profile()
+    return world
+
+
+def install_agent(tmp_path, world):
+    state_dir = tmp_path / "joelclaw"
+    inventory = tmp_path / "inventory"
+    (inventory / "host_vars").mkdir(parents=True)
+    (inventory / "group_vars").mkdir()
+    # The role's defaults, below host_vars as role defaults are (a play's vars_files would override them).
+    (inventory / "group_vars" / "all.yml").write_text((ROOT / "roles" / "colima_talos" / "defaults" / "main.yml").read_text())
+    (inventory / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {"mac": None}}}))
+    (inventory / "host_vars" / "mac.yml").write_text(yaml.safe_dump({
+        "ansible_connection": "local",
+        "ansible_python_interpreter": sys.executable,
+        "colima_talos_state_dir": str(state_dir),
+        "colima_talos_profile": "default",
+        "colima_talos_cluster_name": "joelclaw",
+        "colima_talos_bin_dir": str(Path(world.bin)),
+        # What the colima_profile task registers; the plist falls back to it.
+        "colima_talos_vm": {"docker_host": world.docker_host()},
+    }))
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(PLAY.format(root=ROOT))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_RETRY_FILES_ENABLED="0")
+    done = subprocess.run([str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(inventory),
+                           str(playbook)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with open(state_dir / "agent.plist", "rb") as handle:
+        return plistlib.load(handle)
+
+
+def test_agent_loads_br_netfilter_before_it_starts_the_nodes(tmp_path, world):
+    agent = install_agent(tmp_path, world)
+    argv = agent["ProgramArguments"]
+    assert argv[2:] == ["default", "joelclaw", world.docker_host(), "br_netfilter"]
+    created = world.run("talosctl", "cluster", "create", "docker", "--name", "joelclaw", "--workers", "0",
+                        "--state", str(tmp_path / "talos"), "--talosconfig-destination", str(tmp_path / "tc"),
+                        DOCKER_HOST=world.docker_host(), KUBECONFIG=str(tmp_path / "kc"))
+    assert created.returncode == 0, created.stderr
+    world.run("colima", "stop", "default")
+    world.clear_calls()
+
+    booted = subprocess.run(argv, env=dict(os.environ, **agent["EnvironmentVariables"]), capture_output=True,
+                            text=True, check=False)
+    assert booted.returncode == 0, booted.stdout + booted.stderr
+    assert world.state()["profiles"]["default"]["modules"] == ["br_netfilter"]
+    order = [(c["tool"], c["args"][0]) for c in world.calls() if c["args"][0] in ("ssh", "start")]
+    assert order == [("colima", "start"), ("colima", "ssh"), ("docker", "start")]
