@@ -16,7 +16,7 @@ BIN := $(VENV)/bin
 COLLECTIONS := .collections
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
-export PATH := $(CURDIR)/$(BIN):$(PATH)
+export PATH := $(abspath $(BIN)):$(PATH)
 PLAYBOOK_ARGS ?=
 MOLECULE_SCENARIOS ?= $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 
@@ -34,14 +34,19 @@ ifneq ($(shell bash scripts/find-python --check-venv $(VENV) 2>/dev/null && echo
 endif
 endif
 
-$(BIN)/ansible-playbook: requirements.txt constraints.txt scripts/find-python
+# pip's hash-checking mode: each file pip may install is named by its sha256 in a lock (make lock),
+# a file whose hash is not listed is refused, and only wheels are taken (no sdist build runs setup
+# code at install time). pip is upgraded first, to the pinned release, by hash too.
+PIP_INSTALL = $(BIN)/python -m pip install --quiet --require-hashes --only-binary :all:
+
+$(BIN)/ansible-playbook: requirements-pip.lock requirements.lock scripts/find-python
 	PYTHON='$(PYTHON)' bash scripts/find-python --venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
-	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
+	$(PIP_INSTALL) -r requirements-pip.lock
+	$(PIP_INSTALL) -r requirements.lock
 	touch $@
 
-$(BIN)/molecule: requirements-test.txt constraints.txt $(BIN)/ansible-playbook
-	$(BIN)/python -m pip install --quiet -r requirements-test.txt -c constraints.txt
+$(BIN)/molecule: requirements-test.lock $(BIN)/ansible-playbook
+	$(PIP_INSTALL) -r requirements-test.lock
 	touch $@
 
 $(COLLECTIONS)/.stamp: requirements.yml scripts/offline_collections.py $(BIN)/ansible-playbook
@@ -91,12 +96,36 @@ molecule: $(BIN)/molecule collections ## molecule test for every scenario.
 changelog: $(BIN)/molecule ## Lint the changelog fragments.
 	$(BIN)/antsibull-changelog lint
 
-lock: ## Re-resolve constraints.txt from requirements-test.txt.
-	rm -rf .lockvenv && PYTHON='$(PYTHON)' bash scripts/find-python --venv .lockvenv
-	.lockvenv/bin/pip install --quiet -r requirements-test.txt
-	{ echo "# Full lock of the test venv (transitive pins). Regenerate with: make lock"; \
-	  .lockvenv/bin/pip freeze --exclude-editable; } > constraints.txt
-	rm -rf .lockvenv
+# The locks (*.lock) are written by pip-tools from the *.txt files: every package, dependencies
+# included, pinned with the sha256 of every wheel of that release on the index (all platforms), so
+# the controller lock installs on the Mac (macOS arm64, Homebrew Python 3.12/3.13) as well as here.
+# Existing pins are kept unless an input changed (deterministic); LOCK_ARGS=--upgrade moves them.
+# The test lock is resolved under the controller lock (-c), so both venvs share every version.
+# Run it on the Debian 12 test machine (Python 3.11): the header records the Python it ran on.
+LOCK_VENV := .lockvenv
+LOCK_ARGS ?=
+MAC_PLATFORM := macosx_14_0_arm64
+MAC_PYTHONS := 3.12 3.13
+PIP_COMPILE = CUSTOM_COMPILE_COMMAND='make lock' $(LOCK_VENV)/bin/pip-compile --quiet \
+	--generate-hashes --allow-unsafe --strip-extras --no-emit-find-links --no-emit-index-url \
+	--no-emit-trusted-host --pip-args '--only-binary :all:' $(LOCK_ARGS)
+lock: ## Re-resolve the hash-pinned locks (requirements*.lock) from requirements*.txt; needs PyPI only.
+	rm -rf $(LOCK_VENV) && PYTHON='$(PYTHON)' bash scripts/find-python --venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet --require-hashes --only-binary :all: -r requirements-pip.lock
+	$(LOCK_VENV)/bin/python -m pip install --quiet --require-hashes --only-binary :all: -r requirements-piptools.lock
+	$(PIP_COMPILE) --output-file requirements-pip.lock requirements-pip.txt
+	$(PIP_COMPILE) -c requirements-pip.lock --output-file requirements-piptools.lock requirements-piptools.txt
+	$(PIP_COMPILE) --output-file requirements.lock requirements.txt
+	$(PIP_COMPILE) -c requirements.lock --output-file requirements-test.lock requirements-test.txt
+	@# The controller lock must install on the Mac: fetch its wheels for macOS arm64 under each
+	@# Homebrew Python, in hash-checking mode (a release without such a wheel, or a hash missing
+	@# from the lock, stops here).
+	for py in $(MAC_PYTHONS); do \
+	  $(LOCK_VENV)/bin/python -m pip download --quiet --require-hashes --only-binary :all: \
+	    --platform $(MAC_PLATFORM) --implementation cp --python-version $$py --abi cp$${py/./} \
+	    -r requirements-pip.lock -r requirements.lock -d $(LOCK_VENV)/mac-$$py; \
+	done
+	rm -rf $(LOCK_VENV)
 
 bench: $(BIN)/molecule collections ## Run every shipped benchmark (tests/bench/bench_*.py); fails after all ran if one missed its target.
 	@rc=0; for f in tests/bench/bench_*.py; do [ -e "$$f" ] || continue; echo "== $$f"; $(BIN)/python "$$f" || rc=1; done; exit $$rc

@@ -44,7 +44,9 @@ options:
     choices: [present, absent]
     default: present
   image:
-    description: Talos image pinned by tag, e.g. V(ghcr.io/siderolabs/talos:v1.12.11). V(:latest) and untagged images are refused.
+    description:
+      - Talos image pinned by tag, e.g. V(ghcr.io/siderolabs/talos:v1.12.11). V(:latest) and untagged images are refused.
+      - The tag may be followed by one digest, V(IMAGE:TAG@sha256:<64 lowercase hex>); any other text after C(@) is refused.
     type: str
     required: true
   kubernetes_version:
@@ -210,6 +212,7 @@ talosctl_version:
 
 import json
 import os
+import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -361,14 +364,31 @@ def ensure_restart_policy(module, cluster, nodes, actions):
     return cluster.nodes()
 
 
+# Tag grammar: distribution/reference@0965666a regexp.go (`tag`); a sha256 digest is 64 lowercase hex
+# (opencontainers/go-digest@137fd2bb algorithm.go, hexDigestRegex).
+IMAGE_TAG = re.compile(r'[\w][\w.-]{0,127}', re.ASCII)  # Go's \w is ASCII
+IMAGE_DIGEST = re.compile(r'sha256:[0-9a-f]{64}')
+
+
+def image_problem(image):
+    """Why image is not IMAGE:TAG or IMAGE:TAG@sha256:<digest>, or None."""
+    name, at, digest = image.partition('@')
+    if at and not IMAGE_DIGEST.fullmatch(digest):
+        return ('colima_talos_image=%r has a malformed digest; expected IMAGE:TAG@sha256:<64 lowercase hex> (as '
+                '`docker buildx imagetools inspect IMAGE:TAG` prints it, see the colima_talos README) or no digest.'
+                % image)
+    tag = name.rsplit('/', 1)[-1].partition(':')[2]
+    if not IMAGE_TAG.fullmatch(tag) or tag == 'latest':
+        return ('colima_talos_image=%r is not pinned; expected a tagged image such as ghcr.io/siderolabs/talos:v1.12.11 '
+                '(optionally followed by @sha256:<digest>). talosctl derives the config contract from the tag.' % image)
+    return None
+
+
 def validate(module):
     params = module.params
-    image = params['image']
-    tag = image.rsplit('/', 1)[-1].partition(':')[2] if '@' not in image else 'digest'
-    if not tag or tag == 'latest':
-        module.fail_json(msg='colima_talos_image=%r is not pinned; expected a tagged image such as '
-                             'ghcr.io/siderolabs/talos:v1.12.11. talosctl derives the config contract from the tag.'
-                             % image)
+    problem = image_problem(params['image'])
+    if problem:
+        module.fail_json(msg=problem)
     if params['workers'] < 0:
         module.fail_json(msg='colima_talos_workers=%r; expected 0 or more.' % params['workers'])
     for key in ('cpus_controlplanes', 'memory_controlplanes', 'cpus_workers', 'memory_workers'):

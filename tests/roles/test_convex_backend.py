@@ -340,6 +340,59 @@ def test_bad_input_fails_before_any_change(tmp_path, case):
     assert PG_PASSWORD not in run.output
 
 
+# ---------------------------------------------------------------- image digests
+# A digest may follow the tag: one sha256 digest, 64 lowercase hex (opencontainers/go-digest@137fd2bb
+# algorithm.go hexDigestRegex; distribution/reference@0965666a regexp.go for the reference grammar).
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+BACKEND = "ghcr.io/get-convex/convex-backend:" + SHA
+DASHBOARD = "ghcr.io/get-convex/convex-dashboard:" + SHA
+
+
+def images_in_host_vars(tmp_path, backend, dashboard):
+    """The contract as extra vars, but the two images in host_vars beside the play, as an inventory sets them."""
+    extra = variables(tmp_path)
+    del extra["convex_backend_image"], extra["convex_dashboard_image"]
+    host_vars = tmp_path / "run" / "host_vars"
+    host_vars.mkdir(parents=True)
+    (host_vars / "localhost.yml").write_text(yaml.safe_dump(
+        {"convex_backend_image": backend, "convex_dashboard_image": dashboard}))
+    return extra
+
+
+def test_image_digest_after_the_tag_reaches_the_manifests(tmp_path):
+    backend, dashboard = BACKEND + "@" + DIGEST, DASHBOARD + "@" + DIGEST
+    run = ansible_playbook(tmp_path / "run", PLAY, images_in_host_vars(tmp_path, backend, dashboard))
+    assert run.rc == 0, run.output
+    objects = rendered(tmp_path)
+    assert objects["convex_backend/statefulset.yml"]["spec"]["template"]["spec"]["containers"][0]["image"] == backend
+    assert objects["convex_dashboard/deployment.yml"]["spec"]["template"]["spec"]["containers"][0]["image"] == dashboard
+    result = strict_validate(sorted((tmp_path / "state" / "manifests").glob("*/*.yml")))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+BAD_DIGESTS = {
+    "backend, 63 hex": ("convex_backend_image", "@sha256:" + "0" * 63),
+    "backend, upper-case hex": ("convex_backend_image", "@sha256:" + "A" * 64),
+    "backend, two digests": ("convex_backend_image", "@" + DIGEST + "@" + DIGEST),
+    "backend, not sha256": ("convex_backend_image", "@md5:" + "0" * 64),
+    "dashboard, empty digest": ("convex_dashboard_image", "@"),
+    "dashboard, text after the digest": ("convex_dashboard_image", "@" + DIGEST + " --privileged"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_DIGESTS))
+def test_malformed_image_digest_is_refused_before_any_change(tmp_path, case):
+    variable, suffix = BAD_DIGESTS[case]
+    images = {"convex_backend_image": BACKEND, "convex_dashboard_image": DASHBOARD}
+    images[variable] += suffix
+    run = ansible_playbook(tmp_path / "run", PLAY, images_in_host_vars(tmp_path, images["convex_backend_image"],
+                                                                       images["convex_dashboard_image"]))
+    assert run.rc != 0, run.output
+    assert "%s is '%s'; expected IMAGE:TAG or IMAGE:TAG@sha256:" % (variable, images[variable]) in run.output, run.output
+    assert run.recap()["changed"] == 0
+    assert not (tmp_path / "state").exists(), "a failed validation still wrote files"
+
+
 # ---------------------------------------------------------------- upgrade.yml (render mode)
 def upgrade_variables(tmp_path, sha):
     """Extra vars beat play vars, so leave convex_image_sha to the playbook (the images template it)."""

@@ -359,3 +359,33 @@ def test_bad_values_are_refused_before_anything_runs(world, capsys, change, need
     result = run(capsys, world, **change)
     assert result['failed'] is True and needle in result['msg']
     assert world.calls() == []
+
+
+# One sha256 digest may follow the tag: 64 lowercase hex (opencontainers/go-digest@137fd2bb algorithm.go,
+# hexDigestRegex); the tag grammar is distribution/reference@0965666a regexp.go.
+DIGEST = 'sha256:' + '0123456789abcdef' * 4
+
+
+@pytest.mark.parametrize('image,needle', [
+    (IMAGE + '@sha256:' + '0' * 63, 'has a malformed digest'),
+    (IMAGE + '@sha256:' + 'A' * 64, 'has a malformed digest'),
+    (IMAGE + '@' + DIGEST + '@' + DIGEST, 'has a malformed digest'),
+    (IMAGE + '@', 'has a malformed digest'),
+    (IMAGE + '@' + DIGEST + '\n', 'has a malformed digest'),
+    ('ghcr.io/siderolabs/talos@' + DIGEST, 'is not pinned'),
+])
+def test_malformed_digest_or_digest_without_tag_is_refused_before_anything_runs(world, capsys, image, needle):
+    result = run(capsys, world, image=image)
+    assert result['failed'] is True
+    assert 'colima_talos_image=%r %s' % (image, needle) in result['msg']
+    assert world.calls() == []
+
+
+def test_image_pinned_by_tag_and_digest_reaches_talosctl_and_converges(world, capsys):
+    image = IMAGE + '@' + DIGEST
+    first = run(capsys, world, image=image)
+    assert first['changed'] is True, first
+    creates = [c['args'] for c in world.calls() if c['args'][:3] == ['cluster', 'create', 'docker']]
+    assert len(creates) == 1 and creates[0][creates[0].index('--image') + 1] == image
+    second = run(capsys, world, image=image)
+    assert second['changed'] is False, second
