@@ -144,7 +144,17 @@ def check_admin_address(address):
     Returns the address unchanged; raises SiteError otherwise.
     """
     address = (address or "").strip()
-    if address == "off" or address.startswith("unix/"):
+    if address.lower() == "off":
+        # caddy reload POSTs the new config to the admin endpoint (caddyserver/caddy v2.11.4
+        # cmd/commandfuncs.go cmdReload, adminAPIRequest); with `admin off` there is none, so every
+        # later change would be written but never loaded.
+        raise SiteError([
+            "caddy_tailscale_admin_address=%r turns Caddy's admin API off, but this role applies every "
+            "Caddyfile change with `caddy reload`, which goes through that API (macOS handler and the "
+            "systemd unit's ExecReload alike), so changes would be written and never loaded; use a loopback "
+            "address such as localhost:2019 or a unix/ socket path" % (address,)
+        ])
+    if address.startswith("unix/"):
         return address
     host, sep, port = address.rpartition(":")
     if sep and port.isdigit() and _is_loopback_host(host):
@@ -152,7 +162,7 @@ def check_admin_address(address):
     raise SiteError([
         "caddy_tailscale_admin_address=%r would expose Caddy's admin API, which can replace the whole "
         "config, beyond this machine; expected a loopback address such as localhost:2019 or 127.0.0.1:2019, "
-        "a unix/ socket path, or off" % (address,)
+        "or a unix/ socket path" % (address,)
     ])
 
 

@@ -103,7 +103,8 @@ options:
     default: [dashboard]
   admin_address:
     description:
-      - Caddy's admin API address, checked to be loopback (or a C(unix/) socket, or C(off)). Not checked when omitted.
+      - Caddy's admin API address, checked to be loopback or a C(unix/) socket. Not checked when omitted.
+      - C(off) is refused, because the role reloads Caddy through this API (C(caddy reload)).
     type: str
   tailnet_ranges:
     description:

@@ -147,7 +147,7 @@ def test_reach_defaults_from_tailnet_only():
     assert "reach: public with host" in problems_for(site(reach=None))
 
 
-@pytest.mark.parametrize("address", ["localhost:2019", "127.0.0.1:2019", "[::1]:2019", "unix//run/caddy.sock", "off"])
+@pytest.mark.parametrize("address", ["localhost:2019", "127.0.0.1:2019", "[::1]:2019", "unix//run/caddy.sock"])
 def test_loopback_admin_addresses_are_accepted(address):
     assert check_admin_address(address) == address
 
@@ -157,6 +157,15 @@ def test_admin_addresses_beyond_loopback_are_refused(address):
     with pytest.raises(SiteError) as info:
         check_admin_address(address)
     assert "caddy_tailscale_admin_address=%r" % address in info.value.problems[0]
+
+
+@pytest.mark.parametrize("address", ["off", " off ", "OFF"])
+def test_admin_off_is_refused_because_reloads_go_through_the_admin_api(address):
+    # caddy reload (the macOS handler and the systemd unit's ExecReload) POSTs to the admin endpoint.
+    with pytest.raises(SiteError) as info:
+        check_admin_address(address)
+    assert "turns Caddy's admin API off" in info.value.problems[0]
+    assert "caddy reload" in info.value.problems[0]
 
 
 def problems_for_private(*sites):
