@@ -109,8 +109,8 @@ options:
       - This machine's Tailscale addresses (as C(tailscale ip) prints them). Sites with C(reach=tailnet) listen on
         loopback and these addresses only, never on every interface. Each must lie inside O(tailnet_ranges).
       - Empty means loopback only.
-      - Caddy fails to start when a bind address is not assigned yet (C(listening on ...: cannot assign requested
-        address)); see the role README for how the service manager restarts it once Tailscale is up.
+      - Caddy fails to start when a bind address is not assigned yet (cannot assign requested address); see the role
+        README for how the service manager restarts it once Tailscale is up.
     type: list
     elements: str
     default: []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 
 import pytest
@@ -356,7 +357,6 @@ def test_a_path_handler_or_tcp_forward_is_not_mistaken_for_our_proxy():
 
 
 def run_fake(tmp_path, monkeypatch, serve, *argv, env=None):
-    import subprocess
     state = str(tmp_path / "fake-state.json")
     tailscale_cli.write_state(state, serve=serve)
     monkeypatch.setenv("FAKE_TAILSCALE_STATE", state)
@@ -380,7 +380,6 @@ def test_the_fake_cli_funnel_verb_without_capability_exits_0_and_changes_nothing
     state = str(tmp_path / "fake-state.json")
     tailscale_cli.write_state(state, caps=["https"], serve=fixture("serve_configured.json"))
     monkeypatch.setenv("FAKE_TAILSCALE_STATE", state)
-    import subprocess
     proc = subprocess.run([tailscale_cli.install(tmp_path), "funnel", "--https=443", "off"], capture_output=True,
                           text=True, check=False)
     assert proc.returncode == 0 and tailscale_cli.FEATURE_URL in proc.stdout
