@@ -19,7 +19,8 @@ TLS_MODES = ("tailscale", "acme", "internal")
 #             TLS and proxies to a plain-HTTP Caddy listener bound to loopback (local_port).
 #   public  - whoever can reach this Mac on the site's port (a custom domain with tls: acme and router
 #             port forwards; or tls: internal in tests). Caddy terminates TLS on all interfaces.
-#   tailnet - Caddy terminates TLS on all interfaces and answers 403 outside the tailnet ranges and loopback.
+#   tailnet - Caddy terminates TLS on loopback and this machine's Tailscale addresses only, and answers 403
+#             outside the tailnet ranges and loopback.
 REACHES = ("funnel", "public", "tailnet")
 # Funnel accepts these public ports only (Tailscale's funnel-ports node capability, default policy).
 FUNNEL_PORTS = (443, 8443, 10000)
@@ -27,6 +28,15 @@ TAILSCALE_SUFFIX = ".ts.net"
 # bcrypt only looks at the first 72 bytes; a longer password would be silently truncated.
 BCRYPT_MAX_BYTES = 72
 LOOPBACK_RANGES = ("127.0.0.0/8", "::1/128")
+# Where tailnet sites listen besides this machine's Tailscale addresses. A site address without `bind`
+# listens on every interface, TCP and UDP (HTTP/3) alike (caddyserver/caddy v2.11.4
+# caddyconfig/httpcaddyfile/addresses.go, modules/caddyhttp/app.go Start).
+LOOPBACK_BIND = ("127.0.0.1", "::1")
+# tailscaled's Serve/Funnel proxy connects to the funnel listeners from loopback and sets X-Forwarded-For
+# (the visitor) and X-Forwarded-Proto: https (tailscale v1.102.3 ipn/ipnlocal/serve.go
+# addProxyForwardedHeaders). Caddy replaces those headers unless the peer is a trusted proxy
+# (caddy v2.11.4 modules/caddyhttp/reverseproxy/reverseproxy.go addForwardedHeaders).
+FUNNEL_TRUSTED_PROXIES = ("127.0.0.1/32", "::1/128")
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -144,7 +154,17 @@ def check_admin_address(address):
     Returns the address unchanged; raises SiteError otherwise.
     """
     address = (address or "").strip()
-    if address == "off" or address.startswith("unix/"):
+    if address.lower() == "off":
+        # caddy reload POSTs the new config to the admin endpoint (caddyserver/caddy v2.11.4
+        # cmd/commandfuncs.go cmdReload, adminAPIRequest); with `admin off` there is none, so every
+        # later change would be written but never loaded.
+        raise SiteError([
+            "caddy_tailscale_admin_address=%r turns Caddy's admin API off, but this role applies every "
+            "Caddyfile change with `caddy reload`, which goes through that API (macOS handler and the "
+            "systemd unit's ExecReload alike), so changes would be written and never loaded; use a loopback "
+            "address such as localhost:2019 or a unix/ socket path" % (address,)
+        ])
+    if address.startswith("unix/"):
         return address
     host, sep, port = address.rpartition(":")
     if sep and port.isdigit() and _is_loopback_host(host):
@@ -152,8 +172,40 @@ def check_admin_address(address):
     raise SiteError([
         "caddy_tailscale_admin_address=%r would expose Caddy's admin API, which can replace the whole "
         "config, beyond this machine; expected a loopback address such as localhost:2019 or 127.0.0.1:2019, "
-        "a unix/ socket path, or off" % (address,)
+        "or a unix/ socket path" % (address,)
     ])
+
+
+def normalise_tailnet_addresses(addresses, ranges):
+    """This machine's Tailscale addresses, where tailnet sites listen besides loopback.
+
+    Each must be a single IP inside the tailnet ranges (not loopback); returns canonical strings.
+    """
+    problems = []
+    out = []
+    networks = [ipaddress.ip_network(r, strict=False) for r in ranges]
+    for value in addresses or []:
+        text = str(value).strip()
+        try:
+            address = ipaddress.ip_address(text)
+        except ValueError:
+            problems.append(
+                "tailnet_addresses: %r is not an IP address; expected this machine's Tailscale addresses as "
+                "`tailscale ip` prints them (e.g. 100.101.102.103)" % (value,)
+            )
+            continue
+        if address.is_loopback or not any(address.version == n.version and address in n for n in networks):
+            problems.append(
+                "tailnet_addresses: %s is not inside the tailnet ranges %s; the tailnet-only sites would "
+                "listen beyond the tailnet. Use the addresses `tailscale ip` prints"
+                % (address, ", ".join(str(n) for n in networks if not n.is_loopback))
+            )
+            continue
+        if str(address) not in out:
+            out.append(str(address))
+    if problems:
+        raise SiteError(problems)
+    return out
 
 
 def normalise_ranges(ranges):
@@ -233,9 +285,10 @@ def _check_reach(where, name, raw, host, tls, port, private_sites, problems):
     return reach
 
 
-def normalise_sites(sites, private_sites=()):
+def normalise_sites(sites, private_sites=(), tailnet_addresses=()):
     """Validate the site list and return normalised copies (passwords dropped).
 
+    tailnet_addresses (already checked) are where tailnet sites listen besides loopback.
     Raises SiteError with every problem found, so one run shows them all.
     """
     private_sites = set(private_sites or ())
@@ -320,6 +373,12 @@ def normalise_sites(sites, private_sites=()):
             "tailnet_only": reach == "tailnet",
             "reach": reach,
             "local_port": raw.get("local_port") if reach == "funnel" else None,
+            # Funnel sites: loopback only (tailscaled is the client). Tailnet sites: loopback and this
+            # machine's Tailscale addresses, never every interface. Public sites: every interface.
+            "bind": (["127.0.0.1"] if reach == "funnel"
+                     else list(LOOPBACK_BIND) + list(tailnet_addresses) if reach == "tailnet" else []),
+            "listen": "127.0.0.1:%s" % raw.get("local_port") if reach == "funnel" else "",
+            "trusted_proxies": list(FUNNEL_TRUSTED_PROXIES) if reach == "funnel" else [],
             "basic_auth_user": user,
             "extra_directives": list(extra),
         })
@@ -402,8 +461,11 @@ def plan_reach(sites):
             if s["host"].endswith(TAILSCALE_SUFFIX):
                 managed.add(s["port"])
             via = "Caddy (%s TLS) -> %s%s" % (s["tls"], s["upstream"], s["path_prefix"])
-            who = ("tailnet devices and this machine only (403 elsewhere)" if s["reach"] == "tailnet"
-                   else "whoever reaches this machine on port %d" % s["port"])
+            if s["reach"] == "tailnet":
+                who = "tailnet devices and this machine only (listens on %s; 403 from outside the tailnet ranges)" \
+                    % " ".join(s["bind"])
+            else:
+                who = "whoever reaches this machine on port %d" % s["port"]
         table.append({"site": s["name"], "url": origin, "reach": s["reach"], "who": who, "via": via})
     if not serve_host:
         # No funnel site: still the node name, so stale funnels can be cleared and Caddy's ports kept free.

@@ -172,7 +172,12 @@ def check_desired(host, serve, managed_ports):
 
 
 def current_entries(config, host):
-    """{port: {target, funnel, kind, detail}} from a ServeConfig, for the given host."""
+    """{port: {target, funnel, kind, http, detail}} from a ServeConfig, for the given host.
+
+    kind is "proxy" (one "/" proxy handler over HTTPS, what this module sets), "web" (other HTTP(S)
+    handlers for this host), "tcp" (a TCP forward) or "funnel" (Funnel allowed, but no handler for this
+    host: removeWebServe says "handler does not exist", so `off` cannot clear it).
+    """
     host = host.lower()
     web = dict((k.lower(), v) for k, v in (config.get("Web") or {}).items())
     allow = dict((k.lower(), bool(v)) for k, v in (config.get("AllowFunnel") or {}).items())
@@ -181,25 +186,46 @@ def current_entries(config, host):
         port = int(port_text)
         handler = handler or {}
         key = "%s:%d" % (host, port)
-        entry = {"target": None, "funnel": allow.get(key, False), "kind": "other", "detail": handler}
-        if handler.get("HTTPS"):
-            handlers = (web.get(key) or {}).get("Handlers") or {}
+        handlers = (web.get(key) or {}).get("Handlers") or {}
+        entry = {"target": None, "funnel": allow.get(key, False), "kind": "funnel", "http": False,
+                 "detail": handler}
+        if handler.get("TCPForward"):
+            entry["kind"] = "tcp"
+        elif handlers:
+            entry.update(kind="web", http=not handler.get("HTTPS"), detail=handlers)
             proxy = (handlers.get("/") or {}).get("Proxy")
-            if list(handlers) == ["/"] and proxy:
+            if list(handlers) == ["/"] and proxy and handler.get("HTTPS"):
                 entry.update(kind="proxy", target=normalise_target(proxy), detail=None)
-            else:
-                entry["detail"] = handlers
         entries[port] = entry
     # A funnel flag left without a TCP handler still counts as configuration on that port.
     for key, on in allow.items():
         name, _sep, port_text = key.rpartition(":")
         if on and name == host and port_text.isdigit() and int(port_text) not in entries:
-            entries[int(port_text)] = {"target": None, "funnel": True, "kind": "other", "detail": None}
+            entries[int(port_text)] = {"target": None, "funnel": True, "kind": "funnel", "http": False,
+                                       "detail": None}
     return entries
 
 
+def _removal(port, have):
+    """The steps that clear one port, chosen by what removeWebServe/removeTCPServe accept (serve_v2.go)."""
+    steps = []
+    if have["kind"] == "tcp":
+        # removeTCPServe refuses --https ("currently serving TCP") and leaves AllowFunnel as it was.
+        steps.append({"action": "remove", "port": port, "flag": "tcp"})
+        if not have["funnel"]:
+            return steps
+    elif have["kind"] in ("proxy", "web"):
+        # RemoveWebHandler(cleanupFunnel=true) drops the handlers, the TCP entry and AllowFunnel together.
+        return [{"action": "remove", "port": port, "flag": "http" if have["http"] else "https"}]
+    # Funnel allowed with no handler for this host: `off` fails ("handler does not exist"). Set a
+    # throwaway handler with the serve verb, which clears AllowFunnel (applyFunnel), then remove it.
+    steps.append({"action": "claim", "port": port})
+    steps.append({"action": "remove", "port": port, "flag": "http"})
+    return steps
+
+
 def plan(current, desired, managed):
-    """Actions (remove before set) that turn current into desired on the managed ports only."""
+    """Actions that turn current into desired on the managed ports only."""
     actions = []
     for port in sorted(managed):
         have = current.get(port)
@@ -207,19 +233,37 @@ def plan(current, desired, managed):
         if want and have and have["kind"] == "proxy" and have["target"] == want["target"] \
                 and have["funnel"] == want["funnel"]:
             continue
-        if have:
-            actions.append({"action": "remove", "port": port, "funnel": have["funnel"]})
+        # A plain "/" proxy is replaced in place (SetWebHandler overwrites "/"; the verb sets or clears
+        # Funnel), so the port never goes dark; anything else is cleared first.
+        if have and not (want and have["kind"] == "proxy"):
+            actions.extend(_removal(port, have))
         if want:
             actions.append({"action": "set", "port": port, "funnel": want["funnel"], "target": want["target"]})
     return actions
 
 
+CLAIM_TEXT = "text:joelclaw.macmini is clearing a stale funnel"
+
+
 def command(binary, action):
-    """The CLI call for one action; --bg keeps the config after the command exits."""
-    verb = "funnel" if action["funnel"] else "serve"
+    """The CLI call for one action.
+
+    Flags go before the positional argument: the CLI parses them with Go's flag package, which stops at
+    the first non-flag (so `off --yes` would be two arguments and refused). --bg keeps a set config after
+    the command exits. --yes skips the "delete N handlers?" prompt, which before v1.90 answered "no"
+    without a terminal (util/prompt). Removal always uses the serve verb: `tailscale funnel` first checks
+    the node's Funnel capability and, without it, prints an enablement URL and exits 0 having done nothing
+    (funnel.go verifyFunnelEnabled, tailscale v1.102.3).
+    """
+    port = action["port"]
     if action["action"] == "set":
-        return [binary, verb, "--bg", "--yes", "--https=%d" % action["port"], action["target"]]
-    return [binary, verb, "--https=%d" % action["port"], "off"]
+        verb = "funnel" if action["funnel"] else "serve"
+        return [binary, verb, "--bg", "--yes", "--https=%d" % port, action["target"]]
+    if action["action"] == "claim":
+        return [binary, "serve", "--bg", "--yes", "--http=%d" % port, CLAIM_TEXT]
+    if action["flag"] == "tcp":
+        return [binary, "serve", "--tcp=%d" % port, "off"]
+    return [binary, "serve", "--yes", "--%s=%d" % (action["flag"], port), "off"]
 
 
 def summary(entries, ports):

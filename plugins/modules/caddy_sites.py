@@ -21,7 +21,10 @@ description:
   - Each site has a reach (who can connect, and through what). C(funnel) sites are published by
     Tailscale Funnel on the node's C(*.ts.net) name (ports 443, 8443 or 10000 only) and served by Caddy in
     plain HTTP on a loopback port; C(public) sites are served by Caddy on all interfaces (a custom domain
-    with C(tls=acme)); C(tailnet) sites answer 403 outside the tailnet ranges and loopback.
+    with C(tls=acme)); C(tailnet) sites listen on loopback and O(tailnet_addresses) only, and answer 403 outside the
+    tailnet ranges and loopback.
+  - Funnel sites' loopback listeners trust loopback as a proxy (Caddy C(trusted_proxies)), so the visitor's
+    C(X-Forwarded-For) and C(X-Forwarded-Proto) that tailscaled sets reach the upstream instead of being replaced.
   - Sites named in O(private_sites) (the dashboard) must keep C(reach=tailnet).
   - Returns the plan for M(joelclaw.macmini.tailscale_serve) (what tailscaled serves and funnels).
   - Makes no changes; safe in check mode.
@@ -101,9 +104,20 @@ options:
     type: list
     elements: str
     default: [dashboard]
+  tailnet_addresses:
+    description:
+      - This machine's Tailscale addresses (as C(tailscale ip) prints them). Sites with C(reach=tailnet) listen on
+        loopback and these addresses only, never on every interface. Each must lie inside O(tailnet_ranges).
+      - Empty means loopback only.
+      - Caddy fails to start when a bind address is not assigned yet (cannot assign requested address); see the role
+        README for how the service manager restarts it once Tailscale is up.
+    type: list
+    elements: str
+    default: []
   admin_address:
     description:
-      - Caddy's admin API address, checked to be loopback (or a C(unix/) socket, or C(off)). Not checked when omitted.
+      - Caddy's admin API address, checked to be loopback or a C(unix/) socket. Not checked when omitted.
+      - C(off) is refused, because the role reloads Caddy through this API (C(caddy reload)).
     type: str
   tailnet_ranges:
     description:
@@ -176,6 +190,9 @@ sites:
       tailnet_only: false
       reach: tailnet
       local_port: null
+      bind: ["127.0.0.1", "::1", "100.101.102.103", "fd7a:115c:a1e0::1234:5678"]
+      listen: ""
+      trusted_proxies: []
       basic_auth_user: ""
       extra_directives: []
 tailnet_ranges:
@@ -184,6 +201,12 @@ tailnet_ranges:
   type: list
   elements: str
   sample: ["100.64.0.0/10", "fd7a:115c:a1e0::/48", "127.0.0.0/8", "::1/128"]
+tailnet_addresses:
+  description: The Tailscale addresses the tailnet-only sites listen on besides loopback.
+  returned: success
+  type: list
+  elements: str
+  sample: ["100.101.102.103", "fd7a:115c:a1e0::1234:5678"]
 tls_modes:
   description: The distinct TLS modes Caddy itself uses (Funnel sites excluded, tailscaled does their TLS).
   returned: success
@@ -232,6 +255,7 @@ from ansible_collections.joelclaw.macmini.plugins.module_utils._caddy_sites impo
     check_admin_address,
     normalise_ranges,
     normalise_sites,
+    normalise_tailnet_addresses,
     plan_reach,
 )
 
@@ -262,18 +286,21 @@ def main():
                 type="list", elements="str", default=["100.64.0.0/10", "fd7a:115c:a1e0::/48"]
             ),
             private_sites=dict(type="list", elements="str", default=["dashboard"]),
+            tailnet_addresses=dict(type="list", elements="str", default=[]),
             admin_address=dict(type="str"),
         ),
         supports_check_mode=True,
     )
     problems = []
     sites = ranges = None
+    addresses = []
     try:
-        sites = normalise_sites(module.params["sites"], module.params["private_sites"])
+        ranges = normalise_ranges(module.params["tailnet_ranges"])
+        addresses = normalise_tailnet_addresses(module.params["tailnet_addresses"], ranges)
     except SiteError as exc:
         problems.extend(exc.problems)
     try:
-        ranges = normalise_ranges(module.params["tailnet_ranges"])
+        sites = normalise_sites(module.params["sites"], module.params["private_sites"], addresses)
     except SiteError as exc:
         problems.extend(exc.problems)
     if module.params["admin_address"] is not None:
@@ -288,6 +315,7 @@ def main():
         changed=False,
         sites=sites,
         tailnet_ranges=ranges,
+        tailnet_addresses=addresses,
         tls_modes=sorted(set(site["tls"] for site in sites if site["reach"] != "funnel")),
         **plan
     )

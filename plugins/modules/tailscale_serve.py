@@ -15,7 +15,10 @@ description:
   - Reads the node's current serve/funnel config with C(tailscale serve status --json) and the node's
     name and capabilities with C(tailscale status --json), computes the difference to O(serve) on the
     O(managed_ports), and applies only that difference with C(tailscale serve|funnel --bg --yes --https=PORT TARGET)
-    and C(tailscale serve|funnel --https=PORT off). Re-reads the config afterwards and fails if it does not match.
+    and removes stale ports with the serve verb (C(tailscale serve --yes --https=PORT off), C(--tcp=PORT off) for a TCP
+    forward), never C(tailscale funnel ... off), which without the Funnel capability prints a URL and exits 0 having
+    done nothing. A Funnel flag left without a handler is cleared by setting a throwaway handler with the serve verb
+    and removing it. Re-reads the config afterwards and fails if it does not match.
   - Ports outside O(managed_ports) and O(serve) are never touched; they are returned in RV(unmanaged_ports).
   - Before any change it checks that tailscaled is running, that O(host) is this node's MagicDNS name, and,
     when a port is funnelled, that the tailnet policy grants HTTPS, the C(funnel) node attribute and the port.
@@ -251,8 +254,11 @@ def main():
     if module.check_mode or not actions:
         module.exit_json(**result)
 
+    said = []
     for argv in commands:
         rc, out, err = run(module, argv)
+        if (out or "").strip():
+            said.append((out or "").strip())
         if rc != 0:
             hint = explain_cli_error(err + out)
             module.fail_json(
@@ -263,9 +269,15 @@ def main():
     config = read_json(module, binary, ["serve", "status", "--json"], "tailscale serve status --json")
     now = summary(current_entries(config, host), managed)
     if now != after:
+        # The CLI can exit 0 having changed nothing: e.g. `tailscale funnel` without the Funnel capability
+        # prints an enablement URL instead (funnel.go verifyFunnelEnabled, tailscale v1.102.3).
+        text = " | ".join(said)
+        hint = explain_cli_error(text)
         module.fail_json(
             msg="tailscale accepted the commands but its serve config does not match: expected %r, now %r; "
-                "compare with `tailscale serve status --json`" % (after, now), **result)
+                "compare with `tailscale serve status --json`%s%s"
+                % (after, now, ("; the CLI said: " + text) if text else "", ("; " + hint) if hint else ""),
+            **result)
     module.exit_json(**result)
 
 

@@ -94,7 +94,8 @@ def test_default_funnel_layout_renders_and_validates(run_playbook, tmp_path):
     assert "basic_auth" not in caddyfile
     # Caddy never claims the Funnel ports (tailscaled owns them on the Tailscale IP), nor port 80.
     listen, admin = listeners(tmp_path / "Caddyfile")
-    assert listen == ["127.0.0.1:8780", "127.0.0.1:8781", ":8444"]
+    # No tailscale CLI here: the tailnet-only dashboard listens on loopback only, never on every interface.
+    assert listen == ["127.0.0.1:8444", "127.0.0.1:8780", "127.0.0.1:8781", "[::1]:8444"]
     assert admin == "localhost:2019"
 
 
@@ -111,7 +112,7 @@ def test_funnel_step_converges_through_the_fake_cli_then_is_idempotent(run_playb
 """
     first = run_playbook(reach_play, extra, check=False)
     assert first.rc == 0, first.output
-    calls = [c for c in json.loads(state.read_text())["calls"] if "status" not in c]
+    calls = [c for c in json.loads(state.read_text())["calls"] if "status" not in c and c != ["ip"]]
     assert calls == [["funnel", "--bg", "--yes", "--https=443", "http://127.0.0.1:8780"],
                      ["funnel", "--bg", "--yes", "--https=8443", "http://127.0.0.1:8781"]]
     second = run_playbook(reach_play, extra, check=False)

@@ -1,8 +1,9 @@
 """STAND-IN upstream for the caddy_tailscale molecule tests (not Convex).
 
 Listens on one or more loopback ports and answers every HTTP request with JSON describing
-what arrived (port, method, path with query, Host), so a test can see exactly what Caddy
-forwarded, e.g. that the site host added the /http prefix. A request with
+what arrived (port, method, path with query, Host, the X-Forwarded-For/-Proto/-Host and
+Tailscale-Funnel-Request headers), so a test can see exactly what Caddy forwarded, e.g. that the site
+host added the /http prefix, or that the visitor's address survived. A request with
 "Upgrade: websocket" gets a real RFC 6455 handshake (101) and its text frames are echoed.
 
 Standard library only: it runs under the test host's plain python3 as a systemd service.
@@ -64,6 +65,9 @@ class Handler(BaseHTTPRequestHandler):
             "path": self.path,
             "host": self.headers.get("Host"),
             "forwarded_for": self.headers.get("X-Forwarded-For"),
+            "forwarded_proto": self.headers.get("X-Forwarded-Proto"),
+            "forwarded_host": self.headers.get("X-Forwarded-Host"),
+            "funnel_request": self.headers.get("Tailscale-Funnel-Request"),
         }
 
     def _websocket(self):

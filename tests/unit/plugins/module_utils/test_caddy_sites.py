@@ -9,6 +9,7 @@ from ansible_collections.joelclaw.macmini.plugins.module_utils._caddy_sites impo
     check_admin_address,
     normalise_ranges,
     normalise_sites,
+    normalise_tailnet_addresses,
     plan_reach,
 )
 
@@ -147,7 +148,7 @@ def test_reach_defaults_from_tailnet_only():
     assert "reach: public with host" in problems_for(site(reach=None))
 
 
-@pytest.mark.parametrize("address", ["localhost:2019", "127.0.0.1:2019", "[::1]:2019", "unix//run/caddy.sock", "off"])
+@pytest.mark.parametrize("address", ["localhost:2019", "127.0.0.1:2019", "[::1]:2019", "unix//run/caddy.sock"])
 def test_loopback_admin_addresses_are_accepted(address):
     assert check_admin_address(address) == address
 
@@ -157,6 +158,15 @@ def test_admin_addresses_beyond_loopback_are_refused(address):
     with pytest.raises(SiteError) as info:
         check_admin_address(address)
     assert "caddy_tailscale_admin_address=%r" % address in info.value.problems[0]
+
+
+@pytest.mark.parametrize("address", ["off", " off ", "OFF"])
+def test_admin_off_is_refused_because_reloads_go_through_the_admin_api(address):
+    # caddy reload (the macOS handler and the systemd unit's ExecReload) POSTs to the admin endpoint.
+    with pytest.raises(SiteError) as info:
+        check_admin_address(address)
+    assert "turns Caddy's admin API off" in info.value.problems[0]
+    assert "caddy reload" in info.value.problems[0]
 
 
 def problems_for_private(*sites):
@@ -253,3 +263,34 @@ def test_ranges_always_include_loopback_and_reject_garbage():
     assert normalise_ranges(["100.64.0.0/10"]) == ["100.64.0.0/10", "127.0.0.0/8", "::1/128"]
     with pytest.raises(SiteError, match="not an IP range"):
         normalise_ranges(["100.64.0.0/33"])
+
+
+RANGES = ["100.64.0.0/10", "fd7a:115c:a1e0::/48", "127.0.0.0/8", "::1/128"]
+
+
+def test_tailnet_sites_bind_loopback_and_the_tailscale_addresses_funnel_sites_trust_loopback():
+    addresses = normalise_tailnet_addresses(["100.101.102.103", "fd7a:115c:a1e0:0::1234:5678"], RANGES)
+    assert addresses == ["100.101.102.103", "fd7a:115c:a1e0::1234:5678"]
+    sites = normalise_sites(default_layout(), private_sites=["dashboard"], tailnet_addresses=addresses)
+    api, site_, dashboard = sites
+    assert dashboard["bind"] == ["127.0.0.1", "::1", "100.101.102.103", "fd7a:115c:a1e0::1234:5678"]
+    assert dashboard["trusted_proxies"] == [] and dashboard["listen"] == ""
+    assert api["bind"] == ["127.0.0.1"] and api["listen"] == "127.0.0.1:8780"
+    assert api["trusted_proxies"] == site_["trusted_proxies"] == ["127.0.0.1/32", "::1/128"]
+    # Without Tailscale addresses a tailnet site is loopback only, never every interface.
+    assert normalise_sites(default_layout())[2]["bind"] == ["127.0.0.1", "::1"]
+    # A public site (custom domain) listens on every interface, as before.
+    assert normalise_sites([site(host="convex.joelclaw.com", tls="acme", reach="public")])[0]["bind"] == []
+
+
+@pytest.mark.parametrize("address, expected", [
+    ("192.168.1.5", "is not inside the tailnet ranges"),
+    ("127.0.0.1", "is not inside the tailnet ranges"),
+    ("fd00::1", "is not inside the tailnet ranges"),
+    ("macmini", "is not an IP address"),
+    ("100.64.0.0/10", "is not an IP address"),
+])
+def test_tailnet_addresses_outside_the_tailnet_are_refused(address, expected):
+    with pytest.raises(SiteError) as info:
+        normalise_tailnet_addresses([address], RANGES)
+    assert expected in info.value.problems[0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 
 import pytest
@@ -110,7 +111,7 @@ def test_a_stale_funnel_port_is_removed_and_unmanaged_ports_are_left_alone(node,
 
     result = run_module(tailscale_serve, ts.args())
     assert result["changed"] is True
-    assert ts.changing_calls() == [["funnel", "--https=10000", "off"]]
+    assert ts.changing_calls() == [["serve", "--yes", "--https=10000", "off"]]
     assert result["unmanaged_ports"] == [9000]
     serve = ts.state["serve"]
     assert sorted(serve["TCP"]) == ["443", "8443", "9000"]
@@ -120,16 +121,83 @@ def test_a_stale_funnel_port_is_removed_and_unmanaged_ports_are_left_alone(node,
     assert run_module(tailscale_serve, ts.args())["changed"] is False
 
 
-def test_a_changed_target_is_removed_then_set(node, run_module):
+def test_a_changed_target_is_set_in_place_without_a_gap(node, run_module):
+    # SetWebHandler replaces the "/" handler (ipn/serve.go@v1.102.3): no removal, so no moment without a proxy.
     ts = node(serve="serve_configured.json")
     want = [dict(WANT[0], target="http://127.0.0.1:8790"), WANT[1]]
     result = run_module(tailscale_serve, ts.args(serve=want))
     assert result["changed"] is True
-    assert ts.changing_calls() == [
-        ["funnel", "--https=443", "off"],
-        ["funnel", "--bg", "--yes", "--https=443", "http://127.0.0.1:8790"],
-    ]
+    assert ts.changing_calls() == [["funnel", "--bg", "--yes", "--https=443", "http://127.0.0.1:8790"]]
     assert ts.state["serve"]["Web"][HOST + ":443"]["Handlers"]["/"]["Proxy"] == "http://127.0.0.1:8790"
+    assert run_module(tailscale_serve, ts.args(serve=want))["changed"] is False
+
+
+def test_funnel_turned_off_on_a_port_by_setting_it_with_the_serve_verb(node, run_module):
+    # serve_v2.go@v1.102.3 applyFunnel: `tailscale serve` on a port clears its AllowFunnel (upstream test "combos").
+    ts = node(serve="serve_configured.json")
+    want = [WANT[0], dict(WANT[1], funnel=False)]
+    result = run_module(tailscale_serve, ts.args(serve=want))
+    assert result["changed"] is True
+    assert ts.changing_calls() == [["serve", "--bg", "--yes", "--https=8443", "http://127.0.0.1:8781"]]
+    assert ts.state["serve"]["AllowFunnel"] == {HOST + ":443": True}
+    assert run_module(tailscale_serve, ts.args(serve=want))["changed"] is False
+
+
+def test_stale_funnels_are_removed_even_when_the_funnel_capability_is_gone(node, run_module):
+    # Without the capability `tailscale funnel ... off` prints an enablement URL and exits 0 having done
+    # nothing (funnel.go verifyFunnelEnabled); removal goes through the serve verb, which needs no capability.
+    ts = node(serve="serve_stale_funnel.json", status="status_no_funnel.json")
+    result = run_module(tailscale_serve, ts.args(serve=[], managed_ports=[443, 8443, 10000]))
+    assert result.get("failed") is not True, result["msg"]
+    assert ts.changing_calls() == [["serve", "--yes", "--https=443", "off"],
+                                   ["serve", "--yes", "--https=8443", "off"],
+                                   ["serve", "--yes", "--https=10000", "off"]]
+    assert ts.state["serve"] == {"TCP": {"9000": {"HTTPS": True}},
+                                 "Web": {HOST + ":9000": {"Handlers": {"/": {"Proxy": "http://127.0.0.1:9001"}}}}}
+    assert run_module(tailscale_serve, ts.args(serve=[], managed_ports=[443, 8443, 10000]))["changed"] is False
+
+
+def test_a_tcp_forward_with_funnel_is_removed_with_tcp_off_then_its_funnel_flag(node, run_module):
+    # removeTCPServe refuses --https (serving TCP) and leaves AllowFunnel behind (serve_v2.go@v1.102.3).
+    ts = node(serve="serve_tcp_forward.json")
+    result = run_module(tailscale_serve, ts.args(serve=[WANT[0]]))
+    assert result.get("failed") is not True, result["msg"]
+    calls = ts.changing_calls()
+    assert calls[0] == ["serve", "--tcp=10000", "off"]
+    assert calls[1][:4] == ["serve", "--bg", "--yes", "--http=10000"] and calls[1][4].startswith("text:")
+    assert calls[2] == ["serve", "--yes", "--http=10000", "off"]
+    assert ts.state["serve"] == fixture("serve_configured.json") | {
+        "TCP": {"443": {"HTTPS": True}},
+        "Web": {HOST + ":443": {"Handlers": {"/": {"Proxy": "http://127.0.0.1:8780"}}}},
+        "AllowFunnel": {HOST + ":443": True}}
+    assert run_module(tailscale_serve, ts.args(serve=[WANT[0]]))["changed"] is False
+
+
+def test_a_funnel_flag_without_a_handler_is_cleared(node, run_module):
+    # `serve|funnel --https=N off` fails with "handler does not exist" when AllowFunnel has no handler.
+    ts = node(serve="serve_funnel_only.json")
+    checked = run_module(tailscale_serve, ts.args(serve=[WANT[0]]), check_mode=True, diff=True)
+    assert checked["changed"] is True and ts.changing_calls() == []
+    assert checked["diff"]["before"]["10000"] == {"target": "(not a plain proxy)", "funnel": True}
+    result = run_module(tailscale_serve, ts.args(serve=[WANT[0]]))
+    assert result.get("failed") is not True, result["msg"]
+    assert result["commands"] == checked["commands"]
+    assert [c[:4] for c in ts.changing_calls()] == [["serve", "--bg", "--yes", "--http=10000"],
+                                                    ["serve", "--yes", "--http=10000", "off"]]
+    assert ts.state["serve"]["AllowFunnel"] == {HOST + ":443": True}
+    assert "10000" not in ts.state["serve"]["TCP"]
+    assert run_module(tailscale_serve, ts.args(serve=[WANT[0]]))["changed"] is False
+
+
+@pytest.mark.parametrize("cli_version", ["1.88.3", "1.102.3"])
+def test_a_port_with_several_mounts_is_removed_without_a_prompt(node, run_module, monkeypatch, cli_version):
+    # Before v1.90 the "delete N handlers?" prompt reads stdin and, with none, answers no (exit 0, no change).
+    monkeypatch.setenv("FAKE_TAILSCALE_VERSION", cli_version)
+    ts = node(serve="serve_multi_mount.json")
+    result = run_module(tailscale_serve, ts.args(serve=[WANT[0]]))
+    assert result.get("failed") is not True, result["msg"]
+    assert ts.changing_calls() == [["serve", "--yes", "--https=8443", "off"]]
+    assert sorted(ts.state["serve"]["TCP"]) == ["443"]
 
 
 def test_a_tailnet_only_serve_on_a_port_caddy_needs_is_cleared(node, run_module):
@@ -141,7 +209,7 @@ def test_a_tailnet_only_serve_on_a_port_caddy_needs_is_cleared(node, run_module)
     tailscale_cli.write_state(ts.state_path, caps=tailscale_cli.DEFAULT_CAPS, serve=serve)
     result = run_module(tailscale_serve, ts.args())
     assert result["changed"] is True
-    assert ts.changing_calls() == [["serve", "--https=8444", "off"]]
+    assert ts.changing_calls() == [["serve", "--yes", "--https=8444", "off"]]
 
 
 def test_funnel_not_permitted_by_policy_fails_clearly_before_any_change(node, run_module):
@@ -168,14 +236,28 @@ def test_https_off_and_funnel_port_not_in_policy_fail_clearly(node, run_module):
     assert ts.changing_calls() == []
 
 
-def test_a_refusal_from_the_cli_itself_is_explained(node, run_module, monkeypatch):
-    # The capability check passed (stale status), but tailscaled refuses: the message says what to change.
+def test_a_funnel_the_cli_silently_did_not_set_is_explained(node, run_module, monkeypatch):
+    # The capability check passed (stale status), but the CLI prints an enablement URL and exits 0
+    # (enableFeatureInteractive, serve_legacy.go@v1.102.3): the re-read catches it and says what to change.
     ts = node()
     monkeypatch.setattr(tailscale_serve, "check_node", lambda info, host, ports: [])
     tailscale_cli.write_state(ts.state_path, caps=["https"])
     result = run_module(tailscale_serve, ts.args())
     assert result["failed"] is True
-    assert "Funnel is not enabled on your tailnet" in result["msg"]
+    assert "does not match" in result["msg"]
+    assert tailscale_cli.FEATURE_URL in result["msg"]
+    assert "not permitted for this node by the tailnet policy" in result["msg"]
+
+
+def test_a_refusal_from_the_cli_itself_is_explained(node, run_module, monkeypatch):
+    # When control's feature query fails, the CLI falls back to ipn.CheckFunnelAccess and exits 1.
+    ts = node()
+    monkeypatch.setattr(tailscale_serve, "check_node", lambda info, host, ports: [])
+    monkeypatch.setenv("FAKE_TAILSCALE_FEATURE", "error")
+    tailscale_cli.write_state(ts.state_path, caps=["https"])
+    result = run_module(tailscale_serve, ts.args())
+    assert result["failed"] is True
+    assert '"funnel" node attribute not set' in result["msg"]
     assert "not permitted for this node by the tailnet policy" in result["msg"]
 
 
@@ -249,7 +331,8 @@ def test_empty_serve_status_means_nothing_configured(text):
 
 def test_recorded_outputs_parse_to_the_expected_entries():
     entries = util.current_entries(fixture("serve_stale_funnel.json"), HOST)
-    assert entries[443] == {"target": "http://127.0.0.1:8780", "funnel": True, "kind": "proxy", "detail": None}
+    assert entries[443] == {"target": "http://127.0.0.1:8780", "funnel": True, "kind": "proxy", "http": False,
+                            "detail": None}
     assert entries[9000]["funnel"] is False and entries[10000]["funnel"] is True
     info = util.node_info(fixture("status_funnel_allowed.json"))
     assert info["dns_name"] == HOST
@@ -264,6 +347,52 @@ def test_a_path_handler_or_tcp_forward_is_not_mistaken_for_our_proxy():
               "Web": {HOST + ":443": {"Handlers": {"/": {"Proxy": "http://127.0.0.1:8780"},
                                                    "/x": {"Text": "hi"}}}}}
     entries = util.current_entries(config, HOST)
-    assert entries[443]["kind"] == "other" and entries[10000]["kind"] == "other"
+    assert entries[443]["kind"] == "web" and entries[10000]["kind"] == "tcp"
     actions = util.plan(entries, {443: {"target": "http://127.0.0.1:8780", "funnel": True}}, {443, 10000})
-    assert [a["action"] for a in actions] == ["remove", "set", "remove"]
+    assert [util.command("tailscale", a)[1:] for a in actions] == [
+        ["serve", "--yes", "--https=443", "off"],
+        ["funnel", "--bg", "--yes", "--https=443", "http://127.0.0.1:8780"],
+        ["serve", "--tcp=10000", "off"],
+    ]
+
+
+def run_fake(tmp_path, monkeypatch, serve, *argv, env=None):
+    state = str(tmp_path / "fake-state.json")
+    tailscale_cli.write_state(state, serve=serve)
+    monkeypatch.setenv("FAKE_TAILSCALE_STATE", state)
+    binary = tailscale_cli.install(tmp_path)
+    proc = subprocess.run([binary] + list(argv), capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL,
+                          env=dict(os.environ, **(env or {})))
+    with open(state, encoding="utf-8") as handle:
+        return proc, json.load(handle)["serve"]
+
+
+def test_the_fake_cli_parses_flags_like_go_flag(tmp_path, monkeypatch):
+    # Go's flag package stops at the first non-flag argument: `off --yes` is two positionals, refused.
+    proc, serve = run_fake(tmp_path, monkeypatch, fixture("serve_configured.json"), "serve", "--https=443", "off", "--yes")
+    assert proc.returncode == 1 and "invalid argument format" in proc.stderr
+    assert serve == fixture("serve_configured.json")
+    proc, serve = run_fake(tmp_path, monkeypatch, fixture("serve_configured.json"), "funnel", "--http=80", "3000")
+    assert proc.returncode == 1 and "flag provided but not defined: -http" in proc.stderr
+
+
+def test_the_fake_cli_funnel_verb_without_capability_exits_0_and_changes_nothing(tmp_path, monkeypatch):
+    state = str(tmp_path / "fake-state.json")
+    tailscale_cli.write_state(state, caps=["https"], serve=fixture("serve_configured.json"))
+    monkeypatch.setenv("FAKE_TAILSCALE_STATE", state)
+    proc = subprocess.run([tailscale_cli.install(tmp_path), "funnel", "--https=443", "off"], capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0 and tailscale_cli.FEATURE_URL in proc.stdout
+    with open(state, encoding="utf-8") as handle:
+        assert json.load(handle)["serve"] == fixture("serve_configured.json")
+
+
+def test_the_fake_cli_status_has_the_upstream_shape(tmp_path, monkeypatch):
+    proc, _serve = run_fake(tmp_path, monkeypatch, {}, "status", "--json")
+    status = json.loads(proc.stdout)
+    recorded = fixture("status_funnel_allowed.json")
+    assert set(status) <= set(recorded) and set(status["Self"]) <= set(recorded["Self"])
+    assert status["Self"]["Capabilities"][0] == recorded["Self"]["Capabilities"][0]
+    assert status["Self"]["CapMap"] == recorded["Self"]["CapMap"]
+    proc, _serve = run_fake(tmp_path, monkeypatch, {}, "ip")
+    assert proc.stdout.split() == recorded["TailscaleIPs"]
