@@ -25,7 +25,8 @@ from playbook_runner import PlaybookRun, ansible_playbook
 ROOT = Path(__file__).resolve().parents[2]
 GROUP_VARS = yaml.safe_load((ROOT / "group_vars" / "all" / "main.yml").read_text())
 BACKEND_DEFAULTS = yaml.safe_load((ROOT / "roles" / "convex_backend" / "defaults" / "main.yml").read_text())
-K8S_VERSION = BACKEND_DEFAULTS["convex_backend_kubernetes_version"]
+# The contract's one version (colima_talos creates the cluster with it).
+K8S_VERSION = GROUP_VARS["convex_kubernetes_version"]
 KUBERNETES_VALIDATE = str(Path(sys.executable).with_name("kubernetes-validate"))
 
 SHA = GROUP_VARS["convex_image_sha"]
