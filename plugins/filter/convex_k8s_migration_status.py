@@ -10,9 +10,10 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
-# The migration worker (crates/model/src/migrations.rs in get-convex/convex-backend) logs, per step,
-# "Executing Migration <n>/<latest>. Wait for log line '<line>'" and, when it has nothing left to do,
-# "Migration complete". Upstream's upgrade guide says to wait for each named line.
+# In get-convex/convex-backend, each step logs "Executing Migration <n>/<latest>. Wait for log line
+# '<line>'" (WARN, crates/migrations_model/src/lib.rs) and the worker, when it has nothing left to do,
+# "Migration complete" (INFO, crates/model/src/migrations.rs). Upstream's upgrade guide says to wait
+# for each named line. convex_rust_log_problems refuses a RUST_LOG that would hide these lines.
 _EXECUTING = re.compile(r"Executing Migration (\d+)/(\d+)\. Wait for log line '([^']+)'")
 _DONE = "Migration complete"
 

@@ -77,6 +77,7 @@ options:
     description:
       - Ports the controlplane container publishes, as a mapping name -> C(host_port), C(node_port), optional
         C(protocol) (default V(tcp)) and C(host_ip) (default O(host_ip)). Decided at creation only.
+      - C(node_port) must be in 30000-30085, the static band of the default NodePort range (KEP-3668).
     type: dict
     default: {}
   host_ip:
@@ -159,7 +160,7 @@ EXAMPLES = r'''
     kubeconfig: "{{ ansible_facts['user_dir'] }}/.joelclaw/kubeconfig"
     host_ip: 127.0.0.1
     published_ports:
-      api: {host_port: 3210, node_port: 30210}
+      api: {host_port: 3210, node_port: 30010}
     config_patches:
       - cluster:
           allowSchedulingOnControlPlanes: true
@@ -227,6 +228,10 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the managed host
     HAS_YAML = False
     YAML_IMPORT_ERROR = exc
+
+# KEP-3668 (kubernetes/enhancements keps/sig-network/3668-reserved-service-nodeport-range): for the
+# default range 30000-32767 the lower min(max(16, 2767 // 32), 128) = 86 ports are the static band.
+STATIC_NODE_PORTS = (30000, 30085)
 
 VARIABLES = {
     'workers': 'colima_talos_workers',
@@ -404,9 +409,10 @@ def validate(module):
         except (TypeError, ValueError):
             module.fail_json(msg='colima_talos_published_ports.%s=%r; host_port and node_port must be integers.'
                                  % (name, port))
-        if not 30000 <= node_port <= 32767 or not 1 <= host_port <= 65535:
-            module.fail_json(msg='colima_talos_published_ports.%s=%r; expected node_port in 30000-32767 (the '
-                                 'Kubernetes NodePort range) and host_port in 1-65535.' % (name, port))
+        if not STATIC_NODE_PORTS[0] <= node_port <= STATIC_NODE_PORTS[1] or not 1 <= host_port <= 65535:
+            module.fail_json(msg='colima_talos_published_ports.%s=%r; expected node_port in 30000-30085 (the static '
+                                 'band of the NodePort range: since Kubernetes 1.29, KEP-3668, a Service without a '
+                                 'nodePort gets 30086-32767 first) and host_port in 1-65535.' % (name, port))
     for index, patch in enumerate(params['config_patches']):
         if not isinstance(patch, (dict, list)):
             module.fail_json(msg='colima_talos_config_patches[%d]=%r; expected a mapping (strategic merge patch) or '

@@ -1,6 +1,12 @@
 # Copyright (c) 2026 joelclaw.macmini contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Run the real ansible-playbook against this machine (connection local) from the role tests."""
+"""Run the real ansible-playbook against this machine (connection local) from the role tests.
+
+Two ways in: ansible_playbook() passes the variables as extra vars (they beat everything, which is
+handy for role checks), and ansible_playbook_with_inventory() reads them the way users set them,
+from an inventory directory with the repository's group_vars and a host_vars file
+(write_inventory()), so precedence and lazily templated defaults behave as on the Mac.
+"""
 from __future__ import annotations
 
 import json
@@ -23,10 +29,10 @@ class PlaybookRun:
     def output(self):
         return self.stdout + self.stderr
 
-    def recap(self):
+    def recap(self, host: str = "localhost"):
         """The PLAY RECAP counters of the one host, e.g. {'ok': 3, 'changed': 0, ...}."""
         for line in self.stdout.splitlines():
-            if line.startswith("localhost") and "ok=" in line:
+            if line.startswith(host + " ") and "ok=" in line:
                 return {k: int(v) for k, v in (f.split("=") for f in line.split(":", 1)[1].split())}
         raise AssertionError("no PLAY RECAP in output:\n" + self.output)
 
@@ -45,6 +51,45 @@ def ansible_playbook(workdir: Path, play: str, extra_vars: dict | None = None, c
         cmd.append("--check")
     if verbosity:
         cmd.append("-" + "v" * verbosity)
+    return _run(cmd, workdir)
+
+
+# The sample inventory's host (inventory/hosts.yml), in the group the playbooks target.
+INVENTORY_HOST = "joelclaw-mini"
+
+
+def write_inventory(base: Path, host_vars: dict) -> Path:
+    """An inventory directory shaped like the sample one: hosts.yml (group macmini, connection
+    local), group_vars -> the repository's group_vars, host_vars/<host>.yml = host_vars."""
+    inventory = base / "inventory"
+    (inventory / "host_vars").mkdir(parents=True, exist_ok=True)
+    (inventory / "hosts.yml").write_text(json.dumps({"all": {"children": {"macmini": {"hosts": {INVENTORY_HOST: {
+        "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}}}}}}))
+    link = inventory / "group_vars"
+    if not link.exists():
+        link.symlink_to(ROOT / "group_vars")
+    (inventory / "host_vars" / (INVENTORY_HOST + ".yml")).write_text(json.dumps(host_vars))
+    return inventory
+
+
+def ansible_playbook_with_inventory(workdir: Path, playbook: Path, inventory: Path, extra_vars: dict | None = None,
+                                    check: bool = False, verbosity: int = 0, prefix: tuple = ()) -> PlaybookRun:
+    """Run a playbook file in place with -i inventory; extra_vars only for what users pass with -e.
+    prefix wraps the command (e.g. a namespace that gives the user another home directory)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    cmd = [*prefix, str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(inventory), str(playbook)]
+    if extra_vars:
+        vars_file = workdir / "vars.json"
+        vars_file.write_text(json.dumps(extra_vars))
+        cmd += ["-e", "@" + str(vars_file)]
+    if check:
+        cmd.append("--check")
+    if verbosity:
+        cmd.append("-" + "v" * verbosity)
+    return _run(cmd, workdir)
+
+
+def _run(cmd: list, workdir: Path) -> PlaybookRun:
     env = dict(os.environ)
     env.update({
         "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".collections"),

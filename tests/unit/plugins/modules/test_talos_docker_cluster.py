@@ -21,8 +21,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'fakebin'
 import macos_clis  # noqa: E402  pylint: disable=wrong-import-position
 
 IMAGE = 'ghcr.io/siderolabs/talos:v1.12.11'
-PORTS = {'api': {'host_port': 3210, 'node_port': 30210}, 'site': {'host_port': 3211, 'node_port': 30211},
-         'dashboard': {'host_port': 6791, 'node_port': 30791}}
+PORTS = {'api': {'host_port': 3210, 'node_port': 30010}, 'site': {'host_port': 3211, 'node_port': 30011},
+         'dashboard': {'host_port': 6791, 'node_port': 30012}}
 PATCH = {'cluster': {'allowSchedulingOnControlPlanes': True}}
 
 
@@ -93,7 +93,7 @@ def test_create_then_noop(world, capsys):
     args = create['args']
     assert args[args.index('--host-ip') + 1] == '127.0.0.1'
     assert args[args.index('--exposed-ports') + 1] == \
-        '127.0.0.1:3210:30210/tcp,127.0.0.1:3211:30211/tcp,127.0.0.1:6791:30791/tcp'
+        '127.0.0.1:3210:30010/tcp,127.0.0.1:3211:30011/tcp,127.0.0.1:6791:30012/tcp'
     assert args[args.index('--workers') + 1] == '0'
     assert args[args.index('--kubernetes-version') + 1] == '1.35.0'
     assert json.loads(args[args.index('--config-patch') + 1]) == PATCH
@@ -163,7 +163,7 @@ def test_start_stopped_false_leaves_nodes_alone(world, capsys):
 @pytest.mark.parametrize('change,variable', [
     ({'workers': 1}, 'colima_talos_workers'),
     ({'image': 'ghcr.io/siderolabs/talos:v1.13.9'}, 'colima_talos_image'),
-    ({'published_ports': {'api': {'host_port': 3210, 'node_port': 30210}}}, 'colima_talos_published_ports'),
+    ({'published_ports': {'api': {'host_port': 3210, 'node_port': 30010}}}, 'colima_talos_published_ports'),
     ({'host_ip': '0.0.0.0'}, 'colima_talos_published_ports'),
     ({'cpus_controlplanes': 4.0}, 'colima_talos_node_cpus'),
     ({'memory_controlplanes': 4.0}, 'colima_talos_node_memory'),
@@ -351,7 +351,11 @@ def test_orphaned_state_dir_is_moved_aside(world, capsys):
     ({'image': 'ghcr.io/siderolabs/talos:latest'}, 'colima_talos_image'),
     ({'image': 'ghcr.io/siderolabs/talos'}, 'colima_talos_image'),
     ({'workers': -1}, 'colima_talos_workers'),
-    ({'published_ports': {'api': {'host_port': 3210, 'node_port': 80}}}, 'NodePort range'),
+    ({'published_ports': {'api': {'host_port': 3210, 'node_port': 80}}}, 'node_port in 30000-30085'),
+    # KEP-3668: since Kubernetes 1.29 the API server hands out 30086-32767 first, so a Service created
+    # without a nodePort can take a port above 30085 before ours is applied.
+    ({'published_ports': {'api': {'host_port': 3210, 'node_port': 30086}}}, 'node_port in 30000-30085'),
+    ({'published_ports': {'api': {'host_port': 3210, 'node_port': 30210}}}, 'KEP-3668'),
     ({'published_ports': {'api': 3210}}, 'host_port and node_port'),
     ({'config_patches': ['machine: {}']}, 'colima_talos_config_patches[0]'),
 ])
