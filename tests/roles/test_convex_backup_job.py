@@ -80,7 +80,7 @@ def contract(tmp_path, standin):
         "convex_backend_image": "ghcr.io/get-convex/convex-backend:" + "a" * 40,
         "convex_instance_name": "joelclaw",
         "convex_host_bind_address": "127.0.0.1",
-        "convex_published_ports": {"api": {"host_port": int(standin.url.rsplit(":", 1)[1]), "node_port": 30210}},
+        "convex_published_ports": {"api": {"host_port": int(standin.url.rsplit(":", 1)[1]), "node_port": 30010}},
         "convex_backup_keep_daily": 2,
         "convex_backup_keep_weekly": 0,
     }

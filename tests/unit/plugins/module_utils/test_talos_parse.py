@@ -66,12 +66,12 @@ def test_inspect_summary():
     assert _talos.open_to_all_interfaces(nodes) == []  # --host-ip 127.0.0.1 covers the API ports too
     desired = {'workers': 0, 'image': 'ghcr.io/siderolabs/talos:v1.12.11', 'cpus_controlplanes': 2.0,
                'memory_controlplanes': 4.0, 'cpus_workers': 2.0, 'memory_workers': 2.0,
-               'published_ports': {'api': {'host_port': 3210, 'node_port': 30210}}, 'host_ip': '127.0.0.1'}
+               'published_ports': {'api': {'host_port': 3210, 'node_port': 30010}}, 'host_ip': '127.0.0.1'}
     variables = {k: 'v_' + k for k in desired}
     assert _talos.drift('joelclaw', desired, nodes, variables) == []
-    desired['published_ports'] = {'api': {'host_port': 3299, 'node_port': 30210}}
+    desired['published_ports'] = {'api': {'host_port': 3299, 'node_port': 30010}}
     [problem] = _talos.drift('joelclaw', desired, nodes, variables)
-    assert problem.startswith('v_published_ports=127.0.0.1:3299->30210/tcp')
+    assert problem.startswith('v_published_ports=127.0.0.1:3299->30010/tcp')
     with pytest.raises(_talos.TalosOutputError):
         _talos.parse_inspect('{}')
 

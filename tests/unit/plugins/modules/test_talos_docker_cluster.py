@@ -107,8 +107,8 @@ def test_create_then_noop(world, capsys):
     # --host-ip applies to talosctl's own API ports too (genPortMap fills DockerPortsHostIP).
     [node] = result['nodes']
     assert {b['container_port']: b['host_ip'] for b in node['port_bindings']} == {
-        '6443/tcp': '127.0.0.1', '50000/tcp': '127.0.0.1', '30210/tcp': '127.0.0.1', '30211/tcp': '127.0.0.1',
-        '30791/tcp': '127.0.0.1'}
+        '6443/tcp': '127.0.0.1', '50000/tcp': '127.0.0.1', '30010/tcp': '127.0.0.1', '30011/tcp': '127.0.0.1',
+        '30012/tcp': '127.0.0.1'}
     assert result['open_to_all_interfaces'] == [] and result.get('warnings', []) == []
     assert node['restart_policy'] == 'unless-stopped'
 
