@@ -24,7 +24,11 @@ from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client im
 
 CHUNK = 1024 * 1024
 SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+\.zip$")
-STABLE_EXPORT = ("completed", "failed")
+# The terminal states of an export (get-convex/convex-backend crates/model/src/exports/types.rs at
+# 94a42c3: SerializedExport is tagged "state" in snake_case; Canceled also reads as "cancelled").
+# "canceled" comes from POST /api/export/cancel/{id}, e.g. the dashboard's cancel button.
+CANCELED_EXPORT = ("canceled", "cancelled")
+STABLE_EXPORT = ("completed", "failed") + CANCELED_EXPORT
 
 
 class Deadline(object):
@@ -81,6 +85,10 @@ def request_export(client, include_storage, deadline, request_timeout=None):
         if doc.get("state") == "failed":
             raise ConvexError("the backend reports the export as failed (start_ts %s). Check the backend logs "
                               "and the free space of its export storage." % doc.get("start_ts"), kind="state")
+        if doc.get("state") in CANCELED_EXPORT:
+            raise ConvexError("the export %s was canceled on the server (POST /api/export/cancel, e.g. from the "
+                              "dashboard) before it completed; nothing was downloaded. Run the task again to take "
+                              "a new export." % doc.get("_id"), kind="state")
         return doc
 
 
@@ -418,6 +426,32 @@ class StreamingZipCheck(object):
                 raise ValueError("the %s says %s %d, the archive has %d" % (what, label, said, have[label]))
 
 
+def documents_table(member_name):
+    """What a */documents.jsonl member of an export holds: (kind, key) or None.
+
+    kind is "user" for a user table (key "table" at the root, "component/table" in a component,
+    "a/b/table" in nested ones), "storage" for a _storage index (key "_storage" or
+    "component/_storage"); any other system table (_tables, ...) gives None. The layout is
+    get-convex/convex-backend crates/exports/src/lib.rs (get_export_path_prefix: one
+    "_components/<name>/" per component in the path) at 94a42c3.
+    """
+    parts = member_name.split("/")
+    if len(parts) < 2 or parts[-1] != "documents.jsonl":
+        return None
+    path, rest = [], parts[:-1]
+    while len(rest) >= 3 and rest[0] == "_components":
+        path.append(rest[1])
+        rest = rest[2:]
+    if len(rest) != 1:
+        return None
+    table = rest[0]
+    if table == "_storage":
+        return "storage", "/".join(path + ["_storage"])
+    if table.startswith("_"):
+        return None
+    return "user", "/".join(path + [table])
+
+
 def table_names(index_text):
     """The user tables named by a _tables/documents.jsonl ({"name": ..., "id": ...} per line)."""
     return [json.loads(line)["name"] for line in index_text.splitlines() if line.strip()]
@@ -525,7 +559,10 @@ def download_export(client, start_ts, dest, request_timeout=None, force=False):
 
 # ---------------------------------------------------------------------------- import
 def zip_summary(path):
-    """(tables, rows) counted from the local archive, refusing one that is not an export."""
+    """(tables, rows) counted from the local archive, refusing one that is not an export.
+
+    rows counts the documents of every user table, the components' included; _tables and
+    _storage indexes (of the root or of a component) are not user tables."""
     try:
         tables = verify_zip(path)
     except ValueError as exc:
@@ -533,8 +570,8 @@ def zip_summary(path):
     rows = 0
     with zipfile.ZipFile(path) as archive:
         for name in archive.namelist():
-            parts = name.split("/")
-            if parts[-1] == "documents.jsonl" and not parts[0].startswith("_"):
+            kind = documents_table(name)
+            if kind and kind[0] == "user":
                 with archive.open(name) as member:
                     rows += sum(1 for line in member if line.strip())
     return tables, rows
