@@ -130,7 +130,9 @@ def test_job_backs_up_without_ansible_and_restore_matches(run_playbook, tmp_path
     manifests = [n for n in os.listdir(backup_dir) if n.endswith(".manifest.json")]
     assert len(manifests) == 1
     manifest = json.load(open(os.path.join(backup_dir, manifests[0])))
-    assert manifest["tables"] == {"messages": 120, "users": 1}
+    # include_storage is the role's default: the backend writes _storage/documents.jsonl even when
+    # there are no files (crates/exports/src/export_storage.rs)
+    assert manifest["tables"] == {"messages": 120, "users": 1, "_storage": 0}
     assert manifest["backend_image"] == variables["convex_backend_image"]
 
     target = standin_lib.ConvexStandin("joelclaw", secrets.token_hex(32)).start()
@@ -162,7 +164,9 @@ def test_job_reads_a_hand_edited_key_file_and_counts_only_user_tables(run_playbo
     backup_dir = variables["convex_backup_dir"]
     manifest = json.load(open(os.path.join(backup_dir, [n for n in os.listdir(backup_dir)
                                                         if n.endswith(".manifest.json")][0])))
-    assert manifest["tables"] == {"messages": 120, "users": 1, "waitlist/entries": 1}
+    assert manifest["tables"] == {"messages": 120, "users": 1, "waitlist/entries": 1, "_storage": 0,
+                                  "waitlist/_storage": 1}
+    assert manifest["documents"] == 122
 
 
 def test_job_failure_keeps_existing_sets_and_exits_1(run_playbook, tmp_path, source):

@@ -12,7 +12,8 @@ convex-selfhost.md sections 2, 3 and 6:
 * GET /api/check_admin_key, /api/v1/deployment_info;
 * GET /api/list_environment_variables, POST /api/update_environment_variables
   (also under /api/v1/);
-* POST /api/export/request/zip, GET /api/export/zip/<start_ts or id>;
+* POST /api/export/request/zip, GET /api/export/zip/<start_ts or id>, POST /api/export/cancel/<id>;
+  exports are written in the backend's streamed async_zip layout (streamed_zip.py);
 * POST /api/import/start_upload, upload_part, finish_upload, /api/perform_import,
   /api/cancel_import;
 * POST /api/query for the _system/cli queries the CLI and the modules run;
