@@ -31,9 +31,10 @@ import tempfile
 import time
 import zipfile
 
+from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_env_file as env_file_reader
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexError, int64
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_snapshot import (
-    download_export, request_export, run_import, verify_zip)
+    documents_table, download_export, request_export, run_import, verify_zip)
 
 MANIFEST_FORMAT = 1
 STAGING = ".staging"
@@ -80,24 +81,23 @@ def env_digest(variables):
 
 
 def table_counts(path):
-    """{table: documents} for every table in an export ZIP (component tables as component/table)."""
+    """{table: documents} for every user table in an export ZIP (a component's as component/table)
+    and every _storage index ("_storage", "component/_storage": files, not documents). The
+    _tables indexes are not tables and are left out."""
     counts = {}
     with zipfile.ZipFile(path) as archive:
         for name in archive.namelist():
-            parts = name.split("/")
-            if parts[-1] != "documents.jsonl":
-                continue
-            if len(parts) == 2 and not parts[0].startswith("_"):
-                table = parts[0]
-            elif len(parts) >= 4 and parts[0] == "_components":
-                table = "/".join(parts[1:-1])
-            elif parts[0] == "_storage" and len(parts) == 2:
-                table = "_storage"
-            else:
+            kind = documents_table(name)
+            if kind is None:
                 continue
             with archive.open(name) as member:
-                counts[table] = sum(1 for line in member if line.strip())
+                counts[kind[1]] = sum(1 for line in member if line.strip())
     return counts
+
+
+def document_count(counts):
+    """The documents in a table_counts result: the user tables' rows, not the storage files."""
+    return sum(v for k, v in counts.items() if k.split("/")[-1] != "_storage")
 
 
 def iso_utc(seconds):
@@ -154,7 +154,7 @@ def take_backup(client, backup_dir, include_storage, deadline, request_timeout=N
             "size": download["size"],
             "sha256": download["sha256"],
             "tables": counts,
-            "documents": sum(v for k, v in counts.items() if k != "_storage"),
+            "documents": document_count(counts),
             "include_storage": bool(include_storage),
             "backend_image": backend_image,
             "backend_version": version,
@@ -362,16 +362,6 @@ def restore_set(client, entry, deadline, chunk_size, restore_env=True, request_t
 
 
 # ---------------------------------------------------------------------------- the scheduled job
-def admin_key_from_env_file(path):
-    """CONVEX_SELF_HOSTED_ADMIN_KEY from the Convex CLI env file, or None."""
-    with open(path, "r") as handle:
-        for line in handle:
-            name, sep, value = line.strip().partition("=")
-            if sep and name.strip().replace("export ", "") == "CONVEX_SELF_HOSTED_ADMIN_KEY":
-                return value.strip().strip("'\"") or None
-    return None
-
-
 JOB_KEYS = {
     "url": str, "admin_key_env_file": str, "backup_dir": str, "include_storage": bool, "keep_daily": int,
     "keep_weekly": int, "timeout": (int, float), "request_timeout": (int, float), "validate_certs": bool,
@@ -401,10 +391,10 @@ def run_job(config, client_factory, deadline_factory, log):
     directory into deleting what is there.
     """
     try:
-        key = admin_key_from_env_file(config["admin_key_env_file"])
-    except OSError as exc:
+        key = env_file_reader.admin_key(config["admin_key_env_file"])
+    except (OSError, UnicodeDecodeError) as exc:
         log("FAILED: cannot read the admin key env file %s (%s); converge convex_backend to write it."
-            % (config["admin_key_env_file"], exc.strerror))
+            % (config["admin_key_env_file"], getattr(exc, "strerror", None) or exc))
         return 1
     if not key:
         log("FAILED: %s has no CONVEX_SELF_HOSTED_ADMIN_KEY line; converge convex_backend to write it."
@@ -422,7 +412,8 @@ def run_job(config, client_factory, deadline_factory, log):
         log("FAILED: cannot write under %s: %s" % (config["backup_dir"], exc))
         return 1
     log("backup %s: %d bytes, sha256 %s, %d documents in %d tables, %d environment variables, %.1fs" % (
-        manifest["file"], manifest["size"], manifest["sha256"], manifest["documents"], len(manifest["tables"]),
+        manifest["file"], manifest["size"], manifest["sha256"], manifest["documents"],
+        len([t for t in manifest["tables"] if t.split("/")[-1] != "_storage"]),
         manifest["env_count"], manifest["elapsed"]))
     try:
         outcome = apply_retention(config["backup_dir"], config["keep_daily"], config["keep_weekly"])

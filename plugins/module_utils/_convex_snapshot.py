@@ -24,7 +24,11 @@ from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client im
 
 CHUNK = 1024 * 1024
 SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+\.zip$")
-STABLE_EXPORT = ("completed", "failed")
+# The terminal states of an export (get-convex/convex-backend crates/model/src/exports/types.rs at
+# 94a42c3: SerializedExport is tagged "state" in snake_case; Canceled also reads as "cancelled").
+# "canceled" comes from POST /api/export/cancel/{id}, e.g. the dashboard's cancel button.
+CANCELED_EXPORT = ("canceled", "cancelled")
+STABLE_EXPORT = ("completed", "failed") + CANCELED_EXPORT
 
 
 class Deadline(object):
@@ -81,6 +85,10 @@ def request_export(client, include_storage, deadline, request_timeout=None):
         if doc.get("state") == "failed":
             raise ConvexError("the backend reports the export as failed (start_ts %s). Check the backend logs "
                               "and the free space of its export storage." % doc.get("start_ts"), kind="state")
+        if doc.get("state") in CANCELED_EXPORT:
+            raise ConvexError("the export %s was canceled on the server (POST /api/export/cancel, e.g. from the "
+                              "dashboard) before it completed; nothing was downloaded. Run the task again to take "
+                              "a new export." % doc.get("_id"), kind="state")
         return doc
 
 
@@ -94,137 +102,363 @@ def filename_from(disposition, start_ts):
 
 
 class StreamingZipCheck(object):
-    """Check the CRC of every ZIP member while the bytes arrive (fed from the download loop).
+    """Check a ZIP while its bytes arrive (fed from the download loop), record by record.
 
-    Members whose end cannot be found without the central directory (stored with a data
-    descriptor, unknown methods) are listed in ``unchecked`` for a check after the download.
-    ``error`` names the first corruption found.
+    Written for the archives the Convex backend streams with async_zip 0.0.18
+    (get-convex/convex-backend crates/exports/src/zip_uploader.rs at 94a42c3; Majored/rs-async-zip
+    src/base/write/entry_stream.rs and src/base/write/mod.rs at v0.0.18): local headers with
+    flag bit 3, sizes 0xFFFFFFFF and a zip64 extra whose sizes are 0; Deflate data; a 16-byte data
+    descriptor (signature, CRC, 0xFFFFFFFF twice); a central directory whose zip64 extras hold the
+    real sizes and offsets; zip64 end record, zip64 locator, end record. Other writers' layouts
+    (sizes in the local header, 12/16/24-byte descriptors with real sizes) are accepted too.
+
+    Every Deflate member is inflated until its stream ends and its CRC-32 and sizes are computed;
+    they must match the descriptor (where it holds values) and the central directory, whose
+    records must name exactly the members seen, at their offsets; the end records must agree
+    with the directory. Call finish() after the last byte: an archive that stops early is
+    truncated. A member whose end cannot be found without the directory (stored with a data
+    descriptor, an unknown method) stops the streaming check: it is listed in ``unchecked`` and
+    ``stopped`` is set, for verify_zip to read the archive afterwards.
+    ``error`` names the first problem found; ``tables`` lists the user tables of the root
+    _tables/documents.jsonl once finish() has run without error.
     """
 
-    LOCAL, DESCRIPTOR = b"PK\x03\x04", b"PK\x07\x08"
+    LOCAL, DESCRIPTOR, CENTRAL = b"PK\x03\x04", b"PK\x07\x08", b"PK\x01\x02"
+    ZIP64_END, ZIP64_LOCATOR, END = b"PK\x06\x06", b"PK\x06\x07", b"PK\x05\x06"
+    NEXT_RECORD = (LOCAL, CENTRAL)
+    TABLES_INDEX = "_tables/documents.jsonl"
+    INDEX_LIMIT = 64 * 1024 * 1024
 
     def __init__(self):
         self.buf = bytearray()
-        self.state = "header"
+        self.offset = 0            # archive offset of buf[0]
+        self.state = "record"
         self.member = None
-        self.checked, self.unchecked = [], []
+        self.members = {}          # local header offset -> checked member
+        self.skipped = {}          # local header offset -> name (not checked while streaming)
+        self.directory = []        # names in central directory order
+        self.cd_start = self.zip64_end = None
+        self.index = None          # the root _tables/documents.jsonl, inflated
+        self.checked, self.unchecked, self.tables = [], [], []
         self.error = None
-        self.stopped = False
+        self.stopped = self.done = False
 
+    # ------------------------------------------------------------------ input
     def feed(self, data):
         if self.stopped or self.error:
+            return
+        if self.done:
+            if data:
+                self.error = "%d bytes after the end of central directory record" % len(data)
             return
         self.buf += data
         try:
             self._run()
         except (ValueError, zlib.error, struct.error) as exc:
-            self.error = "%s: %s" % (self.member["name"] if self.member else "header", exc)
+            self.error = "%s: %s" % (self.member["name"] if self.member else "at byte %d" % self.offset, exc)
 
-    def _start_member(self):
-        if len(self.buf) < 30:
-            return False
-        (_sig, _ver, flags, method, _t, _d, crc, csize, usize, nlen, xlen) = struct.unpack("<4s5H3L2H", bytes(self.buf[:30]))
-        if len(self.buf) < 30 + nlen + xlen:
-            return False
-        name = bytes(self.buf[30:30 + nlen]).decode("utf-8", "replace")
-        extra = bytes(self.buf[30 + nlen:30 + nlen + xlen])
-        zip64 = False
+    def finish(self):
+        """The download has ended: report a truncated archive, check the tables index."""
+        if self.error or self.stopped:
+            return
+        if not self.done:
+            if self.member:
+                where = "inside member %s (%s)" % (self.member["name"], "its Deflate stream never ends: truncated or "
+                                                   "damaged" if self.state == "stream" else "cut short")
+            else:
+                where = "before its end records"
+            self.error = "the archive is truncated or damaged: it ends at byte %d, %s" % (
+                self.offset + len(self.buf), where)
+            return
+        try:
+            self.tables = self._tables()
+        except ValueError as exc:
+            self.error = str(exc)
+
+    def _tables(self):
+        if self.index is None:
+            raise ValueError("no %s: not a Convex snapshot export" % self.TABLES_INDEX)
+        try:
+            tables = table_names(self.index.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError("%s is not JSON lines of tables (%s)" % (self.TABLES_INDEX, exc))
+        names = set(self.directory)
+        for table in tables:
+            if "%s/documents.jsonl" % table not in names:
+                raise ValueError("table %s is listed in %s but the archive has no %s/documents.jsonl"
+                                 % (table, self.TABLES_INDEX, table))
+        return sorted(tables)
+
+    def _take(self, count):
+        data = bytes(self.buf[:count])
+        del self.buf[:count]
+        self.offset += count
+        return data
+
+    # ------------------------------------------------------------------ records
+    def _run(self):
+        while not (self.stopped or self.done):
+            if self.state == "record":
+                if len(self.buf) < 4:
+                    return
+                signature = bytes(self.buf[:4])
+                handler = {self.LOCAL: self._local, self.CENTRAL: self._central, self.ZIP64_END: self._zip64_end,
+                           self.ZIP64_LOCATOR: self._zip64_locator, self.END: self._end}.get(signature)
+                if handler is None:
+                    raise ValueError("no ZIP record here (found %r)" % signature)
+                if not handler():
+                    return
+            elif self.state == "sized":
+                if not self._sized():
+                    return
+            elif self.state == "stream":
+                if not self._stream():
+                    return
+            elif self.state == "descriptor":
+                if not self._descriptor():
+                    return
+
+    @staticmethod
+    def _zip64(extra, values, wanted):
+        """Replace the 0xFFFFFFFF values among wanted (names, in APPNOTE order) from the zip64 extra."""
         pos = 0
         while pos + 4 <= len(extra):
             tag, size = struct.unpack("<HH", extra[pos:pos + 4])
             if tag == 1:
-                zip64 = True
-                values = list(struct.unpack("<%dQ" % (size // 8), extra[pos + 4:pos + 4 + size - size % 8]))
-                if usize == 0xFFFFFFFF and values:
-                    usize = values.pop(0)
-                if csize == 0xFFFFFFFF and values:
-                    csize = values.pop(0)
+                data = extra[pos + 4:pos + 4 + size]
+                for name in wanted:
+                    if values[name] == 0xFFFFFFFF and len(data) >= 8:
+                        values[name] = struct.unpack("<Q", data[:8])[0]
+                        data = data[8:]
+                return True
             pos += 4 + size
-        del self.buf[:30 + nlen + xlen]
-        self.member = {"name": name, "flags": flags, "method": method, "crc": crc, "csize": csize, "usize": usize,
-                       "zip64": zip64, "seen": 0, "out": 0, "crc_now": 0,
-                       "inflate": zlib.decompressobj(-15) if method == 8 else None}
+        return False
+
+    def _local(self):
+        if len(self.buf) < 30:
+            return False
+        (_sig, _ver, flags, method, _t, _d, crc, csize, usize, nlen, xlen) = struct.unpack(
+            "<4s5H3L2H", bytes(self.buf[:30]))
+        if len(self.buf) < 30 + nlen + xlen:
+            return False
+        if self.cd_start is not None:
+            raise ValueError("a local file header after the central directory")
+        start = self.offset
+        header = self._take(30 + nlen + xlen)
+        name = header[30:30 + nlen].decode("utf-8", "replace")
+        values = {"usize": usize, "csize": csize}
+        self._zip64(header[30 + nlen:], values, ("usize", "csize"))
+        streaming = bool(flags & 8)
+        self.member = {"name": name, "offset": start, "method": method, "crc": crc, "csize": values["csize"],
+                       "usize": values["usize"], "seen": 0, "out": 0, "crc_now": 0,
+                       "inflate": zlib.decompressobj(-15) if method == 8 else None,
+                       "keep": bytearray() if name == self.TABLES_INDEX else None}
+        if method not in (0, 8) or (streaming and method == 0):
+            self.unchecked.append(name)
+            self.skipped[start] = name
+            if streaming:
+                self.stopped = True    # its end is only known from the central directory
+                self.buf = bytearray()
+                return False
+            self.member["inflate"] = False
+            self.state = "sized"
+        else:
+            self.state = "stream" if streaming else "sized"
         return True
 
-    def _absorb(self, data):
+    def _absorb(self, data, inflated=False):
         member = self.member
-        if member["inflate"] is not None:
+        if member["inflate"] and not inflated:
             data = member["inflate"].decompress(data)
         member["crc_now"] = zlib.crc32(data, member["crc_now"])
         member["out"] += len(data)
+        if member["keep"] is not None:
+            if len(member["keep"]) + len(data) > self.INDEX_LIMIT:
+                raise ValueError("larger than %d bytes" % self.INDEX_LIMIT)
+            member["keep"] += data
 
-    def _finish(self, crc, usize):
+    def _sized(self):
         member = self.member
-        if member["inflate"] is not None and not member["inflate"].eof:
-            raise ValueError("deflate stream is truncated")
-        if member["crc_now"] != crc or member["out"] != usize:
-            raise ValueError("CRC or size mismatch")
-        self.checked.append(member["name"])
-        self.member, self.state = None, "header"
+        take = min(member["csize"] - member["seen"], len(self.buf))
+        data = self._take(take)
+        member["seen"] += take
+        if member["inflate"] is not False:
+            self._absorb(data)
+        if member["seen"] < member["csize"]:
+            return False
+        if member["inflate"] is False:
+            self.member, self.state = None, "record"
+            return True
+        if member["inflate"] is not None:
+            self._absorb(member["inflate"].flush(), inflated=True)
+            if not member["inflate"].eof:
+                raise ValueError("its Deflate stream does not end where its size says")
+        self._check(member["crc"], member["usize"], member["csize"], "local header")
+        return True
 
-    def _run(self):
-        while True:
-            if self.state == "header":
-                if len(self.buf) < 4:
-                    return
-                if bytes(self.buf[:4]) != self.LOCAL:
-                    self.stopped = True  # the central directory (or garbage, which zipfile will report)
-                    self.buf = bytearray()
-                    return
-                if not self._start_member():
-                    return
-                member = self.member
-                streaming = member["flags"] & 8
-                if member["method"] not in (0, 8) or (streaming and member["method"] == 0):
-                    self.unchecked.append(member["name"])
-                    if streaming:
-                        self.stopped = True
-                        self.buf = bytearray()
-                        return
-                    self.state = "skip"
-                else:
-                    self.state = "stream" if streaming else "sized"
-            elif self.state in ("sized", "skip"):
-                member = self.member
-                take = min(member["csize"] - member["seen"], len(self.buf))
-                if self.state == "sized":
-                    self._absorb(bytes(self.buf[:take]))
-                del self.buf[:take]
-                member["seen"] += take
-                if member["seen"] < member["csize"]:
-                    return
-                if self.state == "skip":
-                    self.member, self.state = None, "header"
-                else:
-                    if member["inflate"] is not None:
-                        tail = member["inflate"].flush()
-                        member["crc_now"] = zlib.crc32(tail, member["crc_now"])
-                        member["out"] += len(tail)
-                    self._finish(member["crc"], member["usize"])
-            elif self.state == "stream":
-                member = self.member
-                data = bytes(self.buf)
-                self.buf = bytearray()
-                self._absorb(data)
-                if not member["inflate"].eof:
-                    return
-                self.buf = bytearray(member["inflate"].unused_data)
-                self.state = "descriptor"
-            elif self.state == "descriptor":
-                width = 8 if self.member["zip64"] else 4
-                signed = bytes(self.buf[:4]) == self.DESCRIPTOR
-                need = (4 if signed else 0) + 4 + 2 * width
-                if len(self.buf) < need:
-                    return
-                body = bytes(self.buf[4 if signed else 0:need])
-                del self.buf[:need]
-                crc = struct.unpack("<L", body[:4])[0]
-                usize = struct.unpack("<Q" if width == 8 else "<L", body[4 + width:4 + 2 * width])[0]
-                self._finish(crc, usize)
+    def _stream(self):
+        member = self.member
+        data = self._take(len(self.buf))
+        self._absorb(data)
+        if not member["inflate"].eof:
+            member["seen"] += len(data)
+            return False
+        rest = member["inflate"].unused_data
+        member["seen"] += len(data) - len(rest)
+        self.buf = bytearray(rest) + self.buf
+        self.offset -= len(rest)
+        self.state = "descriptor"
+        return True
+
+    def _descriptor(self):
+        signed = 4 if bytes(self.buf[:4]) == self.DESCRIPTOR else 0
+        if len(self.buf) < signed + 16:
+            return False
+        if bytes(self.buf[signed + 12:signed + 16]) in self.NEXT_RECORD:
+            width = 4       # async_zip 0.0.18: crc, then 0xFFFFFFFF as both sizes
+        elif len(self.buf) < signed + 24:
+            return False
+        elif bytes(self.buf[signed + 20:signed + 24]) in self.NEXT_RECORD:
+            width = 8       # APPNOTE 4.3.9.2: zip64 sizes
+        else:
+            raise ValueError("no data descriptor where its Deflate stream ends")
+        body = self._take(signed + 4 + 2 * width)[signed:]
+        crc = struct.unpack("<L", body[:4])[0]
+        csize, usize = struct.unpack("<QQ" if width == 8 else "<LL", body[4:])
+        if width == 4 and (csize, usize) == (0xFFFFFFFF, 0xFFFFFFFF):
+            csize = usize = None     # "see the central directory"
+        self._check(crc, usize, csize, "data descriptor")
+        return True
+
+    def _check(self, crc, usize, csize, source):
+        member = self.member
+        if member["crc_now"] != crc:
+            raise ValueError("CRC-32 of the data is %08x, its %s says %08x" % (member["crc_now"], source, crc))
+        for what, have, said in (("uncompressed", member["out"], usize), ("compressed", member["seen"], csize)):
+            if said is not None and said != have and said != have % (1 << 32):
+                raise ValueError("%s size is %d, its %s says %d" % (what, have, source, said))
+        if member["keep"] is not None and self.index is None:
+            self.index = bytes(member["keep"])
+        self.members[member["offset"]] = member
+        self.checked.append(member["name"])
+        self.member, self.state = None, "record"
+
+    def _central(self):
+        if len(self.buf) < 46:
+            return False
+        fields = struct.unpack("<4s6H3L5H2L", bytes(self.buf[:46]))
+        crc, csize, usize, nlen, xlen, clen, offset = fields[7], fields[8], fields[9], fields[10], fields[11], \
+            fields[12], fields[16]
+        if len(self.buf) < 46 + nlen + xlen + clen:
+            return False
+        if self.cd_start is None:
+            self.cd_start = self.offset
+        record = self._take(46 + nlen + xlen + clen)
+        name = record[46:46 + nlen].decode("utf-8", "replace")
+        values = {"usize": usize, "csize": csize, "offset": offset}
+        self._zip64(record[46 + nlen:46 + nlen + xlen], values, ("usize", "csize", "offset"))
+        member = self.members.get(values["offset"])
+        seen = member["name"] if member else self.skipped.get(values["offset"])
+        if seen != name:
+            raise ValueError("the central directory places %s at byte %d, where %s" % (
+                name, values["offset"], "%s starts" % seen if seen else "no member starts"))
+        if name in self.directory:
+            raise ValueError("the central directory lists %s twice" % name)
+        self.directory.append(name)
+        if member:
+            if member["crc_now"] != crc:
+                raise ValueError("%s: CRC-32 of the data is %08x, the central directory says %08x"
+                                 % (name, member["crc_now"], crc))
+            if (member["out"], member["seen"]) != (values["usize"], values["csize"]):
+                raise ValueError("%s: sizes %d/%d (uncompressed/compressed), the central directory says %d/%d"
+                                 % (name, member["out"], member["seen"], values["usize"], values["csize"]))
+        return True
+
+    def _zip64_end(self):
+        if len(self.buf) < 12:
+            return False
+        size = struct.unpack("<Q", bytes(self.buf[4:12]))[0]
+        if size < 44 or len(self.buf) < 12 + size:
+            if size < 44:
+                raise ValueError("zip64 end of central directory record of %d bytes" % size)
+            return False
+        self.zip64_end = self.offset
+        record = self._take(12 + size)
+        _made, _needed, _disk, _cd_disk, on_disk, count, cd_size, cd_offset = struct.unpack("<2H2L4Q", record[12:56])
+        self._agree("zip64 end record", on_disk, count, cd_size, cd_offset, zip64_end=self.zip64_end)
+        return True
+
+    def _zip64_locator(self):
+        if len(self.buf) < 20:
+            return False
+        _disk, where, _disks = struct.unpack("<LQL", self._take(20)[4:])
+        if self.zip64_end is None or where != self.zip64_end:
+            raise ValueError("the zip64 locator points at byte %d, not at the zip64 end record" % where)
+        return True
+
+    def _end(self):
+        if len(self.buf) < 22:
+            return False
+        clen = struct.unpack("<H", bytes(self.buf[20:22]))[0]
+        if len(self.buf) < 22 + clen:
+            return False
+        end = self.offset
+        _sig, _disk, _cd_disk, on_disk, count, cd_size, cd_offset, _clen = struct.unpack(
+            "<4s4H2LH", self._take(22 + clen)[:22])
+        self._agree("end of central directory record", None if on_disk == 0xFFFF else on_disk,
+                    None if count == 0xFFFF else count, None if cd_size == 0xFFFFFFFF else cd_size,
+                    None if cd_offset == 0xFFFFFFFF else cd_offset, zip64_end=self.zip64_end or end)
+        missing = sorted(set(m["name"] for m in self.members.values()) - set(self.directory))
+        if missing:
+            raise ValueError("the central directory does not list %s" % ", ".join(missing))
+        self.done = True
+        if self.buf:
+            raise ValueError("%d bytes after the end of central directory record" % len(self.buf))
+        return True
+
+    def _agree(self, what, on_disk, count, cd_size, cd_offset, zip64_end):
+        cd_start = self.cd_start if self.cd_start is not None else zip64_end
+        have = {"entries on this disk": len(self.directory), "entries": len(self.directory),
+                "directory size": zip64_end - cd_start, "directory offset": cd_start}
+        for label, said in (("entries on this disk", on_disk), ("entries", count), ("directory size", cd_size),
+                            ("directory offset", cd_offset)):
+            if said is not None and said != have[label]:
+                raise ValueError("the %s says %s %d, the archive has %d" % (what, label, said, have[label]))
+
+
+def documents_table(member_name):
+    """What a */documents.jsonl member of an export holds: (kind, key) or None.
+
+    kind is "user" for a user table (key "table" at the root, "component/table" in a component,
+    "a/b/table" in nested ones), "storage" for a _storage index (key "_storage" or
+    "component/_storage"); any other system table (_tables, ...) gives None. The layout is
+    get-convex/convex-backend crates/exports/src/lib.rs (get_export_path_prefix: one
+    "_components/<name>/" per component in the path) at 94a42c3.
+    """
+    parts = member_name.split("/")
+    if len(parts) < 2 or parts[-1] != "documents.jsonl":
+        return None
+    path, rest = [], parts[:-1]
+    while len(rest) >= 3 and rest[0] == "_components":
+        path.append(rest[1])
+        rest = rest[2:]
+    if len(rest) != 1:
+        return None
+    table = rest[0]
+    if table == "_storage":
+        return "storage", "/".join(path + ["_storage"])
+    if table.startswith("_"):
+        return None
+    return "user", "/".join(path + [table])
+
+
+def table_names(index_text):
+    """The user tables named by a _tables/documents.jsonl ({"name": ..., "id": ...} per line)."""
+    return [json.loads(line)["name"] for line in index_text.splitlines() if line.strip()]
 
 
 def verify_zip(path, checked=None):
-    """Check the archive the way a restore would need it; return the table names.
+    """Check the archive the way a restore would need it; return the root's user tables.
 
     ``checked``: member names whose CRC was already verified while downloading; the
     others are read and checked here. Raises ValueError naming the problem.
@@ -232,20 +466,21 @@ def verify_zip(path, checked=None):
     done = set(checked or ())
     try:
         with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            if "_tables/documents.jsonl" not in names:
-                raise ValueError("no _tables/documents.jsonl: not a Convex snapshot export")
+            names = set(archive.namelist())
+            if StreamingZipCheck.TABLES_INDEX not in names:
+                raise ValueError("no %s: not a Convex snapshot export" % StreamingZipCheck.TABLES_INDEX)
             for info in archive.infolist():
                 if info.filename in done:
                     continue
                 with archive.open(info) as member:
                     while member.read(CHUNK):
                         pass
-            tables = []
-            for line in archive.read("_tables/documents.jsonl").decode("utf-8").splitlines():
-                if line.strip():
-                    tables.append(json.loads(line)["name"])
-    except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, UnicodeDecodeError) as exc:
+            tables = table_names(archive.read(StreamingZipCheck.TABLES_INDEX).decode("utf-8"))
+            for table in tables:
+                if "%s/documents.jsonl" % table not in names:
+                    raise ValueError("table %s is listed in %s but the archive has no %s/documents.jsonl"
+                                     % (table, StreamingZipCheck.TABLES_INDEX, table))
+    except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, TypeError, UnicodeDecodeError) as exc:
         raise ValueError("%s: %s" % (type(exc).__name__, exc))
     except ValueError as exc:
         raise ValueError(str(exc))
@@ -306,6 +541,7 @@ def download_export(client, start_ts, dest, request_timeout=None, force=False):
             if expected is not None and expected.isdigit() and int(expected) != size:
                 raise ConvexError("the export download ended at %d of %s bytes." % (size, expected), kind="malformed")
             try:
+                check.finish()
                 if check.error:
                     raise ValueError(check.error)
                 tables = verify_zip(tmp, checked=check.checked)
@@ -323,7 +559,10 @@ def download_export(client, start_ts, dest, request_timeout=None, force=False):
 
 # ---------------------------------------------------------------------------- import
 def zip_summary(path):
-    """(tables, rows) counted from the local archive, refusing one that is not an export."""
+    """(tables, rows) counted from the local archive, refusing one that is not an export.
+
+    rows counts the documents of every user table, the components' included; _tables and
+    _storage indexes (of the root or of a component) are not user tables."""
     try:
         tables = verify_zip(path)
     except ValueError as exc:
@@ -331,8 +570,8 @@ def zip_summary(path):
     rows = 0
     with zipfile.ZipFile(path) as archive:
         for name in archive.namelist():
-            parts = name.split("/")
-            if parts[-1] == "documents.jsonl" and not parts[0].startswith("_"):
+            kind = documents_table(name)
+            if kind and kind[0] == "user":
                 with archive.open(name) as member:
                     rows += sum(1 for line in member if line.strip())
     return tables, rows

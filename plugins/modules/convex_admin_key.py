@@ -123,37 +123,15 @@ import os
 import stat
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_env_file as env_file_reader
 from ansible_collections.joelclaw.macmini.plugins.module_utils._private_file import write_private
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_admin_key import (
     AdminKeyError, check_instance_name, crypto_missing, issue_admin_key, key_is_valid_for, parse_secret)
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexClient, ConvexError
 
-URL_VAR = "CONVEX_SELF_HOSTED_URL"
-KEY_VAR = "CONVEX_SELF_HOSTED_ADMIN_KEY"
+URL_VAR = env_file_reader.URL
+KEY_VAR = env_file_reader.ADMIN_KEY
 HEADER = "# Managed by Ansible (joelclaw.macmini.convex_admin_key). Read by the Convex CLI.\n"
-
-
-def read_env_file(path):
-    """{NAME: value} from a dotenv file, or None when the file does not exist."""
-    try:
-        with open(path, "r") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        return None, None
-    values = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        name, _sep, value = line.partition("=")
-        name = name.strip()
-        if name.startswith("export "):
-            name = name[len("export "):].strip()
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[name] = value
-    return values, text
 
 
 def render_env_file(url, admin_key):
@@ -197,7 +175,7 @@ def main():
     existing, existing_text = (None, None)
     if env_file:
         try:
-            existing, existing_text = read_env_file(env_file)
+            existing, existing_text = env_file_reader.read(env_file)
         except (OSError, UnicodeDecodeError) as exc:
             module.fail_json(msg="cannot read env_file %s: %s" % (env_file, exc), **result)
     old_key = (existing or {}).get(KEY_VAR)

@@ -118,6 +118,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_backup as backup
+from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_env_file as env_file_reader
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexClient, ConvexError
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_snapshot import Deadline
 
@@ -128,7 +129,7 @@ def read_key(module):
         return params["admin_key"]
     path = params["admin_key_env_file"]
     try:
-        key = backup.admin_key_from_env_file(path)
+        key = env_file_reader.admin_key(path)
     except (OSError, UnicodeDecodeError) as exc:
         module.fail_json(msg="admin_key_env_file %s cannot be read (%s); converge joelclaw.macmini.convex_backend "
                              "(convex_admin_key with env_file) to write it." % (path, exc))

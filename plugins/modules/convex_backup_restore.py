@@ -101,6 +101,7 @@ import_id:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_backup as backup
+from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_env_file as env_file_reader
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexClient, ConvexError
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_snapshot import Deadline
 
@@ -132,7 +133,7 @@ def main():
     key = params["admin_key"]
     if not key:
         try:
-            key = backup.admin_key_from_env_file(params["admin_key_env_file"])
+            key = env_file_reader.admin_key(params["admin_key_env_file"])
         except (OSError, UnicodeDecodeError) as exc:
             module.fail_json(msg="admin_key_env_file %s cannot be read (%s); converge joelclaw.macmini.convex_backend "
                                  "to write it." % (params["admin_key_env_file"], exc))

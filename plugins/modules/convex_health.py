@@ -193,6 +193,7 @@ elapsed_ms:
 import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_env_file as env_file_reader
 from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_health as health
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexError
 
@@ -205,15 +206,6 @@ THRESHOLDS = dict(
     restarts_fail=dict(type="int", default=5),
 )
 PROBE_NAMES = ("backend_version", "instance_name", "admin_key", "http_actions", "dashboard", "tls", "kubernetes", "backup_age")
-
-
-def admin_key_from(path):
-    with open(path, "r") as handle:
-        for line in handle:
-            name, sep, value = line.strip().partition("=")
-            if sep and name.strip() == "CONVEX_SELF_HOSTED_ADMIN_KEY":
-                return value.strip().strip("'\"")
-    return None
 
 
 def build_jobs(params, admin_key):
@@ -294,7 +286,7 @@ def main():
     env_file = params["admin_key_env_file"]
     if env_file:
         try:
-            admin_key = admin_key_from(env_file)
+            admin_key = env_file_reader.admin_key(env_file)
             if not admin_key:
                 early.append(health.Probe("admin_key", health.FAIL, None, "%s has no CONVEX_SELF_HOSTED_ADMIN_KEY "
                                           "line: run joelclaw.macmini.convex_admin_key with env_file" % env_file))

@@ -112,7 +112,7 @@ def test_install_is_private_and_idempotent(run_playbook, tmp_path, source):
     assert stat.S_IMODE(os.stat(install_dir).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(os.path.join(install_dir, "config.json")).st_mode) == 0o600
     # The job's copy of the collection code is the collection's code, byte for byte.
-    for name in ("_convex_client.py", "_convex_snapshot.py", "_convex_backup.py"):
+    for name in ("_convex_client.py", "_convex_env_file.py", "_convex_snapshot.py", "_convex_backup.py"):
         copied = os.path.join(install_dir, "lib/ansible_collections/joelclaw/macmini/plugins/module_utils", name)
         assert open(copied, "rb").read() == open(ROOT / "plugins" / "module_utils" / name, "rb").read()
     again = run_playbook(INSTALL_PLAY, variables, check=False)
@@ -130,7 +130,9 @@ def test_job_backs_up_without_ansible_and_restore_matches(run_playbook, tmp_path
     manifests = [n for n in os.listdir(backup_dir) if n.endswith(".manifest.json")]
     assert len(manifests) == 1
     manifest = json.load(open(os.path.join(backup_dir, manifests[0])))
-    assert manifest["tables"] == {"messages": 120, "users": 1}
+    # include_storage is the role's default: the backend writes _storage/documents.jsonl even when
+    # there are no files (crates/exports/src/export_storage.rs)
+    assert manifest["tables"] == {"messages": 120, "users": 1, "_storage": 0}
     assert manifest["backend_image"] == variables["convex_backend_image"]
 
     target = standin_lib.ConvexStandin("joelclaw", secrets.token_hex(32)).start()
@@ -145,6 +147,26 @@ def test_job_backs_up_without_ansible_and_restore_matches(run_playbook, tmp_path
         assert target.state.env == ENV
     finally:
         target.stop()
+
+
+def test_job_reads_a_hand_edited_key_file_and_counts_only_user_tables(run_playbook, tmp_path, source):
+    """The CLI env file in the forms dotenv accepts (export, quotes, comments); an export with a
+    component and file storage: the real layout, and component _tables/_storage are not tables."""
+    variables, _run = install(run_playbook, tmp_path, source)
+    with open(variables["convex_admin_key_env_file"], "w") as handle:
+        handle.write("# edited by hand\nexport CONVEX_SELF_HOSTED_URL='%s'\n"
+                     "export CONVEX_SELF_HOSTED_ADMIN_KEY=\"%s\"  # rotated\n" % (source.url, source.admin_key()))
+    source.state.components = {"waitlist": {"tables": {"entries": [{"_id": "e1", "_creationTime": 1.0}]},
+                                            "storage": {"kg9": b"x"}}}
+    proc = run_job(variables)
+    assert proc.returncode == 0, proc.stderr
+    assert "122 documents in 3 tables" in proc.stderr, proc.stderr
+    backup_dir = variables["convex_backup_dir"]
+    manifest = json.load(open(os.path.join(backup_dir, [n for n in os.listdir(backup_dir)
+                                                        if n.endswith(".manifest.json")][0])))
+    assert manifest["tables"] == {"messages": 120, "users": 1, "waitlist/entries": 1, "_storage": 0,
+                                  "waitlist/_storage": 1}
+    assert manifest["documents"] == 122
 
 
 def test_job_failure_keeps_existing_sets_and_exits_1(run_playbook, tmp_path, source):

@@ -12,7 +12,8 @@ convex-selfhost.md sections 2, 3 and 6:
 * GET /api/check_admin_key, /api/v1/deployment_info;
 * GET /api/list_environment_variables, POST /api/update_environment_variables
   (also under /api/v1/);
-* POST /api/export/request/zip, GET /api/export/zip/<start_ts or id>;
+* POST /api/export/request/zip, GET /api/export/zip/<start_ts or id>, POST /api/export/cancel/<id>;
+  exports are written in the backend's streamed async_zip layout (streamed_zip.py);
 * POST /api/import/start_upload, upload_part, finish_upload, /api/perform_import,
   /api/cancel_import;
 * POST /api/query for the _system/cli queries the CLI and the modules run;
@@ -56,6 +57,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from streamed_zip import write_streamed_zip  # noqa: E402  pylint: disable=wrong-import-position
 
 try:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
@@ -374,7 +378,8 @@ class StandinState(object):
         self.env = {}
         self.env_updates = []  # names sent in each update call (tests check what was sent)
         self.tables = {}
-        self.storage = {}
+        self.storage = {}     # id -> bytes, or {"data": bytes, "contentType": str}
+        self.components = {}  # name -> {"tables": {...}, "storage": {...}}: exported under _components/<name>/
         self.exports = []
         self.imports = {}
         self.uploads = {}
@@ -424,12 +429,19 @@ class StandinState(object):
         with self.lock:
             doc.update(state="in_progress", start_ts=start, progress_message="Exporting tables")
             tables = {name: list(rows) for name, rows in self.tables.items()}
-            storage = dict(self.storage) if doc["format"]["include_storage"] else {}
+            include = doc["format"]["include_storage"]
+            storage = dict(self.storage) if include else None
+            components = {name: {"tables": {t: list(r) for t, r in c.get("tables", {}).items()},
+                                 "storage": dict(c.get("storage", {})) if include else None}
+                          for name, c in self.components.items()}
         self.bump()
         if self.export_delay:
             time.sleep(self.export_delay)
         if "export_never_completes" in self.faults:
             return
+        with self.lock:
+            if doc["state"] == "canceled":
+                return   # the worker stops on a canceled export (application/src/exports/worker.rs)
         if "export_failed" in self.faults:
             with self.lock:
                 doc.clear()
@@ -442,15 +454,36 @@ class StandinState(object):
         if self.export_cache and cached and cached[0] == (id(self.tables), sum(map(len, tables.values())), bool(storage)):
             os.link(cached[1], path)
         else:
-            write_snapshot_zip(path, tables, storage, self.instance_name)
+            write_snapshot_zip(path, tables, storage, self.instance_name, components)
             self._cached_zip = ((id(self.tables), sum(map(len, tables.values())), bool(storage)), path)
         with self.lock:
+            if doc["state"] == "canceled":
+                return
             doc.pop("progress_message", None)
             doc.update(state="completed", complete_ts=Int64(now_ns()), zip_object_key=os.path.basename(path),
                        expiration_ts=Int64(now_ns() + 14 * 24 * 3600 * 10 ** 9),
                        tables=[[name, ""] for name in sorted(tables)])
             doc["_path"] = path
         self.bump()
+
+    def cancel_export(self, ident):
+        """crates/model/src/exports/mod.rs ExportsModel::cancel and types.rs Export::canceled: only
+        a requested or in-progress export becomes "canceled" (start_ts kept if it had one, canceled_ts
+        set). Returns None when there is no such export, False when it has already finished."""
+        with self.lock:
+            for doc in self.exports:
+                if doc["_id"] == ident:
+                    if doc["state"] not in ("requested", "in_progress"):
+                        return False
+                    keep = {k: doc[k] for k in ("_id", "_creationTime", "format", "requestor", "start_ts", "_path")
+                            if k in doc}
+                    doc.clear()
+                    doc.update(keep, state="canceled", canceled_ts=Int64(now_ns()))
+                    break
+            else:
+                return None
+        self.bump()
+        return True
 
     def find_export(self, ident):
         with self.lock:
@@ -470,23 +503,85 @@ def public_doc(doc):
     return {k: v for k, v in doc.items() if k != "_path"} if doc else doc
 
 
-def write_snapshot_zip(path, tables, storage, instance_name):
-    """The export ZIP layout of reference section 6.2."""
+# Extensions for storage file names. Upstream (crates/exports/src/export_storage.rs) asks the
+# mime2ext crate; this small table was NOT read from mime2ext (guessed from the usual mime-db
+# entries), and an unknown type gets no extension, as mime2ext's None does upstream.
+STORAGE_EXTENSIONS = {"image/png": "png", "image/gif": "gif", "image/webp": "webp", "application/pdf": "pdf",
+                      "application/json": "json", "text/plain": "txt"}
+
+
+def storage_files(storage):
+    """[(id, bytes, contentType or None)] from a storage dict whose values are bytes or
+    {"data": bytes, "contentType": str}."""
+    files = []
+    for sid, blob in sorted(storage.items()):
+        if isinstance(blob, dict):
+            files.append((sid, blob["data"], blob.get("contentType")))
+        else:
+            files.append((sid, blob, None))
+    return files
+
+
+def snapshot_entries(tables, storage, components=None):
+    """The members of an export ZIP, in the order the backend writes them.
+
+    Read from get-convex/convex-backend @ 94a42c3 (release tip 652b828):
+    * crates/exports/src/zip_uploader.rs: README.md first (ZipSnapshotUpload::new); each table's
+      documents.jsonl (one JSON document per line, each followed by "\n"), then
+      <table>/generated_schema.jsonl holding "uniform" and a newline
+      (write_legacy_generated_schema); _tables gets no generated_schema.
+    * crates/exports/src/lib.rs construct_zip_snapshot: every component's _tables/documents.jsonl
+      first ({"name", "id"} per user table, by table number), then all tables sorted by size,
+      then _storage per component; a component's paths are prefixed "_components/<name>/" for
+      each name in its path (get_export_path_prefix), the root has no prefix.
+    * crates/exports/src/export_storage.rs write_storage_table: _storage/documents.jsonl holds
+      FileStorageZipMetadata per file (_id, _creationTime, sha256 as standard base64, size,
+      contentType, internalId), then each file as _storage/<id><.ext>, Deflate like every member.
+    The component order (root first, then by name) and the README text are the stand-in's own.
+    """
+    components = components or {}
+    namespaces = [("", tables, storage)] + [("_components/%s/" % name, c.get("tables", {}), c.get("storage", {}))
+                                            for name, c in sorted(components.items())]
+    entries = [("README.md", b"# Snapshot export\n\nWritten by the TEST STAND-IN for Convex, not by a backend.\n")]
+    number = 10001
+    for prefix, ns_tables, _storage in namespaces:
+        index = []
+        for name in sorted(ns_tables):
+            index.append(json.dumps({"name": name, "id": number}, separators=(",", ":")) + "\n")
+            number += 1
+        entries.append((prefix + "_tables/documents.jsonl", "".join(index).encode("utf-8")))
+    every = []
+    for prefix, ns_tables, _storage in namespaces:
+        for name, rows in ns_tables.items():
+            body = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows).encode("utf-8")
+            every.append((len(body), prefix, name, body))
+    for _size, prefix, name, body in sorted(every, key=lambda e: (e[0], e[1], e[2])):
+        entries.append(("%s%s/documents.jsonl" % (prefix, name), body))
+        entries.append(("%s%s/generated_schema.jsonl" % (prefix, name), b'"uniform"\n'))
+    for prefix, _tables, ns_storage in namespaces:
+        if ns_storage is None:
+            continue
+        files = storage_files(ns_storage)
+        meta = "".join(json.dumps({
+            "_id": sid, "_creationTime": 1.7e12, "sha256": base64.b64encode(hashlib.sha256(data).digest()).decode(),
+            "size": len(data), "contentType": content_type,
+            "internalId": str(uuid.uuid5(uuid.NAMESPACE_URL, prefix + sid)),
+        }, separators=(",", ":")) + "\n" for sid, data, content_type in files)
+        entries.append((prefix + "_storage/documents.jsonl", meta.encode("utf-8")))
+        for sid, data, content_type in files:
+            ext = STORAGE_EXTENSIONS.get(content_type or "")
+            entries.append(("%s_storage/%s%s" % (prefix, sid, "." + ext if ext else ""), data))
+    return entries
+
+
+def write_snapshot_zip(path, tables, storage, instance_name, components=None):
+    """An export ZIP as the backend streams it: members from snapshot_entries, bytes laid out
+    by streamed_zip (async_zip 0.0.18's layout). storage=None leaves _storage out
+    (includeStorage=false), as components' {"storage": None} does for them."""
+    del instance_name  # the real README does not name the instance
     tmp = path + ".part"
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-        archive.writestr("README.md", "# Snapshot export of %s\n\nWritten by the TEST STAND-IN for Convex.\n" % instance_name)
-        index = "".join(json.dumps({"name": name, "id": 10001 + i}) + "\n" for i, name in enumerate(sorted(tables)))
-        archive.writestr("_tables/documents.jsonl", index)
-        for name in sorted(tables):
-            rows = tables[name]
-            archive.writestr("%s/documents.jsonl" % name, "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows))
-            archive.writestr("%s/generated_schema.jsonl" % name, json.dumps("any") + "\n")
-        if storage:
-            docs = "".join(json.dumps({"_id": sid, "_creationTime": 0.0, "size": len(blob)}) + "\n"
-                           for sid, blob in sorted(storage.items()))
-            archive.writestr("_storage/documents.jsonl", docs)
-            for sid, blob in sorted(storage.items()):
-                archive.writestr("_storage/%s" % sid, blob, compress_type=zipfile.ZIP_STORED)
+    with open(tmp, "wb") as out:
+        write_streamed_zip(out, snapshot_entries(tables, storage, components))
     os.replace(tmp, path)
 
 
@@ -736,6 +831,8 @@ class Handler(BaseHTTPRequestHandler):
         }
         if (method, path) in routes:
             return routes[(method, path)]
+        if method == "POST" and path.startswith("/api/export/cancel/"):
+            return lambda q: self.cancel_export(path[len("/api/export/cancel/"):])
         if method == "GET" and path.startswith("/api/export/zip/"):
             return lambda q: self.download_export(path[len("/api/export/zip/"):])
         if method == "GET" and (path == "/api/sync" or re.match(r"^/api/[^/]+/sync$", path)):
@@ -850,6 +947,16 @@ class Handler(BaseHTTPRequestHandler):
                     time.sleep(max(0.0, started + sent / self.state.download_rate - time.monotonic()))
             else:
                 shutil.copyfileobj(handle, self.wfile, 1024 * 1024)
+
+    def cancel_export(self, ident):
+        """POST /api/export/cancel/{snapshot_id} (crates/local_backend/src/router.rs,
+        snapshot_export.rs cancel_export): 200 with an empty body. An unknown id or an export that
+        already finished fails inside the backend with a plain anyhow error, which the HTTP layer
+        turns into 500 InternalServerError (crates/common/src/http/mod.rs, errors/src/lib.rs)."""
+        self._require_admin()
+        if not self.state.cancel_export(ident):
+            raise HttpError(500, "InternalServerError", "Your request couldn't be completed. Try again later.")
+        self._send(200, b"", "application/json")
 
     # ---- import
     def start_upload(self, query):

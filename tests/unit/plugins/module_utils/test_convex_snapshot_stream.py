@@ -41,6 +41,7 @@ def feed(data, size=777):
     check = StreamingZipCheck()
     for i in range(0, len(data), size):
         check.feed(data[i:i + size])
+    check.finish()
     return check
 
 

@@ -138,3 +138,14 @@ def test_env_file_needs_url(run_module, convex_secret, tmp_path):
 
 def convex_standin_key_for_other_secret():
     return convex_standin.make_admin_key("joelclaw", "cd" * 32)
+
+
+def test_env_file_key_in_export_quotes_and_comment_form_is_reused(run_module, convex_standin, convex_secret, tmp_path):
+    env_file = tmp_path / "convex-admin.env"
+    key = convex_standin.admin_key()
+    env_file.write_text("# by hand\nexport CONVEX_SELF_HOSTED_URL=%s\nexport CONVEX_SELF_HOSTED_ADMIN_KEY='%s'  # kept\n"
+                        % (convex_standin.url, key))
+    args = {"instance_name": "joelclaw", "instance_secret": convex_secret, "url": convex_standin.url,
+            "env_file": str(env_file)}
+    result = run_module(convex_admin_key, args)
+    assert result["key_reused"] is True and result["admin_key"] == key

@@ -186,3 +186,31 @@ def test_restore_of_an_unknown_name_lists_what_exists(seeded, run_module, tmp_pa
     result = run_module(convex_backup_restore, restore_args(seeded, backup_dir, which="snapshot_nope.zip"))
     assert result["failed"] is True
     assert os.path.basename(taken["path"]) in result["msg"]
+
+
+def test_component_system_tables_are_not_counted_as_user_tables(seeded, run_module, tmp_path):
+    seeded.state.storage = {"kg1": {"data": b"\x89PNG", "contentType": "image/png"}}
+    seeded.state.components = {"waitlist": {"tables": {"entries": [{"_id": "e%d" % i, "_creationTime": 1.0}
+                                                                   for i in range(3)]},
+                                            "storage": {"kg9": b"x", "kg8": b"y"}}}
+    result = run_module(convex_backup, backup_args(seeded, tmp_path / "backups", include_storage=True))
+    manifest = result["manifest"]
+    assert manifest["tables"] == {"messages": 25, "users": 1, "waitlist/entries": 3,
+                                  "_storage": 1, "waitlist/_storage": 2}
+    assert manifest["documents"] == 29
+    # the restore's verification recounts the same way and accepts the set
+    restore = run_module(convex_backup_restore, restore_args(seeded, tmp_path / "backups"), check_mode=True)
+    assert restore.get("failed") is not True and restore["manifest"]["documents"] == 29, restore
+
+
+def test_env_file_with_export_lines_quotes_and_comments(seeded, run_module, tmp_path):
+    env_file = tmp_path / "convex-admin.env"
+    env_file.write_text("# by hand\nexport CONVEX_SELF_HOSTED_URL=%s\nexport CONVEX_SELF_HOSTED_ADMIN_KEY=\"%s\"  # rotated\n"
+                        % (seeded.url, seeded.admin_key()))
+    args = backup_args(seeded, tmp_path / "b", admin_key_env_file=str(env_file))
+    del args["admin_key"]
+    result = run_module(convex_backup, args)
+    assert result["changed"] is True and result["manifest"]["documents"] == 26, result
+    restore = restore_args(seeded, tmp_path / "b", admin_key_env_file=str(env_file))
+    del restore["admin_key"]
+    assert run_module(convex_backup_restore, restore, check_mode=True)["changed"] is True

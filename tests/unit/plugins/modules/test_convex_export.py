@@ -2,9 +2,16 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
+import json
 import os
 import stat
+import struct
+import threading
+import time
+import urllib.request
 import zipfile
 
 import pytest
@@ -124,3 +131,99 @@ def test_export_in_progress_code_comes_from_the_standin(seeded):
     with pytest.raises(ConvexError) as exc:
         client.request_export(False)
     assert exc.value.code == "ExportInProgress" and exc.value.status == 400
+
+
+# ------------------------------------------------------------------ the layout the backend writes
+def raw_members(data):
+    """[(name, flags, zip64 extra of the local header, descriptor bytes)] walked from the bytes."""
+    members = []
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for info in archive.infolist():
+            at = info.header_offset
+            flags, _method = struct.unpack("<HH", data[at + 6:at + 10])
+            nlen, xlen = struct.unpack("<HH", data[at + 26:at + 30])
+            extra = data[at + 30 + nlen:at + 30 + nlen + xlen]
+            end = at + 30 + nlen + xlen + info.compress_size
+            members.append((info.filename, flags, extra, data[end:end + 16], info.compress_type))
+    return members
+
+
+def test_export_is_streamed_in_the_async_zip_layout(run_module, seeded, tmp_path):
+    result = run_module(convex_export, args_for(seeded, tmp_path))
+    data = open(result["path"], "rb").read()
+    members = raw_members(data)
+    assert [m[0] for m in members][:2] == ["README.md", "_tables/documents.jsonl"]
+    for name, flags, extra, descriptor, method in members:
+        assert flags & 0x08 and method == zipfile.ZIP_DEFLATED, name
+        assert struct.unpack("<HHQQ", extra) == (1, 16, 0, 0), name
+        assert descriptor[:4] == b"PK\x07\x08" and descriptor[8:] == b"\xff" * 8, name
+    assert data[-22:-18] == b"PK\x05\x06" and data[-42:-38] == b"PK\x06\x07"
+    with zipfile.ZipFile(result["path"]) as archive:
+        assert archive.read("messages/generated_schema.jsonl") == b'"uniform"\n'
+        assert "_tables/generated_schema.jsonl" not in archive.namelist()
+
+
+def test_storage_files_carry_their_extension_and_metadata(run_module, seeded, tmp_path):
+    png = b"\x89PNG\r\n" + bytes(range(256)) * 8
+    seeded.state.storage = {"kg2abc": {"data": png, "contentType": "image/png"}, "kg2def": b"no type"}
+    result = run_module(convex_export, args_for(seeded, tmp_path, include_storage=True, timeout=20))
+    with zipfile.ZipFile(result["path"]) as archive:
+        assert archive.read("_storage/kg2abc.png") == png
+        assert archive.getinfo("_storage/kg2abc.png").compress_type == zipfile.ZIP_DEFLATED
+        assert archive.read("_storage/kg2def") == b"no type"
+        meta = {d["_id"]: d for d in map(json.loads, archive.read("_storage/documents.jsonl").splitlines())}
+    assert meta["kg2abc"]["sha256"] == base64.b64encode(hashlib.sha256(png).digest()).decode()
+    assert meta["kg2abc"]["contentType"] == "image/png" and meta["kg2abc"]["size"] == len(png)
+    assert meta["kg2def"]["contentType"] is None and meta["kg2abc"]["internalId"]
+
+
+def test_component_tables_are_exported_but_are_not_user_tables(run_module, seeded, tmp_path):
+    seeded.state.components = {"waitlist": {"tables": {"entries": [{"_id": "e1", "_creationTime": 1.0}]},
+                                            "storage": {"kg9": b"x"}}}
+    result = run_module(convex_export, args_for(seeded, tmp_path, include_storage=True, timeout=20))
+    with zipfile.ZipFile(result["path"]) as archive:
+        names = archive.namelist()
+    for name in ("_components/waitlist/_tables/documents.jsonl", "_components/waitlist/entries/documents.jsonl",
+                 "_components/waitlist/_storage/documents.jsonl", "_components/waitlist/_storage/kg9"):
+        assert name in names
+    assert result["tables"] == ["messages", "users"]
+
+
+# ------------------------------------------------------------------ a canceled export
+def cancel_when_running(standin, after=0.2):
+    """What the dashboard's cancel button does: POST /api/export/cancel/<id> on the running export."""
+    def work():
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            running = [d for d in standin.state.exports if d["state"] in ("requested", "in_progress")]
+            if running:
+                time.sleep(after)
+                request = urllib.request.Request("%s/api/export/cancel/%s" % (standin.url, running[-1]["_id"]),
+                                                 data=b"", method="POST",
+                                                 headers={"Authorization": "Convex " + standin.admin_key()})
+                urllib.request.urlopen(request, timeout=5).read()
+                return
+            time.sleep(0.02)
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_canceled_export_stops_the_wait_with_a_clear_message(run_module, seeded, tmp_path):
+    seeded.state.export_delay = 3.0
+    thread = cancel_when_running(seeded)
+    started = time.monotonic()
+    result = run_module(convex_export, args_for(seeded, tmp_path, timeout=15))
+    thread.join()
+    assert time.monotonic() - started < 10
+    assert result["failed"] is True and "canceled" in result["msg"], result
+    assert seeded.state.exports[-1]["state"] == "canceled" and os.listdir(tmp_path) == []
+
+
+def test_cancel_route_refuses_a_finished_export(run_module, seeded, tmp_path):
+    from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexClient, ConvexError
+    result = run_module(convex_export, args_for(seeded, tmp_path, timeout=20))
+    client = ConvexClient(seeded.url, seeded.admin_key(), retries=0)
+    with pytest.raises(ConvexError) as exc:
+        client.call("POST", "/api/export/cancel/%s" % result["export_id"], expect="none")
+    assert exc.value.status == 500 and seeded.state.exports[-1]["state"] == "completed"

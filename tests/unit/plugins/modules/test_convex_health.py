@@ -310,3 +310,14 @@ def test_kubernetes_api_error(monkeypatch, run_module, convex_standin):
 def test_unknown_timeout_name_is_refused(run_module, convex_standin):
     result = run_module(convex_health, base_args(convex_standin, timeouts={"versoin": 1}))
     assert result["failed"] is True and "versoin" in result["msg"]
+
+
+def test_admin_key_from_an_env_file_with_export_lines_quotes_and_comments(run_module, convex_standin, tmp_path):
+    env_file = tmp_path / "convex-admin.env"
+    env_file.write_text("# written by hand\nexport CONVEX_SELF_HOSTED_URL='%s'\n"
+                        "export CONVEX_SELF_HOSTED_ADMIN_KEY=\"%s\"  # rotated today\n"
+                        % (convex_standin.url, convex_standin.admin_key()))
+    args = base_args(convex_standin, admin_key_env_file=str(env_file))
+    del args["admin_key"]
+    result = run_module(convex_health, args)
+    assert by_name(result)["admin_key"]["status"] == "ok", by_name(result)["admin_key"]
