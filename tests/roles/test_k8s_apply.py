@@ -1,0 +1,193 @@
+# Copyright (c) 2026 joelclaw.macmini contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""convex_backend and convex_dashboard in apply mode against a REAL kube-apiserver.
+
+The control plane is tests/roles/k8s_harness.py (etcd + kube-apiserver built from
+k8s.io/kubernetes, configured like Talos, Pod Security included). The Convex backend itself
+cannot run here: tests/standins/convex/convex_standin.py (TEST STAND-IN, upstream HTTP contract)
+answers the admin-key check and the deployment variables, on the URL the roles call.
+
+Variables come the way users set them: the repository's group_vars/all next to the playbook,
+the test's own values in the inventory's host_vars/localhost.yml.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from k8s_harness import control_plane, free_port, kube  # noqa: F401  pylint: disable=unused-import
+from playbook_runner import PlaybookRun
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "c0ffee" * 10 + "abcd"  # 64 hex characters; a test fixture, not a real secret
+NAMESPACE = "joelclaw"  # group_vars/all convex_namespace
+
+PLAY = """
+- name: Converge the Convex workloads in apply mode.
+  hosts: localhost
+  gather_facts: false
+  roles:
+    - role: joelclaw.macmini.convex_backend
+      tags: [convex_backend]
+    - role: joelclaw.macmini.convex_dashboard
+      tags: [convex_dashboard]
+"""
+
+# What Pod Security admission prints when an object breaks the warn level (k8s.io/pod-security-admission
+# v0.35.0, admission/admission.go: "would violate PodSecurity %q: %s").
+PSA_WARNING = re.compile(r"would violate PodSecurity", re.I)
+
+
+@pytest.fixture
+def convex(tmp_path):
+    """The Convex TEST STAND-IN on a free port, with the instance secret the roles are given."""
+    port = free_port()
+    with subprocess.Popen([sys.executable, str(ROOT / "tests" / "standins" / "convex" / "convex_standin.py"),
+                           "--port", str(port), "--instance-name", "joelclaw", "--instance-secret", SECRET],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
+        url = "http://127.0.0.1:%d" % port
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/version", timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        yield url
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+class Project:
+    """A playbook directory as a user has it: play, group_vars/all from the repo, an inventory."""
+
+    def __init__(self, base: Path, host_vars: dict):
+        self.base = base
+        (base / "group_vars" / "all").mkdir(parents=True)
+        shutil.copy(ROOT / "group_vars" / "all" / "main.yml", base / "group_vars" / "all" / "main.yml")
+        (base / "inventory" / "host_vars").mkdir(parents=True)
+        (base / "inventory" / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {"localhost": {
+            "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}))
+        self.host_vars = dict(host_vars)
+        self.write_host_vars()
+        (base / "play.yml").write_text(PLAY)
+        self.runs = 0
+
+    def write_host_vars(self):
+        (self.base / "inventory" / "host_vars" / "localhost.yml").write_text(yaml.safe_dump(self.host_vars))
+
+    def run(self, *args) -> PlaybookRun:
+        self.runs += 1
+        cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", "inventory/hosts.yml", "play.yml",
+               *args]
+        env = dict(os.environ)
+        env.update({
+            "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".collections"),
+            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_RETRY_FILES_ENABLED": "0",
+            "ANSIBLE_LOCALHOST_WARNING": "0",
+        })
+        proc = subprocess.run(cmd, cwd=self.base, env=env, capture_output=True, text=True, timeout=600, check=False)
+        (self.base / ("run%d.log" % self.runs)).write_text(proc.stdout + proc.stderr)
+        return PlaybookRun(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def project(tmp_path, kube, convex):
+    return Project(tmp_path / "project", {
+        "convex_state_dir": str(tmp_path / "state"),
+        "convex_k8s_apply": True,
+        "convex_kubeconfig": str(kube.kubeconfig),
+        "convex_admin_url": convex,
+        "convex_backend_instance_secret": SECRET,
+        "convex_backend_inngest_url": "http://inngest-svc.joelclaw.svc.cluster.local:8288",
+    })
+
+
+def objects(kube):
+    """The live Convex objects: {(kind, name): object} in the namespace."""
+    found = {}
+    for base, plural, kind in (("/api/v1", "secrets", "Secret"), ("/api/v1", "services", "Service"),
+                               ("/apis/apps/v1", "statefulsets", "StatefulSet"),
+                               ("/apis/apps/v1", "deployments", "Deployment")):
+        for item in kube.request("GET", "%s/namespaces/%s/%s" % (base, NAMESPACE, plural))["items"]:
+            found[(kind, item["metadata"]["name"])] = item
+    return found
+
+
+def changed_tasks(run: PlaybookRun):
+    """Names of the tasks reported changed (default callback: 'changed: [localhost]' under 'TASK [...]')."""
+    names, task = [], None
+    for line in run.stdout.splitlines():
+        if line.startswith("TASK ["):
+            task = line[6:line.rindex("]")]
+        elif line.startswith("changed:") and task:
+            names.append(task)
+    return names
+
+
+def test_apply_twice_converges_on_a_real_api_server(project, kube):
+    first = project.run("--diff")
+    assert first.rc == 0, first.output
+    assert SECRET not in first.output
+
+    live = objects(kube)
+    assert {("Secret", "convex-secrets"), ("Service", "convex-svc"), ("StatefulSet", "convex"),
+            ("Deployment", "convex-dashboard"), ("Service", "convex-dashboard-svc")} <= set(live)
+    sts = live[("StatefulSet", "convex")]
+    # Rolled out through the harness's controllers; the real server defaulted the object.
+    assert sts["status"]["readyReplicas"] == sts["spec"]["replicas"] == 1
+    assert sts["spec"]["template"]["spec"]["containers"][0]["terminationMessagePath"] == "/dev/termination-log"
+    # Server-side apply: the fields are owned by the roles' field manager, no last-applied annotation.
+    managers = {m["manager"] for m in sts["metadata"]["managedFields"] if m["operation"] == "Apply"}
+    assert managers == {"joelclaw-macmini"}
+    assert "kubectl.kubernetes.io/last-applied-configuration" not in sts["metadata"].get("annotations", {})
+    pvc = kube.get("/api/v1/namespaces/%s/persistentvolumeclaims/data-convex-0" % NAMESPACE)
+    assert pvc["status"]["phase"] == "Bound"
+
+    second = project.run("--diff")
+    assert second.rc == 0, second.output
+    assert second.recap()["changed"] == 0, "changed on the second run: %s\n%s" % (changed_tasks(second),
+                                                                                  second.stdout)
+    # Nothing was rewritten: workloads keep their generation, the others their resourceVersion
+    # (the controllers write workload status, which moves resourceVersion but not generation).
+    again = objects(kube)
+    for key, obj in live.items():
+        field = "generation" if key[0] in ("StatefulSet", "Deployment") else "resourceVersion"
+        assert again[key]["metadata"][field] == obj["metadata"][field], key
+
+
+def test_workload_pods_are_admitted_under_the_enforced_baseline(project, kube):
+    run = project.run()
+    assert run.rc == 0, run.output
+    kube.settle()
+    # The harness created the StatefulSet's pod from its template: Pod Security (enforce baseline,
+    # as on Talos) admitted it. A refusal would leave no pod and a Forbidden in the controllers' log.
+    pod = kube.get("/api/v1/namespaces/%s/pods/convex-0" % NAMESPACE)
+    assert pod is not None, kube.controllers.errors[-3:]
+    assert pod["status"]["phase"] == "Running"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "role defect: the backend StatefulSet and dashboard Deployment pod templates violate the "
+    "restricted level Talos warns and audits on (runAsNonRoot, capabilities.drop ALL), and the "
+    "namespace sets no pod-security labels; kubernetes.core drops the Warning header (split on ', ')"))
+def test_apply_leaves_no_pod_security_violations(project, kube):
+    run = project.run()
+    assert run.rc == 0, run.output
+    # What kubernetes.core would print, if it kept multi-part warnings.
+    assert not [line for line in run.output.splitlines() if PSA_WARNING.search(line)]
+    # What the server said: Talos audits and warns at restricted.
+    assert kube.pod_security_violations() == []
