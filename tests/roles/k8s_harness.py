@@ -17,8 +17,11 @@ DefaultPodSecurityAdmissionControlConfig: enforce baseline, audit and warn restr
 render_config_static_pods.go writes it. The kubeconfig has the shape of `talosctl kubeconfig`
 (pkg/kubeconfig/generate.go): cluster <name>, user and context admin@<name>, namespace default,
 a client certificate CN=admin O=system:masters (pkg/machinery/constants).
-Not like Talos: etcd speaks plain HTTP on loopback (Talos uses mutual TLS), no audit log, no
-encryption at rest, no aggregation layer: none of them changes what the roles see.
+The audit policy is Talos's default (pkg/machinery/config/types/k8s/audit_policy.go: Metadata
+for every request); audit_events() and pod_security_violations() read that log, because
+kubernetes.core does not print Pod Security's warnings (see pod_security_violations).
+Not like Talos: etcd speaks plain HTTP on loopback (Talos uses mutual TLS), no encryption at
+rest, no aggregation layer: none of them changes what the roles see.
 
 There is no kubelet and no controller-manager. The Controllers thread below plays the few
 controllers the roles depend on, through the API like the real ones, and writes status only
@@ -120,7 +123,8 @@ def etcd_binary():
 TALOS_AUDIT_POLICY = {"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "rules": [{"level": "Metadata"}]}
 # The harness's own requests carry this User-Agent, so audit queries can leave them out.
 HARNESS_AGENT = "joelclaw-k8s-harness"
-# Pod Security's audit annotation (k8s.io/pod-security-admission v0.35.0, admission/admission.go).
+ADMIN_USER = "admin"  # CN of the kubeconfig's client certificate, as Talos names it
+# Pod Security's audit annotation, as this kube-apiserver v1.35.0 writes it into the audit log.
 PSA_AUDIT_VIOLATIONS = "pod-security.kubernetes.io/audit-violations"
 
 
@@ -174,7 +178,7 @@ def write_pki(pki: Path):
     server_key = ec.generate_private_key(ec.SECP256R1())
     server = _sign(_name("kube-apiserver"), server_key, ca_name, ca_key, server=True)
     admin_key = ec.generate_private_key(ec.SECP256R1())
-    admin = _sign(_name("admin", "system:masters"), admin_key, ca_name, ca_key, client=True)
+    admin = _sign(_name(ADMIN_USER, "system:masters"), admin_key, ca_name, ca_key, client=True)
     sa_key = ec.generate_private_key(ec.SECP256R1())
     files = {
         "ca.crt": ca.public_bytes(serialization.Encoding.PEM),
@@ -308,15 +312,15 @@ class ControlPlane:
 
     def _write_kubeconfig(self, files):
         user = context = "admin@" + self.cluster_name
-        b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
+        b64 = {name: base64.b64encode(data).decode() for name, data in files.items()}
         self.kubeconfig.write_text(yaml.safe_dump({
             "apiVersion": "v1", "kind": "Config",
             "clusters": [{"name": self.cluster_name,
-                          "cluster": {"server": self.url, "certificate-authority-data": b64(files["ca.crt"])}}],
-            "users": [{"name": user, "user": {"client-certificate-data": b64(files["admin.crt"]),
-                                              "client-key-data": b64(files["admin.key"])}}],
-            "contexts": [{"name": context, "context": {"cluster": self.cluster_name, "namespace": "default",
-                                                        "user": user}}],
+                          "cluster": {"server": self.url, "certificate-authority-data": b64["ca.crt"]}}],
+            "users": [{"name": user, "user": {"client-certificate-data": b64["admin.crt"],
+                                              "client-key-data": b64["admin.key"]}}],
+            "contexts": [{"name": context,
+                          "context": {"cluster": self.cluster_name, "namespace": "default", "user": user}}],
             "current-context": context}, sort_keys=False))
         self.kubeconfig.chmod(0o600)
 
@@ -369,7 +373,9 @@ class ControlPlane:
         return self.patch_status(path, {"containerStatuses": statuses})
 
     def audit_events(self):
-        """Audit events (ResponseComplete) since the last reset() of requests the harness did not make."""
+        """Audit events (ResponseComplete) since the last reset() of the kubeconfig's user, not the harness.
+
+        The API server's own writes (system:apiserver: leases, endpoints) are left out."""
         events = []
         with open(self.audit_log, "rb") as log:
             log.seek(self.audit_mark)
@@ -377,9 +383,17 @@ class ControlPlane:
                 if not line.endswith(b"\n"):  # still being written
                     break
                 event = json.loads(line)
-                if event.get("stage") == "ResponseComplete" and not event.get("userAgent", "").startswith(HARNESS_AGENT):
+                if (event.get("stage") == "ResponseComplete" and event["user"]["username"] == ADMIN_USER
+                        and not event.get("userAgent", "").startswith(HARNESS_AGENT)):
                     events.append(event)
         return events
+
+    def reset_audit(self):
+        """Forget the audit events so far: audit_events() starts from here.
+
+        The log backend runs in blocking mode (kube-apiserver's default --audit-log-mode): an event
+        is written by the request's own handler, so every request a finished playbook made is in."""
+        self.audit_mark = self.audit_log.stat().st_size
 
     def pod_security_violations(self):
         """["<verb> <resource>/<name>: <restricted violations>"] that Pod Security audited for the clients.
@@ -419,9 +433,8 @@ class ControlPlane:
 def namespaced_resources(cp):
     """API paths of every namespaced resource that can be listed and deleted (discovery)."""
     paths = []
-    groups = [("/api/v1", None)] + [("/apis/" + g["preferredVersion"]["groupVersion"], None)
-                                    for g in cp.request("GET", "/apis")["groups"]]
-    for base, _ in groups:
+    bases = ["/api/v1"] + ["/apis/" + g["preferredVersion"]["groupVersion"] for g in cp.request("GET", "/apis")["groups"]]
+    for base in bases:
         for res in cp.request("GET", base)["resources"]:
             if res["namespaced"] and "/" not in res["name"] and {"list", "delete"} <= set(res["verbs"]):
                 paths.append((base, res["name"]))
