@@ -415,9 +415,8 @@ class ControlPlane:
 
     def reset(self):
         """Delete every namespace the tests made, content first, as the namespace controller does."""
-        self.controllers.paused.set()
+        self.controllers.pause()
         try:
-            self.controllers.settle(30, paused_ok=True)
             resources = namespaced_resources(self)
             for ns in self.request("GET", "/api/v1/namespaces")["items"]:
                 name = ns["metadata"]["name"]
@@ -495,12 +494,17 @@ class Controllers(threading.Thread):
         self.stopped.set()
         self.join(timeout=10)
 
-    def settle(self, timeout, paused_ok=False):
+    def pause(self):
+        """Stop reconciling; returns once a pass that may have been running has ended."""
+        self.paused.set()
+        self.idle.clear()
+        if not self.idle.wait(30):
+            raise RuntimeError("controllers did not pause")
+
+    def settle(self, timeout):
         deadline = time.monotonic() + timeout
         self.idle.clear()
         while not self.idle.wait(0.1):
-            if paused_ok and self.paused.is_set():
-                return
             if time.monotonic() > deadline:
                 raise RuntimeError("controllers did not settle; errors: %s" % self.errors[-3:])
 
