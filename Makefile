@@ -3,7 +3,8 @@
 # python@3.13/3.12, uv, or python3 on PATH) and (for tests) root on Debian 12.
 #
 #   make converge   bootstrap the controller, then converge the Mac with site.yml
-#   make setup      bootstrap everything the tests need (venv, collections, podman, test image)
+#   make setup      bootstrap everything the tests need (venv, collections, podman, test image,
+#                   kube-apiserver built once per version from the Go module proxy)
 #   make test       run every test: yamllint, ansible-lint, ansible-test sanity, units, molecule
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -53,12 +54,14 @@ $(COLLECTIONS)/.stamp: requirements.yml scripts/offline_collections.py $(BIN)/an
 	$(BIN)/python scripts/offline_collections.py $(COLLECTIONS)
 	touch $@
 
-.PHONY: venv collections test-host setup
+.PHONY: venv collections test-host kube-apiserver setup
 venv: $(BIN)/ansible-playbook ## Create .venv with the pinned controller packages.
 collections: $(COLLECTIONS)/.stamp ## Install pinned collections (offline route, no Galaxy).
 test-host: ## Install podman and build the local Debian systemd image (cached).
 	bash scripts/setup_test_host.sh
-setup: venv collections $(BIN)/molecule test-host ## Everything the tests need, on a fresh Debian 12 machine.
+kube-apiserver: ## Build (or reuse, cached by version outside the tree) the kube-apiserver of the k8s tests.
+	bash scripts/build-kube-apiserver.sh
+setup: venv collections $(BIN)/molecule test-host kube-apiserver ## Everything the tests need, on a fresh Debian 12 machine.
 
 # ---------------------------------------------------------------- main job
 .PHONY: converge check
