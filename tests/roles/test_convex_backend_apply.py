@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -64,6 +65,29 @@ class FakeKubeApiServer(ThreadingHTTPServer):
 def not_found(name):
     return 404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
                  "message": "%s not found" % name, "code": 404}
+
+
+# kube-apiserver refuses a StatefulSet update that changes any other spec field:
+# kubernetes/kubernetes pkg/apis/apps/validation/validation.go ValidateStatefulSetUpdate (read through code
+# search; the field list as Kubernetes 1.34/1.35 print it, with revisionHistoryLimit). The Status shape is a
+# field.Forbidden turned into an Invalid error (apimachinery errors.NewInvalid: reason Invalid, code 422).
+STATEFULSET_MUTABLE = ("replicas", "ordinals", "template", "updateStrategy", "revisionHistoryLimit",
+                       "persistentVolumeClaimRetentionPolicy", "minReadySeconds")
+
+
+def immutable_spec(obj):
+    return {k: v for k, v in obj.get("spec", {}).items() if k not in STATEFULSET_MUTABLE}
+
+
+def statefulset_forbidden(name):
+    detail = ("Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', "
+              "'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and "
+              "'minReadySeconds' are forbidden")
+    return 422, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                 "message": 'StatefulSet.apps "%s" is invalid: spec: %s' % (name, detail), "reason": "Invalid",
+                 "details": {"name": name, "group": "apps", "kind": "StatefulSet",
+                             "causes": [{"reason": "FieldValueForbidden", "message": detail, "field": "spec"}]},
+                 "code": 422}
 
 
 def ready(obj):
@@ -185,6 +209,8 @@ class FakeKubeHandler(BaseHTTPRequestHandler):
             body = yaml.safe_load(raw)
             key = self.route()
             old = server.objects.get(key)
+            if old is not None and key[0] == "statefulsets" and immutable_spec(body) != immutable_spec(old):
+                return self.reply(*statefulset_forbidden(key[2]))
             new = copy.deepcopy(body)
             meta = new.setdefault("metadata", {})
             if old is not None:
@@ -227,6 +253,29 @@ def kube(tmp_path):
     yield server, kubeconfig
     server.shutdown()
     server.server_close()
+
+
+sys.path.insert(0, str(ROOT / "tests" / "unit" / "fakebin"))
+import docker_images  # noqa: E402  pylint: disable=wrong-import-position
+
+
+@pytest.fixture(autouse=True)
+def registry(tmp_path, monkeypatch):
+    """A fake `docker` (tests/unit/fakebin/docker_images.py) on PATH for the image check of apply mode:
+    the images of both shas the tests use exist for linux/amd64 and linux/arm64."""
+    fakebin = tmp_path / "fakebin"
+    fakebin.mkdir()
+    docker_images.install(fakebin)
+    colima_home = tmp_path / "colima"
+    state = tmp_path / "registry.json"
+    images = {"ghcr.io/get-convex/convex-%s:%s" % (part, sha): ["linux/amd64", "linux/arm64"]
+              for part in ("backend", "dashboard") for sha in (GROUP_VARS["convex_image_sha"], OTHER_SHA)}
+    state.write_text(json.dumps({"images": images, "daemon_host": "unix://%s/default/docker.sock" % colima_home}))
+    monkeypatch.setenv("FAKE_DOCKER_IMAGES", str(state))
+    monkeypatch.setenv("COLIMA_HOME", str(colima_home))
+    monkeypatch.setenv("PATH", str(fakebin) + os.pathsep + os.environ.get("PATH", ""))
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    return state
 
 
 @pytest.fixture
@@ -276,7 +325,9 @@ def test_apply_mode_uses_server_side_apply_waits_verifies_and_reads_the_secret_b
 
     # Every write was a server-side apply with our field manager; nothing carries last-applied data.
     writes = [r for r in server.requests if r[0] == "PATCH"]
-    assert len(writes) == 6
+    # Namespace (by each role: either may run alone), Secret, Service, StatefulSet, Service, Deployment.
+    assert len(writes) == 7
+    assert [r[1] for r in writes].count("/api/v1/namespaces/joelclaw") == 2
     for _method, _path, query, content_type, body in writes:
         assert content_type == "application/apply-patch+yaml"
         assert parse_qs(query)["fieldManager"] == ["joelclaw-macmini"]
