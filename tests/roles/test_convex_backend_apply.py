@@ -209,6 +209,14 @@ class FakeKubeHandler(BaseHTTPRequestHandler):
             body = yaml.safe_load(raw)
             key = self.route()
             old = server.objects.get(key)
+            if key[1] is not None and ("namespaces", None, key[1]) not in server.objects:
+                # The NamespaceLifecycle admission plugin refuses objects in a namespace that does not exist
+                # (kubernetes staging/src/k8s.io/apiserver/pkg/admission/plugin/namespace/lifecycle/admission.go,
+                # a NotFound for the namespace). Written from what that plugin is documented to do; the exact
+                # Status wording is guessed.
+                return self.reply(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                        "message": 'namespaces "%s" not found' % key[1], "reason": "NotFound",
+                                        "details": {"name": key[1], "kind": "namespaces"}, "code": 404})
             if old is not None and key[0] == "statefulsets" and immutable_spec(body) != immutable_spec(old):
                 return self.reply(*statefulset_forbidden(key[2]))
             new = copy.deepcopy(body)
@@ -403,3 +411,13 @@ def test_upgrade_exports_first_rolls_both_waits_for_migrations_and_gates(tmp_pat
     sts_patches = [r for r in server.requests if r[0] == "PATCH" and r[1].endswith("/statefulsets/convex")]
     assert OTHER_SHA in sts_patches[-1][4] and GROUP_VARS["convex_image_sha"] in sts_patches[0][4]
     assert any(r[1].endswith("/pods/convex-0/log") for r in server.requests)
+
+    # The upgrade sticks: the version record lists both shas in order, and a later converge whose
+    # inventory still pins the old sha is refused as a downgrade before it writes anything.
+    record = yaml.safe_load((tmp_path / "state" / "convex-version.yml").read_text())
+    assert [entry["sha"] for entry in record["history"]] == [GROUP_VARS["convex_image_sha"], OTHER_SHA]
+    before = len(server.requests)
+    again = ansible_playbook(tmp_path / "run3", PLAY, apply_vars(tmp_path, kubeconfig, convex))
+    assert again.rc != 0, "a converge with the old sha ran: %s" % again.stdout[-2000:]
+    assert "That is a downgrade" in again.output
+    assert not [r for r in server.requests[before:] if r[0] in ("PATCH", "DELETE")]
