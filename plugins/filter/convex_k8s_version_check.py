@@ -6,7 +6,7 @@
 Git shas are not ordered, so "newer" cannot be read off two shas. The rule:
 * the live StatefulSet's image is the version that runs now;
 * the record (a file on the Mac, appended every time the backend role applies a sha) is the order in
-  which this deployment ran its shas; a sha that ran BEFORE the live one is older;
+  which this deployment ran its shas; a sha that ran before the live one FIRST ran is older;
 * a plain converge never changes the live sha; playbooks/upgrade.yml may move it to a sha the record
   does not show as older (change=upgrade); only change=rollback may move it anywhere.
 """
@@ -27,11 +27,14 @@ def _shas(record):
 
 
 def _older(desired, live, shas):
-    """True when the record shows desired running before the last time live started."""
+    """True when the record shows desired running before live first ran.
+
+    After a rollback (A, B, A) the live A first ran before B, so B is not older: upgrading to B again is
+    an upgrade, and going from B back to A is a downgrade.
+    """
     if desired not in shas or live not in shas:
         return False
-    last_live = len(shas) - 1 - shas[::-1].index(live)
-    return desired in shas[:last_live]
+    return desired in shas[:shas.index(live)]
 
 
 def convex_k8s_version_check(desired, live, record=None, change='none'):

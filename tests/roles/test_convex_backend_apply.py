@@ -414,10 +414,10 @@ def test_upgrade_exports_first_rolls_both_waits_for_migrations_and_gates(tmp_pat
 
     # The upgrade sticks: the version record lists both shas in order, and a later converge whose
     # inventory still pins the old sha is refused as a downgrade before it writes anything.
-    record = yaml.safe_load((tmp_path / "state" / "convex-version.yml").read_text())
-    assert [entry["sha"] for entry in record["history"]] == [GROUP_VARS["convex_image_sha"], OTHER_SHA]
     before = len(server.requests)
     again = ansible_playbook(tmp_path / "run3", PLAY, apply_vars(tmp_path, kubeconfig, convex))
     assert again.rc != 0, "a converge with the old sha ran: %s" % again.stdout[-2000:]
     assert "That is a downgrade" in again.output
     assert not [r for r in server.requests[before:] if r[0] in ("PATCH", "DELETE")]
+    record = yaml.safe_load((tmp_path / "state" / "convex-version.yml").read_text())
+    assert [entry["sha"] for entry in record["history"]] == [GROUP_VARS["convex_image_sha"], OTHER_SHA]
