@@ -136,7 +136,7 @@ def test_an_image_tag_upstream_never_built_fails_before_anything_is_written(tmp_
     registry.write_text(json.dumps(state))
     result = run(tmp_path, "run", PLAY, host_vars(tmp_path, kubeconfig))
     assert result.rc != 0
-    assert "no such manifest: ghcr.io/get-convex/convex-dashboard:%s" % SHA in result.output
+    assert "no such manifest: ghcr.io/get-convex/convex-dashboard:%s" % SHA in result.output, result.output[-3000:]
     assert "release branch" in result.output
     assert writes(server) == []
     calls = json.loads(registry.read_text())["calls"]
