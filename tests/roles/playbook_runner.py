@@ -37,15 +37,36 @@ class PlaybookRun:
         raise AssertionError("no PLAY RECAP in output:\n" + self.output)
 
 
+def write_inventory(directory: Path, host: str, group_vars: dict | None, host_vars: dict | None) -> Path:
+    """An inventory the way users keep one: hosts.yml, group_vars/all.yml, host_vars/<host>.yml."""
+    (directory / "group_vars").mkdir(parents=True, exist_ok=True)
+    (directory / "host_vars").mkdir(exist_ok=True)
+    hosts = directory / "hosts.yml"
+    hosts.write_text(json.dumps({"all": {"hosts": {host: {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}))
+    (directory / "group_vars" / "all.yml").write_text(json.dumps(group_vars or {}))
+    (directory / "host_vars" / (host + ".yml")).write_text(json.dumps(host_vars or {}))
+    return hosts
+
+
 def ansible_playbook(workdir: Path, play: str, extra_vars: dict | None = None, check: bool = False,
-                     verbosity: int = 0) -> PlaybookRun:
-    """Write play and extra vars into workdir and run ansible-playbook there."""
+                     verbosity: int = 0, group_vars: dict | None = None, host_vars: dict | None = None,
+                     host: str = "localhost") -> PlaybookRun:
+    """Write play and extra vars into workdir and run ansible-playbook there.
+
+    With group_vars or host_vars, the variables go into an inventory directory (group_vars/all.yml,
+    host_vars/<host>.yml) instead of extra vars, so play vars and role logic see them as users set them.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     playbook = workdir / "play.yml"
     playbook.write_text(play)
     vars_file = workdir / "vars.json"
     vars_file.write_text(json.dumps(extra_vars or {}))
-    cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", "localhost,", "-c", "local",
+    if group_vars is not None or host_vars is not None:
+        inventory = str(write_inventory(workdir / "inventory", host, group_vars, host_vars))
+    else:
+        inventory = "localhost,"
+    cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", inventory, "-c", "local",
            str(playbook), "-e", "@" + str(vars_file)]
     if check:
         cmd.append("--check")

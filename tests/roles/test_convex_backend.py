@@ -10,6 +10,7 @@ empty state directory and asserts that the directory still does not exist afterw
 from __future__ import annotations
 
 import base64
+import copy
 import os
 import stat
 import subprocess
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import pod_security
 from playbook_runner import PlaybookRun, ansible_playbook
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,6 +146,7 @@ def test_variable_set(name, tmp_path):
     check_rendered_objects_are_what_upstream_needs(converged)
     check_instance_secret_is_kept_private_and_never_logged(converged)
     check_admin_key_env_file_is_written_for_the_cli(converged)
+    check_pod_security_labels_and_the_one_remaining_restricted_warning(converged)
 
 
 def check_converges_then_changes_nothing(converged):
@@ -242,6 +245,28 @@ def check_rendered_objects_are_what_upstream_needs(converged):
     assert ports["site"]["nodePort"] == GROUP_VARS["convex_published_ports"]["site"]["node_port"]
     dash_ports = objects["convex_dashboard/service.yml"]["spec"]["ports"]
     assert dash_ports[0]["nodePort"] == GROUP_VARS["convex_published_ports"]["dashboard"]["node_port"]
+
+
+def check_pod_security_labels_and_the_one_remaining_restricted_warning(converged):
+    """Item 22: enforce baseline, warn/audit restricted; predicted warnings: only the backend's root user."""
+    objects = converged.objects()
+    labels = objects["convex_backend/namespace.yml"]["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
+    assert labels["pod-security.kubernetes.io/warn"] == "restricted"
+    assert labels["pod-security.kubernetes.io/audit"] == "restricted"
+    backend = objects["convex_backend/statefulset.yml"]["spec"]["template"]["spec"]
+    dashboard = objects["convex_dashboard/deployment.yml"]["spec"]["template"]["spec"]
+    assert pod_security.baseline(backend) == [] and pod_security.baseline(dashboard) == []
+    # The upstream backend image has no USER and root-only binaries (Dockerfile.backend): that one stays.
+    assert pod_security.restricted(backend) == ["runAsNonRoot != true"]
+    assert pod_security.restricted(dashboard) == []
+    assert backend["containers"][0]["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    # The model itself can fail: a dashboard without its non-root user would warn.
+    rooted = copy.deepcopy(dashboard)
+    del rooted["securityContext"]["runAsNonRoot"]
+    assert pod_security.restricted(rooted) == ["runAsNonRoot != true"]
+    sts = objects["convex_backend/statefulset.yml"]["spec"]
+    assert sts["podManagementPolicy"] == "Parallel"
 
 
 # ---------------------------------------------------------------- secrets

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -64,6 +65,29 @@ class FakeKubeApiServer(ThreadingHTTPServer):
 def not_found(name):
     return 404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
                  "message": "%s not found" % name, "code": 404}
+
+
+# kube-apiserver refuses a StatefulSet update that changes any other spec field:
+# kubernetes/kubernetes pkg/apis/apps/validation/validation.go ValidateStatefulSetUpdate (read through code
+# search; the field list as Kubernetes 1.34/1.35 print it, with revisionHistoryLimit). The Status shape is a
+# field.Forbidden turned into an Invalid error (apimachinery errors.NewInvalid: reason Invalid, code 422).
+STATEFULSET_MUTABLE = ("replicas", "ordinals", "template", "updateStrategy", "revisionHistoryLimit",
+                       "persistentVolumeClaimRetentionPolicy", "minReadySeconds")
+
+
+def immutable_spec(obj):
+    return {k: v for k, v in obj.get("spec", {}).items() if k not in STATEFULSET_MUTABLE}
+
+
+def statefulset_forbidden(name):
+    detail = ("Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', "
+              "'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and "
+              "'minReadySeconds' are forbidden")
+    return 422, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                 "message": 'StatefulSet.apps "%s" is invalid: spec: %s' % (name, detail), "reason": "Invalid",
+                 "details": {"name": name, "group": "apps", "kind": "StatefulSet",
+                             "causes": [{"reason": "FieldValueForbidden", "message": detail, "field": "spec"}]},
+                 "code": 422}
 
 
 def ready(obj):
@@ -185,6 +209,16 @@ class FakeKubeHandler(BaseHTTPRequestHandler):
             body = yaml.safe_load(raw)
             key = self.route()
             old = server.objects.get(key)
+            if key[1] is not None and ("namespaces", None, key[1]) not in server.objects:
+                # The NamespaceLifecycle admission plugin refuses objects in a namespace that does not exist
+                # (kubernetes staging/src/k8s.io/apiserver/pkg/admission/plugin/namespace/lifecycle/admission.go,
+                # a NotFound for the namespace). Written from what that plugin is documented to do; the exact
+                # Status wording is guessed.
+                return self.reply(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                        "message": 'namespaces "%s" not found' % key[1], "reason": "NotFound",
+                                        "details": {"name": key[1], "kind": "namespaces"}, "code": 404})
+            if old is not None and key[0] == "statefulsets" and immutable_spec(body) != immutable_spec(old):
+                return self.reply(*statefulset_forbidden(key[2]))
             new = copy.deepcopy(body)
             meta = new.setdefault("metadata", {})
             if old is not None:
@@ -227,6 +261,29 @@ def kube(tmp_path):
     yield server, kubeconfig
     server.shutdown()
     server.server_close()
+
+
+sys.path.insert(0, str(ROOT / "tests" / "unit" / "fakebin"))
+import docker_images  # noqa: E402  pylint: disable=wrong-import-position
+
+
+@pytest.fixture(autouse=True)
+def registry(tmp_path, monkeypatch):
+    """A fake `docker` (tests/unit/fakebin/docker_images.py) on PATH for the image check of apply mode:
+    the images of both shas the tests use exist for linux/amd64 and linux/arm64."""
+    fakebin = tmp_path / "fakebin"
+    fakebin.mkdir()
+    docker_images.install(fakebin)
+    colima_home = tmp_path / "colima"
+    state = tmp_path / "registry.json"
+    images = {"ghcr.io/get-convex/convex-%s:%s" % (part, sha): ["linux/amd64", "linux/arm64"]
+              for part in ("backend", "dashboard") for sha in (GROUP_VARS["convex_image_sha"], OTHER_SHA)}
+    state.write_text(json.dumps({"images": images, "daemon_host": "unix://%s/default/docker.sock" % colima_home}))
+    monkeypatch.setenv("FAKE_DOCKER_IMAGES", str(state))
+    monkeypatch.setenv("COLIMA_HOME", str(colima_home))
+    monkeypatch.setenv("PATH", str(fakebin) + os.pathsep + os.environ.get("PATH", ""))
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    return state
 
 
 @pytest.fixture
@@ -276,7 +333,9 @@ def test_apply_mode_uses_server_side_apply_waits_verifies_and_reads_the_secret_b
 
     # Every write was a server-side apply with our field manager; nothing carries last-applied data.
     writes = [r for r in server.requests if r[0] == "PATCH"]
-    assert len(writes) == 6
+    # Namespace (by each role: either may run alone), Secret, Service, StatefulSet, Service, Deployment.
+    assert len(writes) == 7
+    assert [r[1] for r in writes].count("/api/v1/namespaces/joelclaw") == 2
     for _method, _path, query, content_type, body in writes:
         assert content_type == "application/apply-patch+yaml"
         assert parse_qs(query)["fieldManager"] == ["joelclaw-macmini"]
@@ -352,3 +411,13 @@ def test_upgrade_exports_first_rolls_both_waits_for_migrations_and_gates(tmp_pat
     sts_patches = [r for r in server.requests if r[0] == "PATCH" and r[1].endswith("/statefulsets/convex")]
     assert OTHER_SHA in sts_patches[-1][4] and GROUP_VARS["convex_image_sha"] in sts_patches[0][4]
     assert any(r[1].endswith("/pods/convex-0/log") for r in server.requests)
+
+    # The upgrade sticks: the version record lists both shas in order, and a later converge whose
+    # inventory still pins the old sha is refused as a downgrade before it writes anything.
+    before = len(server.requests)
+    again = ansible_playbook(tmp_path / "run3", PLAY, apply_vars(tmp_path, kubeconfig, convex))
+    assert again.rc != 0, "a converge with the old sha ran: %s" % again.stdout[-2000:]
+    assert "That is a downgrade" in again.output
+    assert not [r for r in server.requests[before:] if r[0] in ("PATCH", "DELETE")]
+    record = yaml.safe_load((tmp_path / "state" / "convex-version.yml").read_text())
+    assert [entry["sha"] for entry in record["history"]] == [GROUP_VARS["convex_image_sha"], OTHER_SHA]
