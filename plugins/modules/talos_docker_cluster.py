@@ -279,7 +279,14 @@ class Cluster:
         names = _talos.parse_names(out)
         if not names:
             return []
-        _rc, out, _err = self.run([self.docker, 'inspect'] + names, 'docker inspect')
+        # Only the fields summarize() reads: the full object's Config.Env carries USERDATA, the machine config
+        # with every cluster CA key (siderolabs/talos v1.12.11 providers/docker/node.go). On failure docker
+        # still prints the objects it found (docker/cli v28.5.2 inspector.go), so stdout is never returned.
+        rc, out, err = self.run([self.docker, 'inspect', '--format', _talos.INSPECT_FORMAT] + names, 'docker inspect',
+                                check_rc=False)
+        if rc != 0:
+            self.module.fail_json(msg='`docker inspect` failed with exit code %d (DOCKER_HOST=%s): %s'
+                                      % (rc, self.env['DOCKER_HOST'], err.strip()[-2000:]), rc=rc, stderr=err)
         try:
             return _talos.summarize(self.name, _talos.parse_inspect(out))
         except _talos.TalosOutputError as exc:

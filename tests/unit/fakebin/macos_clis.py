@@ -20,6 +20,7 @@ install(directory) writes executable wrappers named colima, docker and talosctl 
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
@@ -32,6 +33,10 @@ GIB = 1024 ** 3
 DRIVERS = {'vz': 'macOS Virtualization.Framework', 'qemu': 'QEMU', 'krunkit': 'Krunkit'}
 # Modules the fake VM kernel can load (Colima's Ubuntu guest builds br_netfilter as a module: guessed).
 KERNEL_MODULES = ('br_netfilter', 'overlay')
+# A control-plane machine config as far as it matters here: it carries the cluster CA private keys
+# (siderolabs/talos v1.12.11 pkg/machinery/config/types/v1alpha1: cluster.ca.key, machine.ca.key). Fake key.
+USERDATA = ('version: v1alpha1\nmachine:\n  type: controlplane\n  ca:\n    crt: LS0tFAKE\n    key: %s\n'
+            'cluster:\n  ca:\n    key: FAKE-CLUSTER-CA-PRIVATE-KEY-%%s\n' % 'FAKE-MACHINE-CA-PRIVATE-KEY')
 V0_10_3 = '00f6c297e92a82c04a4ab507db0a61435650d7e8'  # abiosoft/colima tag v0.10.3
 
 
@@ -279,7 +284,11 @@ def inspect_object(name, container):
         'Id': '%064x' % abs(hash(name)), 'Name': '/' + name,
         'State': {'Status': container['state'], 'Running': container['state'] == 'running',
                   'ExitCode': 0 if container['state'] == 'running' else 255},
-        'Config': {'Image': container['image'], 'Labels': container['labels']},
+        # providers/docker/node.go@v1.12.11 (siderolabs/talos) hands the whole machine config to the node as
+        # Env USERDATA=<base64>; for a control plane it holds every cluster CA key. The key here is fake.
+        'Config': {'Image': container['image'], 'Labels': container['labels'],
+                   'Env': ['PLATFORM=container', 'USERDATA=' + base64.b64encode(
+                       (USERDATA % name).encode()).decode()]},
         # talos node.go@v1.12.11 sets no RestartPolicy; the daemon reports that as "no".
         'HostConfig': {'NanoCpus': container['nano_cpus'], 'Memory': container['memory'],
                        'Privileged': True,
@@ -289,6 +298,23 @@ def inspect_object(name, container):
             'IPAMConfig': {'IPv4Address': container['ip']},
             'IPAddress': container['ip'] if container['state'] == 'running' else ''}}},
     }
+
+
+def render_template(fmt, obj):
+    """The part of Go text/template the module uses: `{{json .A.B}}` (docker/cli v28.5.2 templates/templates.go:
+    json encodes with SetEscapeHTML(false) and trims the newline). Anything else is refused, so the module
+    cannot come to rely on a construct this fake does not model."""
+    def field(match):
+        value = obj
+        for key in match.group(1).split('.')[1:]:
+            if not isinstance(value, dict) or key not in value:
+                die('template: :1: map has no entry for key "%s"' % key)  # missingkey=error fallback
+            value = value[key]
+        return json.dumps(value, separators=(',', ':'), ensure_ascii=False)
+    out = re.sub(r'\{\{json (\.[A-Za-z0-9_.]+)\}\}', field, fmt)
+    if '{{' in out:
+        die('fake docker: template construct not modelled in %r' % fmt)
+    return out
 
 
 def docker(state, args):
@@ -306,11 +332,20 @@ def docker(state, args):
                 print(fmt.replace('{{.Names}}', name).replace('{{.State}}', container['state']))
         return 0
     if command == 'inspect':
-        missing = [n for n in positional if n not in mine]
+        # docker/cli v28.5.2 cli/command/inspect/inspector.go Inspect(): the objects that were found are printed
+        # (an indented JSON array, or the --format template once per object, each followed by a newline), then
+        # the errors of the others are joined and the exit code is 1.
+        found = [n for n in positional if n in mine and not mine[n].get('gone_at_inspect')]
+        missing = [n for n in positional if n not in found]
+        objects = [inspect_object(n, mine[n]) for n in found]
+        fmt = last(values, 'format') or last(values, 'f')
+        if fmt:
+            for obj in objects:
+                print(render_template(fmt, obj))
+        else:
+            print(json.dumps(objects, indent=4))
         if missing:
-            print('[]')
-            die('Error: No such object: %s' % missing[0])
-        print(json.dumps([inspect_object(n, mine[n]) for n in positional], indent=4))
+            die('\n'.join('Error: No such object: %s' % n for n in missing))
         return 0
     if command == 'start':
         for name in positional:

@@ -359,3 +359,28 @@ def test_bad_values_are_refused_before_anything_runs(world, capsys, change, need
     result = run(capsys, world, **change)
     assert result['failed'] is True and needle in result['msg']
     assert world.calls() == []
+
+
+def test_failed_inspect_does_not_return_the_machine_config(world, capsys):
+    """A node that vanishes between `docker ps` and `docker inspect` makes docker print the others and exit 1
+    (docker/cli v28.5.2 inspector.go); their Config.Env holds the machine config with the CA keys."""
+    run(capsys, world, workers=1)
+    world.edit(lambda s: s['containers']['joelclaw-worker-1'].__setitem__('gone_at_inspect', True))
+    leaked = world.run('docker', 'inspect', 'joelclaw-controlplane-1', 'joelclaw-worker-1',
+                       DOCKER_HOST=world.docker_host())
+    assert leaked.returncode == 1 and 'USERDATA=' in leaked.stdout  # what a raw stdout would hand back
+    result = run(capsys, world, workers=1)
+    assert result['failed'] is True and 'No such object: joelclaw-worker-1' in result['msg']
+    text = json.dumps(result)
+    assert 'USERDATA' not in text and 'FAKE-' not in text and 'PLATFORM=container' not in text
+
+
+def test_inspect_asks_only_for_the_fields_it_reads(world, capsys):
+    run(capsys, world)
+    world.clear_calls()
+    result = run(capsys, world)
+    assert result['changed'] is False and result['nodes'][0]['restart_policy'] == 'unless-stopped'
+    [call] = [c for c in world.calls('docker') if c['args'][:1] == ['inspect']]
+    fmt = call['args'][call['args'].index('--format') + 1]
+    assert 'Env' not in fmt and '{{json .}}' not in fmt
+    assert 'USERDATA' not in json.dumps(result) and 'FAKE-' not in json.dumps(result)
