@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 
@@ -133,6 +134,14 @@ def summarize(cluster, containers):
         })
     nodes.sort(key=lambda n: (n['role'] != 'controlplane', n['name']))
     return nodes
+
+
+def is_loopback(address):
+    """True for 127.0.0.0/8 and ::1 written as plain addresses (no zone, no brackets, no names)."""
+    try:
+        return ipaddress.ip_address(str(address)).is_loopback
+    except ValueError:
+        return False
 
 
 def wanted_bindings(published_ports, host_ip):

@@ -81,6 +81,7 @@ options:
     description:
       - Host address (C(--host-ip)) for the published ports and for talosctl's own API ports (6443 and 50000);
         talosctl applies it to every port binding it makes.
+      - Must be a loopback address (127.0.0.0/8 or V(::1)); anything else is refused, as is a port's C(host_ip).
     type: str
     default: 127.0.0.1
   subnet:
@@ -394,6 +395,17 @@ def validate(module):
         if not 30000 <= node_port <= 32767 or not 1 <= host_port <= 65535:
             module.fail_json(msg='colima_talos_published_ports.%s=%r; expected node_port in 30000-32767 (the '
                                  'Kubernetes NodePort range) and host_port in 1-65535.' % (name, port))
+    # talosctl publishes its own API ports (6443, 50000) on --host-ip too (siderolabs/talos v1.12.11
+    # providers/docker genPortMap with DockerPortsHostIP): anything but loopback puts them on the LAN.
+    if not _talos.is_loopback(params['host_ip']):
+        module.fail_json(msg='colima_talos_host_ip=%r; published ports must stay on loopback (127.0.0.0/8 or ::1). '
+                             'talosctl also publishes the Kubernetes and Talos APIs there; expose services through '
+                             'caddy_tailscale instead.' % params['host_ip'])
+    for name, port in params['published_ports'].items():
+        if 'host_ip' in port and not _talos.is_loopback(port['host_ip']):
+            module.fail_json(msg='colima_talos_published_ports.%s.host_ip=%r; published ports must stay on loopback '
+                                 '(127.0.0.0/8 or ::1); expose services through caddy_tailscale instead.'
+                                 % (name, port['host_ip']))
     for index, patch in enumerate(params['config_patches']):
         if not isinstance(patch, (dict, list)):
             module.fail_json(msg='colima_talos_config_patches[%d]=%r; expected a mapping (strategic merge patch) or '

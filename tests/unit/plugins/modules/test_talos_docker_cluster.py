@@ -164,7 +164,7 @@ def test_start_stopped_false_leaves_nodes_alone(world, capsys):
     ({'workers': 1}, 'colima_talos_workers'),
     ({'image': 'ghcr.io/siderolabs/talos:v1.13.9'}, 'colima_talos_image'),
     ({'published_ports': {'api': {'host_port': 3210, 'node_port': 30210}}}, 'colima_talos_published_ports'),
-    ({'host_ip': '0.0.0.0'}, 'colima_talos_published_ports'),
+    ({'host_ip': '127.0.0.2'}, 'colima_talos_published_ports'),
     ({'cpus_controlplanes': 4.0}, 'colima_talos_node_cpus'),
     ({'memory_controlplanes': 4.0}, 'colima_talos_node_memory'),
 ])
@@ -279,13 +279,6 @@ def test_recovery_without_a_published_api_port_fails_clearly(world, capsys):
     assert not os.path.exists(p['kubeconfig']) and writes(world) == []  # refused before `talosctl kubeconfig`
 
 
-def test_api_ports_follow_host_ip_without_a_warning(world, capsys):
-    """--host-ip applies to the API ports as well; 0.0.0.0 is then an explicit choice, not a surprise."""
-    result = run(capsys, world, host_ip='0.0.0.0', published_ports={})
-    assert result['open_to_all_interfaces'] == ['0.0.0.0:53212->50000/tcp', '0.0.0.0:53211->6443/tcp']
-    assert not [w for w in warning_texts(result) if 'interface' in w]
-
-
 def test_nodes_get_a_restart_policy_so_dockerd_brings_them_back(world, capsys):
     run(capsys, world, workers=1)
     assert [c['args'] for c in writes(world) if c['args'][0] == 'update'] == [
@@ -354,6 +347,12 @@ def test_orphaned_state_dir_is_moved_aside(world, capsys):
     ({'published_ports': {'api': {'host_port': 3210, 'node_port': 80}}}, 'NodePort range'),
     ({'published_ports': {'api': 3210}}, 'host_port and node_port'),
     ({'config_patches': ['machine: {}']}, 'colima_talos_config_patches[0]'),
+    # Talos reuses --host-ip for its API ports: anything but loopback puts them on the LAN.
+    ({'host_ip': '0.0.0.0'}, 'loopback'),
+    ({'host_ip': '192.168.1.20'}, 'loopback'),
+    ({'host_ip': ''}, 'loopback'),
+    ({'published_ports': {'api': {'host_port': 3210, 'node_port': 30210, 'host_ip': '0.0.0.0'}}}, 'loopback'),
+    ({'published_ports': {'api': {'host_port': 3210, 'node_port': 30210, 'host_ip': '::'}}}, 'loopback'),
 ])
 def test_bad_values_are_refused_before_anything_runs(world, capsys, change, needle):
     result = run(capsys, world, **change)
