@@ -265,13 +265,19 @@ def provision_entries(modules):
     return [{'mode': 'system', 'script': 'modprobe %s' % name} for name in modules]
 
 
-def missing_provision(config, modules):
-    """The entries of provision_entries(modules) that the loaded colima.yaml does not have yet."""
+def host_guard_entry():
+    """The colima.yaml `provision` entry (mode: system, run by Lima as root at every boot) of HOST_GUARD_SCRIPT."""
+    return {'mode': 'system', 'script': HOST_GUARD_SCRIPT}
+
+
+def missing_provision(config, modules, extra=()):
+    """The entries of provision_entries(modules) + extra that the loaded colima.yaml does not have yet."""
     have = set()
     for entry in (config or {}).get('provision') or []:
         if isinstance(entry, dict):
             have.add((entry.get('mode'), (entry.get('script') or '').strip()))
-    return [entry for entry in provision_entries(modules) if (entry['mode'], entry['script']) not in have]
+    return [entry for entry in provision_entries(modules) + list(extra)
+            if (entry['mode'], entry['script'].strip()) not in have]
 
 
 def with_provision(config, entries):
@@ -279,3 +285,32 @@ def with_provision(config, entries):
     config = dict(config or {})
     config['provision'] = list(config.get('provision') or []) + list(entries)
     return config
+
+
+# Lima's host address as the VM sees it: the user-v2 gateway Colima configures (abiosoft/colima v0.10.3
+# environment/vm/lima/network.go, default --gateway-address 192.168.5.2). gvisor-tap-vsock forwards it to the Mac's
+# loopback (`host.lima.internal`, `host.docker.internal`). It is also the VM's DNS server: with a usernet network or
+# vz, Lima hands out the gateway as the resolver (lima-vm/lima v1.2.3 pkg/cidata/cidata.go, SlirpDNS =
+# GatewayIP; 192.168.5.3 is only qemu's slirp DNS), and Colima's dnsmasq forwards to it (environment/vm/lima/dns.go
+# `server=<gateway>`). So port 53 stays open and everything else from containers to that address is rejected.
+LIMA_HOST_ADDRESS = '192.168.5.2'
+HOST_GUARD_RULES = [  # as `iptables -S DOCKER-USER` prints them, in chain order
+    '-d %s/32 -p udp -m udp --dport 53 -j RETURN' % LIMA_HOST_ADDRESS,
+    '-d %s/32 -p tcp -m tcp --dport 53 -j RETURN' % LIMA_HOST_ADDRESS,
+    '-d %s/32 -j REJECT --reject-with icmp-port-unreachable' % LIMA_HOST_ADDRESS,
+]
+# DOCKER-USER filters what containers send through the VM (FORWARD), before Docker's own rules; dockerd keeps
+# the chain's rules when it starts. Idempotent: the rules are re-inserted only when the chain's head differs.
+HOST_GUARD_SCRIPT = (
+    'iptables -N DOCKER-USER 2>/dev/null; '
+    '[ "$(iptables -S DOCKER-USER | sed -n 2,4p)" = "%s" ] && exit 0; '
+    'for r in %s; do iptables -D DOCKER-USER $r 2>/dev/null; iptables -I DOCKER-USER 1 $r || exit 1; done'
+    % ('\n'.join('-A DOCKER-USER ' + rule for rule in HOST_GUARD_RULES),
+       ' '.join('"%s"' % rule for rule in reversed(HOST_GUARD_RULES))))
+
+
+def host_guard_in_place(iptables_s_output):
+    """True when `iptables -S DOCKER-USER` starts with HOST_GUARD_RULES."""
+    rules = [line[len('-A DOCKER-USER '):] for line in iptables_s_output.splitlines()
+             if line.startswith('-A DOCKER-USER ')]
+    return rules[:len(HOST_GUARD_RULES)] == HOST_GUARD_RULES

@@ -43,8 +43,11 @@ V0_10_3 = '00f6c297e92a82c04a4ab507db0a61435650d7e8'  # abiosoft/colima tag v0.1
 def install(directory, python=None):
     python = python or sys.executable
     here = os.path.abspath(__file__)
-    for name in ('colima', 'docker', 'talosctl'):
+    vm_bin = os.path.join(str(directory), 'vm')  # on PATH only for commands run "inside the VM"
+    os.makedirs(vm_bin, exist_ok=True)
+    for name in ('colima', 'docker', 'talosctl', 'vm/iptables'):
         path = os.path.join(str(directory), name)
+        name = os.path.basename(name)
         with open(path, 'w', encoding='utf-8') as handle:
             handle.write('#!/bin/sh\nexec "%s" "%s" %s "$@"\n' % (python, here, name))
         os.chmod(path, os.stat(path).st_mode | stat.S_IEXEC | stat.S_IXGRP | stat.S_IXOTH)
@@ -130,6 +133,86 @@ def run_provision(name, profile):
         if entry.get('mode') == 'system' and match and match.group(1) in KERNEL_MODULES:
             if match.group(1) not in profile.setdefault('modules', []):
                 profile['modules'].append(match.group(1))
+    return [entry['script'] for entry in (read_yaml(colima_yaml_path(name)) or {}).get('provision') or []
+            if entry.get('mode') == 'system' and not (entry.get('script') or '').strip().startswith('modprobe ')]
+
+
+def canonical_rule(spec):
+    """A rule spec as `iptables -S` prints it (iptables-save format: `-p udp --dport 53` gains `-m udp`, REJECT
+    gains its default `--reject-with icmp-port-unreachable`). From iptables' documented save format, not read
+    from netfilter's source: guessed, listed in the role README."""
+    out = list(spec)
+    if '-p' in out and '--dport' in out and '-m' not in out:
+        proto = out[out.index('-p') + 1]
+        out[out.index('-p') + 2:out.index('-p') + 2] = ['-m', proto]
+    if out[-2:] == ['-j', 'REJECT']:
+        out += ['--reject-with', 'icmp-port-unreachable']
+    return ' '.join(out)
+
+
+def iptables(state, args, profile_name=None):
+    """iptables in the VM's filter table: -N, -S, -C, -D, -I [pos], -A on the profile's chains. Rules do not survive
+    a VM boot (nothing persists them in Colima's guest); dockerd (re)creates DOCKER-USER (see colima start)."""
+    name = profile_name or os.environ.get('FAKE_VM_PROFILE', '')
+    chains = state['profiles'][name].setdefault('iptables', {})
+    op, chain, rest = args[0], args[1] if len(args) > 1 else '', args[2:]
+    if op == '-N':
+        if chain in chains:
+            die('iptables: Chain already exists.')
+        chains[chain] = []
+        return 0
+    if chain not in chains:
+        die('iptables: No chain/target/match by that name.')
+    rules = chains[chain]
+    if op == '-S':
+        print('-N %s' % chain)
+        for rule in rules:
+            print('-A %s %s' % (chain, rule))
+        return 0
+    if op == '-I' and rest and rest[0].isdigit():
+        position, rest = int(rest[0]), rest[1:]
+    else:
+        position = 1
+    rule = canonical_rule(rest)
+    if op == '-C':
+        return 0 if rule in rules else die('iptables: Bad rule (does a matching rule exist in that chain?).')
+    if op == '-D':
+        if rule not in rules:
+            die('iptables: Bad rule (does a matching rule exist in that chain?).')
+        rules.remove(rule)
+        return 0
+    if op == '-I':
+        rules.insert(position - 1, rule)
+        return 0
+    if op == '-A':
+        rules.append(rule)
+        return 0
+    die('fake iptables: unsupported %r' % args)
+    return 2
+
+
+def vm_shell(state, name, script):
+    """Run a script as root in the fake VM: the real /bin/sh, with the fake iptables first on PATH."""
+    import subprocess
+    save(state)
+    vm_bin = os.path.join(os.path.dirname(shutil.which('colima') or ''), 'vm')
+    done = subprocess.run(['/bin/sh', '-c', script], env=dict(os.environ, FAKE_VM_PROFILE=name,
+                                                                PATH=vm_bin + os.pathsep + '/usr/bin:/bin'),
+                          capture_output=True, text=True, check=False)
+    fresh = load()
+    state.clear()
+    state.update(fresh)
+    sys.stdout.write(done.stdout)
+    sys.stderr.write(done.stderr)
+    return done.returncode
+
+
+def dockerd_chains(profile):
+    """dockerd creates DOCKER-USER when it starts if it is missing, keeps the rules it has, and makes sure a final
+    `-j RETURN` is there (moby libnetwork setupUserChain; not read here: guessed, see the role README)."""
+    rules = profile.setdefault('iptables', {}).setdefault('DOCKER-USER', [])
+    if '-j RETURN' not in rules:
+        rules.append('-j RETURN')
 
 
 def colima(state, args):
@@ -216,7 +299,10 @@ def colima(state, args):
         profile.pop('pending', None)
         write_colima_yaml(name, profile)
         profile['modules'] = []
-        run_provision(name, profile)
+        profile['iptables'] = {}  # a fresh boot: no rules
+        for script in run_provision(name, profile):
+            vm_shell(state, name, script)  # reloads state: re-read the profile below
+        dockerd_chains(state['profiles'][name])
         # dockerd restores containers whose policy is always/unless-stopped when it starts, unless a person
         # stopped them (moby daemon restore; not read here: guessed, see the role README).
         for container in state['containers'].values():
@@ -229,6 +315,7 @@ def colima(state, args):
         if profile['status'] == 'Broken' and not ('force' in values or 'f' in values):
             die('level=fatal msg="error stopping vm: exit status 1"')
         profile['status'] = 'Stopped'
+        profile['iptables'] = {}
         # Nothing in the VM survives: containers exit (dockerd stops them, which is not a manual stop) and
         # kernel modules loaded by hand are gone after the next boot.
         profile['modules'] = []
@@ -251,6 +338,10 @@ def colima_ssh(state, name, profile, rest):
     loaded = profile.setdefault('modules', [])
     if command[:2] == ['test', '-d'] and command[2].startswith('/sys/module/'):
         return 0 if command[2][len('/sys/module/'):] in loaded else die('time="x" level=fatal msg="exit status 1"')
+    if command[:2] == ['sudo', 'iptables']:
+        return iptables(state, command[2:], name)
+    if command[:3] == ['sudo', 'sh', '-c'] and len(command) == 4:
+        return vm_shell(state, name, command[3]) and die('time="x" level=fatal msg="exit status 1"')
     if command[:2] == ['sudo', 'modprobe'] and len(command) == 3:
         if command[2] not in KERNEL_MODULES:
             die('modprobe: FATAL: Module %s not found in directory /lib/modules/6.8.0-60-generic\n'
@@ -591,7 +682,7 @@ def main():
                            'KUBECONFIG': os.environ.get('KUBECONFIG')})
     save(state)  # the call log survives a failing command
     try:
-        return {'colima': colima, 'docker': docker, 'talosctl': talosctl}[tool](state, args)
+        return {'colima': colima, 'docker': docker, 'talosctl': talosctl, 'iptables': iptables}[tool](state, args)
     finally:
         save(state)
 
@@ -634,6 +725,8 @@ class World:
                     vm_type='vz', runtime='docker'):
         profile = {'status': status, 'arch': arch, 'vm_type': vm_type, 'runtime': runtime, 'cpus': cpus,
                    'memory': int(memory_gib * GIB), 'disk': disk_gib * GIB}
+        if status == 'Running':
+            dockerd_chains(profile)
         self.edit(lambda s: s['profiles'].__setitem__(name, profile))
         write_colima_yaml(name, profile)
 

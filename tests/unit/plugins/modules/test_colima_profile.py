@@ -289,3 +289,66 @@ def test_kernel_module_that_does_not_load_fails_clearly(world, capsys):
 def test_kernel_module_names_are_checked_before_any_change(world, capsys):
     result = run(capsys, name='default', kernel_modules=['br_netfilter; rm -rf /'])
     assert result['failed'] is True and 'colima_talos_kernel_modules' in result['msg'] and world.calls() == []
+
+
+# What `iptables -S DOCKER-USER` must start with: DNS to the Lima gateway (the VM's resolver) allowed, everything
+# else from containers to it rejected. The last rule is dockerd's own.
+GUARD = ['-A DOCKER-USER -d 192.168.5.2/32 -p udp -m udp --dport 53 -j RETURN',
+         '-A DOCKER-USER -d 192.168.5.2/32 -p tcp -m tcp --dport 53 -j RETURN',
+         '-A DOCKER-USER -d 192.168.5.2/32 -j REJECT --reject-with icmp-port-unreachable']
+
+
+def docker_user(world):
+    done = world.run('colima', 'ssh', '--profile', 'default', '--', 'sudo', 'iptables', '-S', 'DOCKER-USER')
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_containers_are_kept_off_the_lima_host_address_now_and_at_every_boot(world, capsys):
+    desired = dict(name='default', cpus=2, memory=2, disk=100, kernel_modules=['br_netfilter'],
+                   block_host_access=True)
+    world.add_profile(cpus=2, memory_gib=2)
+    assert docker_user(world) == ['-N DOCKER-USER', '-A DOCKER-USER -j RETURN']  # what dockerd leaves: no guard
+    check = run(capsys, check=True, **desired)
+    assert check['changed'] is True and docker_user(world) == ['-N DOCKER-USER', '-A DOCKER-USER -j RETURN']
+    result = run(capsys, **desired)
+    assert result['changed'] is True and result['actions'] == check['actions']
+    assert 'colima ssh --profile default -- sudo sh -c <DOCKER-USER rules>' in result['actions']
+    assert docker_user(world) == ['-N DOCKER-USER'] + GUARD + ['-A DOCKER-USER -j RETURN']
+    assert run(capsys, **desired)['changed'] is False
+    assert run(capsys, check=True, **desired)['changed'] is False
+
+    # A VM restart by hand drops every rule; Lima runs the provision entry while the VM boots.
+    world.run('colima', 'stop', 'default')
+    world.run('colima', 'start', 'default')
+    assert docker_user(world) == ['-N DOCKER-USER'] + GUARD + ['-A DOCKER-USER -j RETURN']
+    assert run(capsys, **desired)['changed'] is False
+
+    # Rules in the wrong order (DNS rejected) are put back in order.
+    world.run('colima', 'ssh', '--profile', 'default', '--', 'sudo', 'iptables', '-D', 'DOCKER-USER',
+              '-d', '192.168.5.2/32', '-p', 'udp', '--dport', '53', '-j', 'RETURN')
+    world.run('colima', 'ssh', '--profile', 'default', '--', 'sudo', 'iptables', '-A', 'DOCKER-USER',
+              '-d', '192.168.5.2/32', '-p', 'udp', '--dport', '53', '-j', 'RETURN')
+    assert run(capsys, **desired)['changed'] is True
+    assert docker_user(world) == ['-N DOCKER-USER'] + GUARD + ['-A DOCKER-USER -j RETURN']
+
+
+def test_a_new_vm_is_guarded_before_anything_runs_in_it(world, capsys):
+    desired = dict(name='default', cpus=2, memory=2, disk=100, block_host_access=True)
+    result = run(capsys, **desired)
+    assert result['actions'][0].startswith('colima start default')
+    assert result['actions'][1] == 'colima ssh --profile default -- sudo sh -c <DOCKER-USER rules>'
+    assert docker_user(world) == ['-N DOCKER-USER'] + GUARD + ['-A DOCKER-USER -j RETURN']
+    assert [e['mode'] for e in colima_yaml(world)['provision']] == ['system']
+    assert run(capsys, **desired)['changed'] is False
+
+
+def test_fake_vm_forgets_iptables_rules_at_boot(world, capsys):
+    """Guards the tests above: without the provision entry a restart loses the rules."""
+    world.add_profile(cpus=2, memory_gib=2)
+    world.run('colima', 'ssh', '--profile', 'default', '--', 'sudo', 'iptables', '-I', 'DOCKER-USER', '1',
+              '-d', '192.168.5.2/32', '-j', 'REJECT')
+    assert GUARD[2] in docker_user(world)
+    world.run('colima', 'stop', 'default')
+    world.run('colima', 'start', 'default')
+    assert docker_user(world) == ['-N DOCKER-USER', '-A DOCKER-USER -j RETURN']
