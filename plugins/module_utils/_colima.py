@@ -206,6 +206,8 @@ def plan(profile, desired, current, allow_restart, variables):
         return {'actions': [], 'errors': errors, 'pending': pending}
 
     resize = []
+    if desired.get('mounts_change'):  # a new mount list takes a VM restart (Lima mounts at boot)
+        resize.append(desired['mounts_change'])
     if desired.get('cpus') is not None and current.get('cpus') != desired['cpus']:
         resize.append('cpus %s -> %s' % (current.get('cpus'), desired['cpus']))
     if desired.get('memory') is not None and (
@@ -314,3 +316,45 @@ def host_guard_in_place(iptables_s_output):
     rules = [line[len('-A DOCKER-USER '):] for line in iptables_s_output.splitlines()
              if line.startswith('-A DOCKER-USER ')]
     return rules[:len(HOST_GUARD_RULES)] == HOST_GUARD_RULES
+
+
+def _mount_entry(location, mount_point='', writable=False):
+    return {'location': location, 'mountPoint': mount_point or '', 'writable': bool(writable)}
+
+
+def observed_mounts(config):
+    """The mounts a profile's colima.yaml asks for (abiosoft/colima v0.10.3): `mounts: []` (the template's default)
+    means $HOME writable (environment/vm/lima/yaml.go, config.go MountsOrDefault); null or no key means none (what
+    `--mount none` saves: mountsFromFlag returns nil, util/yamlutil writes nil slices as null)."""
+    mounts = (config or {}).get('mounts', None)
+    if mounts is None:
+        return []
+    if isinstance(mounts, list) and not mounts:
+        return [_mount_entry('~', writable=True)]
+    return [_mount_entry(m.get('location', ''), m.get('mountPoint', ''), m.get('writable', False))
+            for m in mounts if isinstance(m, dict)]
+
+
+def parse_mount_option(value):
+    """`<dir>[:<mountpoint>]`, read-only (cmd/start.go mountsFromFlag, v0.10.3); None when it is not that."""
+    parts = value.split(':')
+    if len(parts) > 2 or not parts[0].startswith(('/', '~')) or (len(parts) == 2 and not parts[1].startswith('/')):
+        return None
+    return _mount_entry(parts[0], parts[1] if len(parts) == 2 else '')
+
+
+def mount_flags(mounts):
+    """`colima start` flags for read-only `mounts` (a list of `<dir>[:<mountpoint>]`); [] is `--mount none`."""
+    if not mounts:
+        return ['--mount', 'none']
+    flags = []
+    for value in mounts:
+        flags += ['--mount', value]
+    return flags
+
+
+def describe_mounts(mounts):
+    if not mounts:
+        return 'none'
+    return ', '.join('%s%s (%s)' % (m['location'], ':' + m['mountPoint'] if m['mountPoint'] else '',
+                                     'writable' if m['writable'] else 'read-only') for m in mounts)

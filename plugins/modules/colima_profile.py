@@ -93,6 +93,15 @@ options:
       - Needs PyYAML on the managed host to edit C(colima.yaml).
     type: bool
     default: false
+  mounts:
+    description:
+      - Host directories the VM mounts, each C(<dir>[:<mountpoint>]), always read-only (a C(:w) suffix is refused).
+        V([]) mounts nothing (C(colima start --mount none)). Omitted, the profile's mounts are left alone, which for a
+        profile Colima created without C(--mount) is B($HOME, writable).
+      - The list is compared with C(mounts) in the profile's C(colima.yaml) and passed on every C(colima start). A
+        running VM needs a restart to change its mounts, like a resize (O(allow_restart)).
+    type: list
+    elements: str
   extra_start_args:
     description: Extra arguments for C(colima start) when the profile is created, e.g. V(--mount-type=virtiofs).
     type: list
@@ -133,6 +142,14 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+mounts:
+  description:
+    - The VM's host mounts as C(colima.yaml) asks for them (after the change; before it in check mode), each with
+      C(location), C(mountPoint) and C(writable). C(~) writable is Colima's default. Null when the profile does not exist.
+  returned: always
+  type: list
+  elements: dict
+  sample: []
 actions:
   description: The colima commands run (or, in check mode, that would run), in order.
   returned: always
@@ -183,6 +200,7 @@ VARIABLES = {
     'runtime': 'colima_talos_runtime',
     'allow_restart': 'colima_talos_allow_restart',
     'kernel_modules': 'colima_talos_kernel_modules',
+    'mounts': 'colima_talos_mounts',
 }
 
 
@@ -246,6 +264,8 @@ def start_args(profile, params, create):
         if params['arch']:
             args += ['--arch', params['arch']]
         args += params['extra_start_args']
+    if params['mounts'] is not None:
+        args += _colima.mount_flags(params['mounts'])
     return args
 
 
@@ -305,6 +325,7 @@ def main():
             allow_restart=dict(type='bool', default=False),
             kernel_modules=dict(type='list', elements='str', default=[]),
             block_host_access=dict(type='bool', default=False),
+            mounts=dict(type='list', elements='str'),
             extra_start_args=dict(type='list', elements='str', default=[]),
             executable=dict(type='str', default='colima'),
         ),
@@ -322,7 +343,13 @@ def main():
             module.fail_json(msg='%s contains %r, which is not a kernel module name (letters, digits, _ and - only); '
                                  'expected e.g. br_netfilter.' % (VARIABLES['kernel_modules'], module_name))
 
-    if (params['kernel_modules'] or params['block_host_access']) and not HAS_YAML:
+    for value in params['mounts'] or []:
+        if _colima.parse_mount_option(value) is None or re.search(r'[\s{}"\'%$`\\]', value):
+            module.fail_json(msg='%s contains %r; expected <dir>[:<mountpoint>] with absolute paths, mounted read-only '
+                                 '(no :w suffix: a writable mount lets a privileged Talos node write to the Mac), and '
+                                 'no whitespace, braces, quotes or %%.' % (VARIABLES['mounts'], value))
+
+    if (params['kernel_modules'] or params['block_host_access'] or params['mounts'] is not None) and not HAS_YAML:
         module.fail_json(msg=missing_required_lib('PyYAML'), exception=str(YAML_IMPORT_ERROR))
 
     colima = Colima(module)
@@ -344,12 +371,19 @@ def main():
     before = _colima.observed(instance, status, _colima.read_vm_type(colima.profile, colima_dir))
 
     desired = {key: params[key] for key in ('cpus', 'memory', 'disk', 'arch', 'vm_type', 'runtime', 'state')}
+    config_path = _colima.colima_yaml(colima.profile, colima_dir)
+    mounts_before = _colima.observed_mounts(read_colima_yaml(module, config_path)) if before['exists'] else None
+    mounts_wanted = None
+    if params['mounts'] is not None:
+        mounts_wanted = [_colima.parse_mount_option(value) for value in params['mounts']]
+        if before['exists'] and mounts_before != mounts_wanted:
+            desired['mounts_change'] = 'mounts %s -> %s' % (_colima.describe_mounts(mounts_before),
+                                                            _colima.describe_mounts(mounts_wanted))
     decision = _colima.plan(colima.profile, desired, before, params['allow_restart'], VARIABLES)
     if decision['errors']:
         module.fail_json(msg=' '.join(decision['errors']), profile=before, pending=decision['pending'])
 
     commands = commands_for(decision['actions'], colima.profile, params, before['exists'])
-    config_path = _colima.colima_yaml(colima.profile, colima_dir)
     provision = []
     guard = [_colima.host_guard_entry()] if params['block_host_access'] else []
     if (params['kernel_modules'] or guard) and (before['exists'] or params['state'] == 'running'):
@@ -418,6 +452,8 @@ def main():
         actions.append('add provision entries to %s: %s' % (config_path, ', '.join(
             'DOCKER-USER rules' if e in guard else e['script'] for e in provision_added)))
     result = dict(
+        mounts=mounts_wanted if (changed and params['state'] == 'running' and mounts_wanted is not None)
+        else mounts_before,
         changed=changed,
         actions=actions,
         profile=after,

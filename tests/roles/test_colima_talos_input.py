@@ -63,6 +63,7 @@ CASES = {
     "local-path dir closing the JSON": ({"colima_talos_local_path_dir": '/var/x"]}],"y":["'}, CHARS),
     "docker host with a space": ({"colima_talos_docker_host": "unix:///tmp/d.sock -H tcp://0.0.0.0:2375"}, CHARS),
     "state dir with a percent": ({"colima_talos_state_dir": "/Users/joel/%n"}, CHARS),
+    "writable home mount": ({"colima_talos_mounts": ["/Users/joel:w"]}, CHARS),
     "image with a space": ({"colima_talos_image": "ghcr.io/siderolabs/talos:v1.12.11 --privileged"}, CHARS),
 }
 

@@ -120,6 +120,8 @@ def write_colima_yaml(name, profile):
     os.makedirs(os.path.dirname(colima_yaml_path(name)), exist_ok=True)
     config = {'cpu': profile['cpus'], 'disk': profile['disk'] // GIB, 'memory': profile['memory'] / GIB,
               'arch': profile['arch'], 'runtime': profile['runtime'], 'vmType': profile['vm_type'],
+              # nil (--mount none) is written as null, [] stays [] ($HOME writable): util/yamlutil/yaml.go
+              'mounts': profile.get('mounts', []),
               'provision': previous.get('provision') or []}
     with open(colima_yaml_path(name), 'w', encoding='utf-8') as handle:
         yaml.safe_dump(config, handle, default_flow_style=False, sort_keys=False)
@@ -135,6 +137,34 @@ def run_provision(name, profile):
                 profile['modules'].append(match.group(1))
     return [entry['script'] for entry in (read_yaml(colima_yaml_path(name)) or {}).get('provision') or []
             if entry.get('mode') == 'system' and not (entry.get('script') or '').strip().startswith('modprobe ')]
+
+
+def mounts_from_flag(values):
+    """cmd/start.go mountsFromFlag@v0.10.3: `none` anywhere -> nil; else `<dir>[:<mountpoint>][:w]`."""
+    mounts = []
+    for value in values:
+        if value.lower() == 'none':
+            return None
+        parts = value.split(':', 2)
+        mount = {'location': parts[0], 'writable': False}
+        if len(parts) > 1:
+            if parts[1].startswith('/'):
+                mount['mountPoint'] = parts[1]
+            elif parts[1] == 'w':
+                mount['writable'] = True
+        if len(parts) > 2 and parts[2] == 'w':
+            mount['writable'] = True
+        mounts.append(mount)
+    return mounts
+
+
+def active_mounts(mounts):
+    """What Lima mounts at boot (environment/vm/lima/yaml.go@v0.10.3): [] -> $HOME writable; nil -> nothing."""
+    if mounts is None:
+        return []
+    if not mounts:
+        return [{'location': '~', 'writable': True}]
+    return mounts
 
 
 def canonical_rule(spec):
@@ -276,6 +306,9 @@ def colima(state, args):
             die('time="x" level=fatal msg="error starting vm: error at \'starting\': exit status 1"')
         # PreRunE saves the flags to colima.yaml before RunE looks at the VM.
         saved = dict(profile)
+        mount_values = values.get('mount', []) + values.get('V', [])
+        if mount_values:
+            saved['mounts'] = mounts_from_flag(mount_values)
         if 'cpus' in values or 'c' in values:
             saved['cpus'] = int(last(values, 'cpus') or last(values, 'c'))
         if 'memory' in values or 'm' in values:
@@ -288,6 +321,8 @@ def colima(state, args):
                                  % fixed)
         if profile['status'] == 'Running':
             profile['pending'] = {k: saved[k] for k in ('cpus', 'memory', 'disk')}
+            profile['mounts'] = saved.get('mounts', [])  # saved to colima.yaml, applied at the next boot
+            write_colima_yaml(name, profile)
             sys.stderr.write('level=info msg="already running, ignoring"\n')
             return 0
         if saved['disk'] < profile['disk']:
@@ -295,6 +330,8 @@ def colima(state, args):
             saved['disk'] = profile['disk']
         for key in ('cpus', 'memory', 'disk'):
             profile[key] = saved[key]
+        profile['mounts'] = saved.get('mounts', [])
+        profile['active_mounts'] = active_mounts(profile['mounts'])
         profile['status'] = 'Running'
         profile.pop('pending', None)
         write_colima_yaml(name, profile)
@@ -725,7 +762,10 @@ class World:
                     vm_type='vz', runtime='docker'):
         profile = {'status': status, 'arch': arch, 'vm_type': vm_type, 'runtime': runtime, 'cpus': cpus,
                    'memory': int(memory_gib * GIB), 'disk': disk_gib * GIB}
+        # A profile Colima created without --mount: colima.yaml has the template's `mounts: []`, $HOME writable.
+        profile['mounts'] = []
         if status == 'Running':
+            profile['active_mounts'] = active_mounts(profile['mounts'])
             dockerd_chains(profile)
         self.edit(lambda s: s['profiles'].__setitem__(name, profile))
         write_colima_yaml(name, profile)

@@ -352,3 +352,53 @@ def test_fake_vm_forgets_iptables_rules_at_boot(world, capsys):
     world.run('colima', 'stop', 'default')
     world.run('colima', 'start', 'default')
     assert docker_user(world) == ['-N DOCKER-USER', '-A DOCKER-USER -j RETURN']
+
+
+HOME_WRITABLE = [{'location': '~', 'writable': True}]
+
+
+def test_a_new_profile_mounts_nothing_from_the_mac(world, capsys):
+    """Colima mounts $HOME writable when no --mount is given; the privileged Talos node would reach ~/.joelclaw."""
+    desired = dict(name='default', cpus=2, memory=2, disk=100, mounts=[])
+    check = run(capsys, check=True, **desired)
+    result = run(capsys, **desired)
+    assert result['actions'] == check['actions'] and '--mount none' in result['actions'][0]
+    assert world.state()['profiles']['default']['active_mounts'] == []
+    assert colima_yaml(world)['mounts'] is None and result['mounts'] == []
+    assert run(capsys, **desired)['changed'] is False
+
+
+def test_an_existing_profile_with_home_writable_is_converged(world, capsys):
+    world.add_profile(cpus=2, memory_gib=2)
+    assert world.state()['profiles']['default']['active_mounts'] == HOME_WRITABLE  # Colima's default
+    desired = dict(name='default', cpus=2, memory=2, disk=100, mounts=[])
+    refused = run(capsys, **desired)
+    assert refused['failed'] is True and 'mounts ~ (writable) -> none' in refused['msg']
+    assert 'colima_talos_allow_restart' in refused['msg'] and mutations(world) == []
+
+    check = run(capsys, check=True, allow_restart=True, **desired)
+    result = run(capsys, allow_restart=True, **desired)
+    assert result['changed'] is True and result['actions'] == check['actions']
+    assert [a.split()[:2] for a in result['actions']] == [['colima', 'stop'], ['colima', 'start']]
+    assert world.state()['profiles']['default']['active_mounts'] == []
+    assert run(capsys, **desired)['changed'] is False
+
+    # Colima keeps the list when it is started without --mount (a reboot, the login agent).
+    world.run('colima', 'stop', 'default')
+    world.run('colima', 'start', 'default')
+    assert world.state()['profiles']['default']['active_mounts'] == []
+
+
+def test_a_stopped_profile_starts_with_the_mount_list(world, capsys):
+    world.add_profile(cpus=2, memory_gib=2, status='Stopped')
+    result = run(capsys, name='default', cpus=2, memory=2, disk=100, mounts=['/opt/share:/mnt/share'])
+    assert '--mount /opt/share:/mnt/share' in result['actions'][0]
+    assert world.state()['profiles']['default']['active_mounts'] == [
+        {'location': '/opt/share', 'mountPoint': '/mnt/share', 'writable': False}]
+    assert result['mounts'] == [{'location': '/opt/share', 'mountPoint': '/mnt/share', 'writable': False}]
+
+
+@pytest.mark.parametrize('value', ['/Users/joel:w', '/Users/joel:/mnt:w', 'relative', '/a b', '/x%n', '/a:b:c'])
+def test_writable_or_odd_mounts_are_refused_before_any_change(world, capsys, value):
+    result = run(capsys, name='default', mounts=[value])
+    assert result['failed'] is True and 'colima_talos_mounts' in result['msg'] and world.calls() == []
