@@ -14,6 +14,11 @@ grow, fixed arch/vm type, Broken VMs that need `stop --force`, Docker reachable 
 DOCKER_HOST, node containers without a restart policy that stay exited after the VM restarts (and come
 back with `unless-stopped`), kernel modules that are gone after a VM restart, talosctl renaming
 clashing contexts to <name>-1 and `talosctl kubeconfig` returning the node's own endpoint.
+Also: `docker inspect --format` with `{{json .Field}}` templates (docker/cli v28.5.2), a node's Config.Env carrying
+the machine config (with fake CA keys) as talos node.go does, the objects found printed before a failing inspect;
+the VM's mount list as colima saves and applies it (`--mount none`, `$HOME` writable by default); `iptables` in
+the VM (a shim on the PATH of `colima ssh -- sudo sh -c` and provision scripts, run by the real /bin/sh), whose
+rules are gone after every boot, with dockerd re-creating DOCKER-USER.
 
 install(directory) writes executable wrappers named colima, docker and talosctl into directory.
 """
