@@ -356,5 +356,8 @@ def mount_flags(mounts):
 def describe_mounts(mounts):
     if not mounts:
         return 'none'
-    return ', '.join('%s%s (%s)' % (m['location'], ':' + m['mountPoint'] if m['mountPoint'] else '',
-                                     'writable' if m['writable'] else 'read-only') for m in mounts)
+    parts = []
+    for m in mounts:
+        point = ':' + m['mountPoint'] if m['mountPoint'] else ''
+        parts.append('%s%s (%s)' % (m['location'], point, 'writable' if m['writable'] else 'read-only'))
+    return ', '.join(parts)

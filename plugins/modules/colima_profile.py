@@ -144,8 +144,8 @@ EXAMPLES = r'''
 RETURN = r'''
 mounts:
   description:
-    - The VM's host mounts as C(colima.yaml) asks for them (after the change; before it in check mode), each with
-      C(location), C(mountPoint) and C(writable). C(~) writable is Colima's default. Null when the profile does not exist.
+    - The VM's host mounts as C(colima.yaml) asks for them once the change is made (also in check mode), each with
+      C(location), C(mountPoint) and C(writable). C(~) writable is Colima's default. Null when O(mounts) is not set.
   returned: always
   type: list
   elements: dict
@@ -372,7 +372,9 @@ def main():
 
     desired = {key: params[key] for key in ('cpus', 'memory', 'disk', 'arch', 'vm_type', 'runtime', 'state')}
     config_path = _colima.colima_yaml(colima.profile, colima_dir)
-    mounts_before = _colima.observed_mounts(read_colima_yaml(module, config_path)) if before['exists'] else None
+    mounts_before = None
+    if before['exists'] and params['mounts'] is not None:
+        mounts_before = _colima.observed_mounts(read_colima_yaml(module, config_path))
     mounts_wanted = None
     if params['mounts'] is not None:
         mounts_wanted = [_colima.parse_mount_option(value) for value in params['mounts']]

@@ -140,8 +140,8 @@ def test_manifest_interpolations_cannot_add_keys(tmp_path):
                           timeout=300, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     docs = list(yaml.safe_load_all((tmp_path / "manifest.yaml").read_text()))
-    namespaced = [d for d in docs if d["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding",
-                                                      "StorageClass")]
+    cluster_wide = ("Namespace", "ClusterRole", "ClusterRoleBinding", "StorageClass")
+    namespaced = [d for d in docs if d["kind"] not in cluster_wide]
     assert namespaced and all(d["metadata"]["namespace"] == namespace for d in namespaced)
     [ns] = [d for d in docs if d["kind"] == "Namespace"]
     assert ns["metadata"]["name"] == namespace

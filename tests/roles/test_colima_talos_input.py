@@ -54,8 +54,8 @@ CASES = {
     "host ip looks like loopback": ({"colima_talos_host_ip": "127.0.0.1.evil.example"}, LOOPBACK),
     "contract bind address on the LAN": ({"convex_host_bind_address": "10.0.0.5"}, LOOPBACK),
     "one port on every interface": (
-        {"colima_talos_published_ports": dict(PORTS, dashboard={"host_port": 6791, "node_port": 30791,
-                                                                 "host_ip": "0.0.0.0"})}, LOOPBACK),
+        {"colima_talos_published_ports": dict(
+            PORTS, dashboard={"host_port": 6791, "node_port": 30791, "host_ip": "0.0.0.0"})}, LOOPBACK),
     "profile with an extra flag": ({"colima_talos_profile": "default --mount /:w"}, CHARS),
     "cluster name closing a JSON string": ({"colima_talos_cluster_name": 'joelclaw"}'}, CHARS),
     "launchd label closing the plist string": ({"colima_talos_boot_label": "x</string><string>/bin/sh"}, CHARS),

@@ -231,9 +231,8 @@ def vm_shell(state, name, script):
     import subprocess
     save(state)
     vm_bin = os.path.join(os.path.dirname(shutil.which('colima') or ''), 'vm')
-    done = subprocess.run(['/bin/sh', '-c', script], env=dict(os.environ, FAKE_VM_PROFILE=name,
-                                                                PATH=vm_bin + os.pathsep + '/usr/bin:/bin'),
-                          capture_output=True, text=True, check=False)
+    env = dict(os.environ, FAKE_VM_PROFILE=name, PATH=vm_bin + os.pathsep + '/usr/bin:/bin')
+    done = subprocess.run(['/bin/sh', '-c', script], env=env, capture_output=True, text=True, check=False)
     fresh = load()
     state.clear()
     state.update(fresh)
