@@ -206,6 +206,8 @@ def plan(profile, desired, current, allow_restart, variables):
         return {'actions': [], 'errors': errors, 'pending': pending}
 
     resize = []
+    if desired.get('mounts_change'):  # a new mount list takes a VM restart (Lima mounts at boot)
+        resize.append(desired['mounts_change'])
     if desired.get('cpus') is not None and current.get('cpus') != desired['cpus']:
         resize.append('cpus %s -> %s' % (current.get('cpus'), desired['cpus']))
     if desired.get('memory') is not None and (
@@ -265,13 +267,19 @@ def provision_entries(modules):
     return [{'mode': 'system', 'script': 'modprobe %s' % name} for name in modules]
 
 
-def missing_provision(config, modules):
-    """The entries of provision_entries(modules) that the loaded colima.yaml does not have yet."""
+def host_guard_entry():
+    """The colima.yaml `provision` entry (mode: system, run by Lima as root at every boot) of HOST_GUARD_SCRIPT."""
+    return {'mode': 'system', 'script': HOST_GUARD_SCRIPT}
+
+
+def missing_provision(config, modules, extra=()):
+    """The entries of provision_entries(modules) + extra that the loaded colima.yaml does not have yet."""
     have = set()
     for entry in (config or {}).get('provision') or []:
         if isinstance(entry, dict):
             have.add((entry.get('mode'), (entry.get('script') or '').strip()))
-    return [entry for entry in provision_entries(modules) if (entry['mode'], entry['script']) not in have]
+    return [entry for entry in provision_entries(modules) + list(extra)
+            if (entry['mode'], entry['script'].strip()) not in have]
 
 
 def with_provision(config, entries):
@@ -279,3 +287,77 @@ def with_provision(config, entries):
     config = dict(config or {})
     config['provision'] = list(config.get('provision') or []) + list(entries)
     return config
+
+
+# Lima's host address as the VM sees it: the user-v2 gateway Colima configures (abiosoft/colima v0.10.3
+# environment/vm/lima/network.go, default --gateway-address 192.168.5.2). gvisor-tap-vsock forwards it to the Mac's
+# loopback (`host.lima.internal`, `host.docker.internal`). It is also the VM's DNS server: with a usernet network or
+# vz, Lima hands out the gateway as the resolver (lima-vm/lima v1.2.3 pkg/cidata/cidata.go, SlirpDNS =
+# GatewayIP; 192.168.5.3 is only qemu's slirp DNS), and Colima's dnsmasq forwards to it (environment/vm/lima/dns.go
+# `server=<gateway>`). So port 53 stays open and everything else from containers to that address is rejected.
+LIMA_HOST_ADDRESS = '192.168.5.2'
+HOST_GUARD_RULES = [  # as `iptables -S DOCKER-USER` prints them, in chain order
+    '-d %s/32 -p udp -m udp --dport 53 -j RETURN' % LIMA_HOST_ADDRESS,
+    '-d %s/32 -p tcp -m tcp --dport 53 -j RETURN' % LIMA_HOST_ADDRESS,
+    '-d %s/32 -j REJECT --reject-with icmp-port-unreachable' % LIMA_HOST_ADDRESS,
+]
+# DOCKER-USER filters what containers send through the VM (FORWARD), before Docker's own rules; dockerd keeps
+# the chain's rules when it starts. Idempotent: the rules are re-inserted only when the chain's head differs.
+HOST_GUARD_SCRIPT = (
+    'iptables -N DOCKER-USER 2>/dev/null; '
+    '[ "$(iptables -S DOCKER-USER | sed -n 2,4p)" = "%s" ] && exit 0; '
+    'for r in %s; do iptables -D DOCKER-USER $r 2>/dev/null; iptables -I DOCKER-USER 1 $r || exit 1; done'
+    % ('\n'.join('-A DOCKER-USER ' + rule for rule in HOST_GUARD_RULES),
+       ' '.join('"%s"' % rule for rule in reversed(HOST_GUARD_RULES))))
+
+
+def host_guard_in_place(iptables_s_output):
+    """True when `iptables -S DOCKER-USER` starts with HOST_GUARD_RULES."""
+    rules = [line[len('-A DOCKER-USER '):] for line in iptables_s_output.splitlines()
+             if line.startswith('-A DOCKER-USER ')]
+    return rules[:len(HOST_GUARD_RULES)] == HOST_GUARD_RULES
+
+
+def _mount_entry(location, mount_point='', writable=False):
+    return {'location': location, 'mountPoint': mount_point or '', 'writable': bool(writable)}
+
+
+def observed_mounts(config):
+    """The mounts a profile's colima.yaml asks for (abiosoft/colima v0.10.3): `mounts: []` (the template's default)
+    means $HOME writable (environment/vm/lima/yaml.go, config.go MountsOrDefault); null or no key means none (what
+    `--mount none` saves: mountsFromFlag returns nil, util/yamlutil writes nil slices as null)."""
+    mounts = (config or {}).get('mounts', None)
+    if mounts is None:
+        return []
+    if isinstance(mounts, list) and not mounts:
+        return [_mount_entry('~', writable=True)]
+    return [_mount_entry(m.get('location', ''), m.get('mountPoint', ''), m.get('writable', False))
+            for m in mounts if isinstance(m, dict)]
+
+
+def parse_mount_option(value):
+    """`<dir>[:<mountpoint>]`, read-only (cmd/start.go mountsFromFlag, v0.10.3); None when it is not that."""
+    parts = value.split(':')
+    if len(parts) > 2 or not parts[0].startswith(('/', '~')) or (len(parts) == 2 and not parts[1].startswith('/')):
+        return None
+    return _mount_entry(parts[0], parts[1] if len(parts) == 2 else '')
+
+
+def mount_flags(mounts):
+    """`colima start` flags for read-only `mounts` (a list of `<dir>[:<mountpoint>]`); [] is `--mount none`."""
+    if not mounts:
+        return ['--mount', 'none']
+    flags = []
+    for value in mounts:
+        flags += ['--mount', value]
+    return flags
+
+
+def describe_mounts(mounts):
+    if not mounts:
+        return 'none'
+    parts = []
+    for m in mounts:
+        point = ':' + m['mountPoint'] if m['mountPoint'] else ''
+        parts.append('%s%s (%s)' % (m['location'], point, 'writable' if m['writable'] else 'read-only'))
+    return ', '.join(parts)

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 
@@ -67,14 +68,30 @@ def parse_names(stdout):
     return sorted(line.strip() for line in stdout.splitlines() if line.strip())
 
 
+# `docker inspect --format`: one JSON object per container with only what summarize() reads, never Config.Env
+# (the Talos machine config, CA keys included). `json` is docker's template function (docker/cli v28.5.2
+# templates/templates.go); with a template, each container prints one line (cli/command/inspect/inspector.go).
+INSPECT_FORMAT = ('{"Name":{{json .Name}},"State":{"Status":{{json .State.Status}}},'
+                  '"Config":{"Image":{{json .Config.Image}},"Labels":{{json .Config.Labels}}},'
+                  '"HostConfig":{"NanoCpus":{{json .HostConfig.NanoCpus}},"Memory":{{json .HostConfig.Memory}},'
+                  '"RestartPolicy":{"Name":{{json .HostConfig.RestartPolicy.Name}}},'
+                  '"PortBindings":{{json .HostConfig.PortBindings}}},'
+                  '"NetworkSettings":{"Networks":{{json .NetworkSettings.Networks}}}}')
+
+
 def parse_inspect(stdout):
-    """`docker inspect` prints a JSON array of container objects."""
+    """`docker inspect --format INSPECT_FORMAT`: one JSON object per line (a JSON array is accepted too).
+    Errors never quote the output."""
+    text = stdout.strip()
     try:
-        data = json.loads(stdout)
+        if text.startswith('['):
+            data = json.loads(text)
+        else:
+            data = [json.loads(line) for line in text.splitlines() if line.strip()]
     except ValueError as exc:
-        raise TalosOutputError('`docker inspect` did not print JSON (%s): %r' % (exc, stdout[:200]))
-    if not isinstance(data, list):
-        raise TalosOutputError('`docker inspect` printed %s, expected a list' % type(data).__name__)
+        raise TalosOutputError('`docker inspect` did not print JSON (%s); run it by hand to see why.' % exc)
+    if not isinstance(data, list) or not all(isinstance(item, dict) and 'Name' in item for item in data):
+        raise TalosOutputError('`docker inspect` printed %s, expected JSON objects' % type(data).__name__)
     return data
 
 
@@ -117,6 +134,14 @@ def summarize(cluster, containers):
         })
     nodes.sort(key=lambda n: (n['role'] != 'controlplane', n['name']))
     return nodes
+
+
+def is_loopback(address):
+    """True for 127.0.0.0/8 and ::1 written as plain addresses (no zone, no brackets, no names)."""
+    try:
+        return ipaddress.ip_address(str(address)).is_loopback
+    except ValueError:
+        return False
 
 
 def wanted_bindings(published_ports, host_ip):

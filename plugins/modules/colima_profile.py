@@ -83,6 +83,25 @@ options:
     type: list
     elements: str
     default: []
+  block_host_access:
+    description:
+      - Keep containers in the VM (the Talos nodes and their pods) off the Lima host address V(192.168.5.2)
+        (C(host.lima.internal)), which reaches the Mac's loopback services. Three C(DOCKER-USER) rules at the head of
+        the chain let DNS (port 53, the VM's resolver) through and reject the rest.
+      - Installed now with C(colima ssh -- sudo sh -c) when C(iptables -S DOCKER-USER) does not start with them, and
+        at every VM boot by a C(colima.yaml) provision entry (C(mode=system)).
+      - Needs PyYAML on the managed host to edit C(colima.yaml).
+    type: bool
+    default: false
+  mounts:
+    description:
+      - Host directories the VM mounts, each C(<dir>[:<mountpoint>]), always read-only (a C(:w) suffix is refused).
+        V([]) mounts nothing (C(colima start --mount none)). Omitted, the profile's mounts are left alone, which for a
+        profile Colima created without C(--mount) is B($HOME, writable).
+      - The list is compared with C(mounts) in the profile's C(colima.yaml) and passed on every C(colima start). A
+        running VM needs a restart to change its mounts, like a resize (O(allow_restart)).
+    type: list
+    elements: str
   extra_start_args:
     description: Extra arguments for C(colima start) when the profile is created, e.g. V(--mount-type=virtiofs).
     type: list
@@ -123,6 +142,14 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+mounts:
+  description:
+    - The VM's host mounts as C(colima.yaml) asks for them once the change is made (also in check mode), each with
+      C(location), C(mountPoint) and C(writable). C(~) writable is Colima's default. Null when O(mounts) is not set.
+  returned: always
+  type: list
+  elements: dict
+  sample: []
 actions:
   description: The colima commands run (or, in check mode, that would run), in order.
   returned: always
@@ -173,6 +200,7 @@ VARIABLES = {
     'runtime': 'colima_talos_runtime',
     'allow_restart': 'colima_talos_allow_restart',
     'kernel_modules': 'colima_talos_kernel_modules',
+    'mounts': 'colima_talos_mounts',
 }
 
 
@@ -206,6 +234,11 @@ class Colima:
                                   check_rc=False)
         return rc == 0
 
+    def host_guard_in_place(self):
+        rc, out, _err = self.run(['ssh', '--profile', self.profile, '--', 'sudo', 'iptables', '-S', 'DOCKER-USER'],
+                                 check_rc=False)
+        return rc == 0 and _colima.host_guard_in_place(out)
+
     def instance(self):
         _rc, out, _err = self.run(['list', '--json'])
         try:
@@ -231,6 +264,8 @@ def start_args(profile, params, create):
         if params['arch']:
             args += ['--arch', params['arch']]
         args += params['extra_start_args']
+    if params['mounts'] is not None:
+        args += _colima.mount_flags(params['mounts'])
     return args
 
 
@@ -289,6 +324,8 @@ def main():
             runtime=dict(type='str', default='docker', choices=['docker', 'containerd', 'incus']),
             allow_restart=dict(type='bool', default=False),
             kernel_modules=dict(type='list', elements='str', default=[]),
+            block_host_access=dict(type='bool', default=False),
+            mounts=dict(type='list', elements='str'),
             extra_start_args=dict(type='list', elements='str', default=[]),
             executable=dict(type='str', default='colima'),
         ),
@@ -306,7 +343,13 @@ def main():
             module.fail_json(msg='%s contains %r, which is not a kernel module name (letters, digits, _ and - only); '
                                  'expected e.g. br_netfilter.' % (VARIABLES['kernel_modules'], module_name))
 
-    if params['kernel_modules'] and not HAS_YAML:
+    for value in params['mounts'] or []:
+        if _colima.parse_mount_option(value) is None or re.search(r'[\s{}"\'%$`\\]', value):
+            module.fail_json(msg='%s contains %r; expected <dir>[:<mountpoint>] with absolute paths, mounted read-only '
+                                 '(no :w suffix: a writable mount lets a privileged Talos node write to the Mac), and '
+                                 'no whitespace, braces, quotes or %%.' % (VARIABLES['mounts'], value))
+
+    if (params['kernel_modules'] or params['block_host_access'] or params['mounts'] is not None) and not HAS_YAML:
         module.fail_json(msg=missing_required_lib('PyYAML'), exception=str(YAML_IMPORT_ERROR))
 
     colima = Colima(module)
@@ -328,17 +371,27 @@ def main():
     before = _colima.observed(instance, status, _colima.read_vm_type(colima.profile, colima_dir))
 
     desired = {key: params[key] for key in ('cpus', 'memory', 'disk', 'arch', 'vm_type', 'runtime', 'state')}
+    config_path = _colima.colima_yaml(colima.profile, colima_dir)
+    mounts_before = None
+    if before['exists'] and params['mounts'] is not None:
+        mounts_before = _colima.observed_mounts(read_colima_yaml(module, config_path))
+    mounts_wanted = None
+    if params['mounts'] is not None:
+        mounts_wanted = [_colima.parse_mount_option(value) for value in params['mounts']]
+        if before['exists'] and mounts_before != mounts_wanted:
+            desired['mounts_change'] = 'mounts %s -> %s' % (_colima.describe_mounts(mounts_before),
+                                                            _colima.describe_mounts(mounts_wanted))
     decision = _colima.plan(colima.profile, desired, before, params['allow_restart'], VARIABLES)
     if decision['errors']:
         module.fail_json(msg=' '.join(decision['errors']), profile=before, pending=decision['pending'])
 
     commands = commands_for(decision['actions'], colima.profile, params, before['exists'])
-    config_path = _colima.colima_yaml(colima.profile, colima_dir)
     provision = []
-    if params['kernel_modules'] and (before['exists'] or params['state'] == 'running'):
+    guard = [_colima.host_guard_entry()] if params['block_host_access'] else []
+    if (params['kernel_modules'] or guard) and (before['exists'] or params['state'] == 'running'):
         # A profile about to be created gets its colima.yaml from that `colima start`, with no provision entries.
         provision = _colima.missing_provision(read_colima_yaml(module, config_path) if before['exists'] else {},
-                                              params['kernel_modules'])
+                                              params['kernel_modules'], guard)
     provision_added = list(provision)
     if params['state'] == 'running':
         running_now = before.get('status') == 'Running' and not decision['actions']
@@ -346,10 +399,22 @@ def main():
             # A VM that is about to (re)start has none loaded by hand; a running one is asked.
             if not running_now or not colima.module_loaded(module_name):
                 commands.append(['ssh', '--profile', colima.profile, '--', 'sudo', 'modprobe', module_name])
+        # Before the Talos nodes exist (this module runs first) and on the running VM now; the provision entry
+        # does it again at every boot.
+        if guard and (not running_now or not colima.host_guard_in_place()):
+            commands.append(['ssh', '--profile', colima.profile, '--', 'sudo', 'sh', '-c', _colima.HOST_GUARD_SCRIPT])
     changed = bool(commands or provision)
     after = before
     if changed and not module.check_mode:
         for args in commands:
+            if args[0] == 'ssh' and args[-3:-1] == ['sh', '-c']:
+                rc, out, err = colima.run(args, check_rc=False)
+                if rc != 0:
+                    module.fail_json(msg='`colima ssh --profile %s -- sudo sh -c <DOCKER-USER rules>` failed (%s): the '
+                                         'rules that keep containers off the Lima host address %s could not be '
+                                         'installed. Check `colima ssh -- sudo iptables -S DOCKER-USER`.'
+                                         % (colima.profile, (err or out).strip()[-500:], _colima.LIMA_HOST_ADDRESS))
+                continue
             if args[0] == 'ssh':
                 rc, out, err = colima.run(args, check_rc=False)
                 if rc != 0:
@@ -383,10 +448,14 @@ def main():
               'arch': before.get('arch') or params['arch'] or '',
               'runtime': before.get('runtime') or params['runtime']}
     diff_before = {key: before.get(key) for key in wanted}
-    actions = [' '.join(['colima'] + args) for args in commands]
+    actions = [' '.join(['colima'] + args[:-1] + ['<DOCKER-USER rules>']) if args[-3:-1] == ['sh', '-c']
+               else ' '.join(['colima'] + args) for args in commands]
     if provision_added:
-        actions.append('add provision entries to %s: %s' % (config_path, ', '.join(e['script'] for e in provision_added)))
+        actions.append('add provision entries to %s: %s' % (config_path, ', '.join(
+            'DOCKER-USER rules' if e in guard else e['script'] for e in provision_added)))
     result = dict(
+        mounts=mounts_wanted if (changed and params['state'] == 'running' and mounts_wanted is not None)
+        else mounts_before,
         changed=changed,
         actions=actions,
         profile=after,

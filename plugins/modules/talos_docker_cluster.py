@@ -84,6 +84,7 @@ options:
     description:
       - Host address (C(--host-ip)) for the published ports and for talosctl's own API ports (6443 and 50000);
         talosctl applies it to every port binding it makes.
+      - Must be a loopback address (127.0.0.0/8 or V(::1)); anything else is refused, as is a port's C(host_ip).
     type: str
     default: 127.0.0.1
   subnet:
@@ -287,7 +288,14 @@ class Cluster:
         names = _talos.parse_names(out)
         if not names:
             return []
-        _rc, out, _err = self.run([self.docker, 'inspect'] + names, 'docker inspect')
+        # Only the fields summarize() reads: the full object's Config.Env carries USERDATA, the machine config
+        # with every cluster CA key (siderolabs/talos v1.12.11 providers/docker/node.go). On failure docker
+        # still prints the objects it found (docker/cli v28.5.2 inspector.go), so stdout is never returned.
+        rc, out, err = self.run([self.docker, 'inspect', '--format', _talos.INSPECT_FORMAT] + names, 'docker inspect',
+                                check_rc=False)
+        if rc != 0:
+            self.module.fail_json(msg='`docker inspect` failed with exit code %d (DOCKER_HOST=%s): %s'
+                                      % (rc, self.env['DOCKER_HOST'], err.strip()[-2000:]), rc=rc, stderr=err)
         try:
             return _talos.summarize(self.name, _talos.parse_inspect(out))
         except _talos.TalosOutputError as exc:
@@ -413,6 +421,17 @@ def validate(module):
             module.fail_json(msg='colima_talos_published_ports.%s=%r; expected node_port in 30000-30085 (the static '
                                  'band of the NodePort range: since Kubernetes 1.29, KEP-3668, a Service without a '
                                  'nodePort gets 30086-32767 first) and host_port in 1-65535.' % (name, port))
+    # talosctl publishes its own API ports (6443, 50000) on --host-ip too (siderolabs/talos v1.12.11
+    # providers/docker genPortMap with DockerPortsHostIP): anything but loopback puts them on the LAN.
+    if not _talos.is_loopback(params['host_ip']):
+        module.fail_json(msg='colima_talos_host_ip=%r; published ports must stay on loopback (127.0.0.0/8 or ::1). '
+                             'talosctl also publishes the Kubernetes and Talos APIs there; expose services through '
+                             'caddy_tailscale instead.' % params['host_ip'])
+    for name, port in params['published_ports'].items():
+        if 'host_ip' in port and not _talos.is_loopback(port['host_ip']):
+            module.fail_json(msg='colima_talos_published_ports.%s.host_ip=%r; published ports must stay on loopback '
+                                 '(127.0.0.0/8 or ::1); expose services through caddy_tailscale instead.'
+                                 % (name, port['host_ip']))
     for index, patch in enumerate(params['config_patches']):
         if not isinstance(patch, (dict, list)):
             module.fail_json(msg='colima_talos_config_patches[%d]=%r; expected a mapping (strategic merge patch) or '

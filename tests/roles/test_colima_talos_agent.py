@@ -8,6 +8,7 @@ br_netfilter is loaded again before the Talos nodes start.
 """
 from __future__ import annotations
 
+import json
 import os
 import plistlib
 import subprocess
@@ -51,8 +52,8 @@ def world(tmp_path, monkeypatch):
     return world
 
 
-def install_agent(tmp_path, world):
-    state_dir = tmp_path / "joelclaw"
+def install_agent(tmp_path, world, state_name="joelclaw"):
+    state_dir = tmp_path / state_name
     inventory = tmp_path / "inventory"
     (inventory / "host_vars").mkdir(parents=True)
     (inventory / "group_vars").mkdir()
@@ -98,3 +99,57 @@ def test_agent_loads_br_netfilter_before_it_starts_the_nodes(tmp_path, world):
     assert world.state()["profiles"]["default"]["modules"] == ["br_netfilter"]
     order = [(c["tool"], c["args"][0]) for c in world.calls() if c["args"][0] in ("ssh", "start")]
     assert order == [("colima", "start"), ("colima", "ssh"), ("docker", "start")]
+
+
+def test_plist_escapes_paths_with_xml_metacharacters(tmp_path, world):
+    """A state dir named `a&b<c` is legal on macOS; unescaped it breaks the plist (launchd would refuse it)."""
+    agent = install_agent(tmp_path, world, state_name="a&b<c")
+    assert agent["ProgramArguments"][1] == str(tmp_path / "a&b<c" / "bin" / "colima-talos-boot.sh")
+    assert agent["StandardOutPath"] == str(tmp_path / "a&b<c" / "log" / "colima-talos-boot.log")
+    assert agent["ProgramArguments"][2:] == ["default", "joelclaw", world.docker_host(), "br_netfilter"]
+
+
+MANIFEST_PLAY = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Render the local-path manifest as storage.yml does.
+      ansible.builtin.copy:
+        content: "{{{{ lookup('ansible.builtin.template', '{root}/roles/colima_talos/templates/local-path-storage.yaml.j2') }}}}"
+        dest: "{{{{ out }}}}"
+        mode: "0600"
+"""
+
+
+def test_manifest_interpolations_cannot_add_keys(tmp_path):
+    """The template is rendered here without the role's validation: each value must stay one string."""
+    namespace = "x\nmetadata: {labels: {pod-security.kubernetes.io/enforce: privileged}}"
+    path = '/var/x"]}], "sharedFileSystemPath": "/'
+    image = "busybox:1.37.0\n          securityContext: {privileged: true}"
+    (tmp_path / "vars.yml").write_text(yaml.safe_dump({
+        "colima_talos_storage_namespace": namespace, "colima_talos_local_path_dir": path,
+        "colima_talos_local_path_helper_image": image, "colima_talos_local_path_image": "rancher/lpp:v0.0.31",
+        "out": str(tmp_path / "manifest.yaml")}))
+    (tmp_path / "play.yml").write_text(MANIFEST_PLAY.format(root=ROOT))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LOCALHOST_WARNING="0",
+               ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
+    done = subprocess.run([str(Path(sys.executable).with_name("ansible-playbook")), "-i", "localhost,", "-c", "local",
+                           "-e", "@" + str(tmp_path / "vars.yml"), "-e", "ansible_python_interpreter=" + sys.executable,
+                           str(tmp_path / "play.yml")], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    docs = list(yaml.safe_load_all((tmp_path / "manifest.yaml").read_text()))
+    cluster_wide = ("Namespace", "ClusterRole", "ClusterRoleBinding", "StorageClass")
+    namespaced = [d for d in docs if d["kind"] not in cluster_wide]
+    assert namespaced and all(d["metadata"]["namespace"] == namespace for d in namespaced)
+    [ns] = [d for d in docs if d["kind"] == "Namespace"]
+    assert ns["metadata"]["name"] == namespace
+    [config] = [d for d in docs if d["kind"] == "ConfigMap"]
+    assert json.loads(config["data"]["config.json"]) == {
+        "nodePathMap": [{"node": "DEFAULT_PATH_FOR_NON_LISTED_NODES", "paths": [path]}]}
+    [deployment] = [d for d in docs if d["kind"] == "Deployment"]
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "rancher/lpp:v0.0.31"
+    helper = yaml.safe_load(config["data"]["helperPod.yaml"])
+    [container] = helper["spec"]["containers"]
+    assert container == {"name": "helper-pod", "image": image, "imagePullPolicy": "IfNotPresent"}

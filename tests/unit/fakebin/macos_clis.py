@@ -14,12 +14,18 @@ grow, fixed arch/vm type, Broken VMs that need `stop --force`, Docker reachable 
 DOCKER_HOST, node containers without a restart policy that stay exited after the VM restarts (and come
 back with `unless-stopped`), kernel modules that are gone after a VM restart, talosctl renaming
 clashing contexts to <name>-1 and `talosctl kubeconfig` returning the node's own endpoint.
+Also: `docker inspect --format` with `{{json .Field}}` templates (docker/cli v28.5.2), a node's Config.Env carrying
+the machine config (with fake CA keys) as talos node.go does, the objects found printed before a failing inspect;
+the VM's mount list as colima saves and applies it (`--mount none`, `$HOME` writable by default); `iptables` in
+the VM (a shim on the PATH of `colima ssh -- sudo sh -c` and provision scripts, run by the real /bin/sh), whose
+rules are gone after every boot, with dockerd re-creating DOCKER-USER.
 
 install(directory) writes executable wrappers named colima, docker and talosctl into directory.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
@@ -32,14 +38,21 @@ GIB = 1024 ** 3
 DRIVERS = {'vz': 'macOS Virtualization.Framework', 'qemu': 'QEMU', 'krunkit': 'Krunkit'}
 # Modules the fake VM kernel can load (Colima's Ubuntu guest builds br_netfilter as a module: guessed).
 KERNEL_MODULES = ('br_netfilter', 'overlay')
+# A control-plane machine config as far as it matters here: it carries the cluster CA private keys
+# (siderolabs/talos v1.12.11 pkg/machinery/config/types/v1alpha1: cluster.ca.key, machine.ca.key). Fake key.
+USERDATA = ('version: v1alpha1\nmachine:\n  type: controlplane\n  ca:\n    crt: LS0tFAKE\n    key: %s\n'
+            'cluster:\n  ca:\n    key: FAKE-CLUSTER-CA-PRIVATE-KEY-%%s\n' % 'FAKE-MACHINE-CA-PRIVATE-KEY')
 V0_10_3 = '00f6c297e92a82c04a4ab507db0a61435650d7e8'  # abiosoft/colima tag v0.10.3
 
 
 def install(directory, python=None):
     python = python or sys.executable
     here = os.path.abspath(__file__)
-    for name in ('colima', 'docker', 'talosctl'):
+    vm_bin = os.path.join(str(directory), 'vm')  # on PATH only for commands run "inside the VM"
+    os.makedirs(vm_bin, exist_ok=True)
+    for name in ('colima', 'docker', 'talosctl', 'vm/iptables'):
         path = os.path.join(str(directory), name)
+        name = os.path.basename(name)
         with open(path, 'w', encoding='utf-8') as handle:
             handle.write('#!/bin/sh\nexec "%s" "%s" %s "$@"\n' % (python, here, name))
         os.chmod(path, os.stat(path).st_mode | stat.S_IEXEC | stat.S_IXGRP | stat.S_IXOTH)
@@ -112,6 +125,8 @@ def write_colima_yaml(name, profile):
     os.makedirs(os.path.dirname(colima_yaml_path(name)), exist_ok=True)
     config = {'cpu': profile['cpus'], 'disk': profile['disk'] // GIB, 'memory': profile['memory'] / GIB,
               'arch': profile['arch'], 'runtime': profile['runtime'], 'vmType': profile['vm_type'],
+              # nil (--mount none) is written as null, [] stays [] ($HOME writable): util/yamlutil/yaml.go
+              'mounts': profile.get('mounts', []),
               'provision': previous.get('provision') or []}
     with open(colima_yaml_path(name), 'w', encoding='utf-8') as handle:
         yaml.safe_dump(config, handle, default_flow_style=False, sort_keys=False)
@@ -125,6 +140,113 @@ def run_provision(name, profile):
         if entry.get('mode') == 'system' and match and match.group(1) in KERNEL_MODULES:
             if match.group(1) not in profile.setdefault('modules', []):
                 profile['modules'].append(match.group(1))
+    return [entry['script'] for entry in (read_yaml(colima_yaml_path(name)) or {}).get('provision') or []
+            if entry.get('mode') == 'system' and not (entry.get('script') or '').strip().startswith('modprobe ')]
+
+
+def mounts_from_flag(values):
+    """cmd/start.go mountsFromFlag@v0.10.3: `none` anywhere -> nil; else `<dir>[:<mountpoint>][:w]`."""
+    mounts = []
+    for value in values:
+        if value.lower() == 'none':
+            return None
+        parts = value.split(':', 2)
+        mount = {'location': parts[0], 'writable': False}
+        if len(parts) > 1:
+            if parts[1].startswith('/'):
+                mount['mountPoint'] = parts[1]
+            elif parts[1] == 'w':
+                mount['writable'] = True
+        if len(parts) > 2 and parts[2] == 'w':
+            mount['writable'] = True
+        mounts.append(mount)
+    return mounts
+
+
+def active_mounts(mounts):
+    """What Lima mounts at boot (environment/vm/lima/yaml.go@v0.10.3): [] -> $HOME writable; nil -> nothing."""
+    if mounts is None:
+        return []
+    if not mounts:
+        return [{'location': '~', 'writable': True}]
+    return mounts
+
+
+def canonical_rule(spec):
+    """A rule spec as `iptables -S` prints it (iptables-save format: `-p udp --dport 53` gains `-m udp`, REJECT
+    gains its default `--reject-with icmp-port-unreachable`). From iptables' documented save format, not read
+    from netfilter's source: guessed, listed in the role README."""
+    out = list(spec)
+    if '-p' in out and '--dport' in out and '-m' not in out:
+        proto = out[out.index('-p') + 1]
+        out[out.index('-p') + 2:out.index('-p') + 2] = ['-m', proto]
+    if out[-2:] == ['-j', 'REJECT']:
+        out += ['--reject-with', 'icmp-port-unreachable']
+    return ' '.join(out)
+
+
+def iptables(state, args, profile_name=None):
+    """iptables in the VM's filter table: -N, -S, -C, -D, -I [pos], -A on the profile's chains. Rules do not survive
+    a VM boot (nothing persists them in Colima's guest); dockerd (re)creates DOCKER-USER (see colima start)."""
+    name = profile_name or os.environ.get('FAKE_VM_PROFILE', '')
+    chains = state['profiles'][name].setdefault('iptables', {})
+    op, chain, rest = args[0], args[1] if len(args) > 1 else '', args[2:]
+    if op == '-N':
+        if chain in chains:
+            die('iptables: Chain already exists.')
+        chains[chain] = []
+        return 0
+    if chain not in chains:
+        die('iptables: No chain/target/match by that name.')
+    rules = chains[chain]
+    if op == '-S':
+        print('-N %s' % chain)
+        for rule in rules:
+            print('-A %s %s' % (chain, rule))
+        return 0
+    if op == '-I' and rest and rest[0].isdigit():
+        position, rest = int(rest[0]), rest[1:]
+    else:
+        position = 1
+    rule = canonical_rule(rest)
+    if op == '-C':
+        return 0 if rule in rules else die('iptables: Bad rule (does a matching rule exist in that chain?).')
+    if op == '-D':
+        if rule not in rules:
+            die('iptables: Bad rule (does a matching rule exist in that chain?).')
+        rules.remove(rule)
+        return 0
+    if op == '-I':
+        rules.insert(position - 1, rule)
+        return 0
+    if op == '-A':
+        rules.append(rule)
+        return 0
+    die('fake iptables: unsupported %r' % args)
+    return 2
+
+
+def vm_shell(state, name, script):
+    """Run a script as root in the fake VM: the real /bin/sh, with the fake iptables first on PATH."""
+    import subprocess
+    save(state)
+    vm_bin = os.path.join(os.path.dirname(shutil.which('colima') or ''), 'vm')
+    env = dict(os.environ, FAKE_VM_PROFILE=name, PATH=vm_bin + os.pathsep + '/usr/bin:/bin')
+    done = subprocess.run(['/bin/sh', '-c', script], env=env, capture_output=True, text=True, check=False)
+    fresh = load()
+    state.clear()
+    state.update(fresh)
+    sys.stdout.write(done.stdout)
+    sys.stderr.write(done.stderr)
+    return done.returncode
+
+
+def dockerd_chains(profile):
+    """dockerd creates DOCKER-USER when it starts if it is missing, keeps the rules it has, and makes sure a final
+    `-j RETURN` is there (moby libnetwork setupUserChain; not read here: guessed, see the role README)."""
+    rules = profile.setdefault('iptables', {}).setdefault('DOCKER-USER', [])
+    if '-j RETURN' not in rules:
+        rules.append('-j RETURN')
 
 
 def colima(state, args):
@@ -188,6 +310,9 @@ def colima(state, args):
             die('time="x" level=fatal msg="error starting vm: error at \'starting\': exit status 1"')
         # PreRunE saves the flags to colima.yaml before RunE looks at the VM.
         saved = dict(profile)
+        mount_values = values.get('mount', []) + values.get('V', [])
+        if mount_values:
+            saved['mounts'] = mounts_from_flag(mount_values)
         if 'cpus' in values or 'c' in values:
             saved['cpus'] = int(last(values, 'cpus') or last(values, 'c'))
         if 'memory' in values or 'm' in values:
@@ -200,6 +325,8 @@ def colima(state, args):
                                  % fixed)
         if profile['status'] == 'Running':
             profile['pending'] = {k: saved[k] for k in ('cpus', 'memory', 'disk')}
+            profile['mounts'] = saved.get('mounts', [])  # saved to colima.yaml, applied at the next boot
+            write_colima_yaml(name, profile)
             sys.stderr.write('level=info msg="already running, ignoring"\n')
             return 0
         if saved['disk'] < profile['disk']:
@@ -207,11 +334,16 @@ def colima(state, args):
             saved['disk'] = profile['disk']
         for key in ('cpus', 'memory', 'disk'):
             profile[key] = saved[key]
+        profile['mounts'] = saved.get('mounts', [])
+        profile['active_mounts'] = active_mounts(profile['mounts'])
         profile['status'] = 'Running'
         profile.pop('pending', None)
         write_colima_yaml(name, profile)
         profile['modules'] = []
-        run_provision(name, profile)
+        profile['iptables'] = {}  # a fresh boot: no rules
+        for script in run_provision(name, profile):
+            vm_shell(state, name, script)  # reloads state: re-read the profile below
+        dockerd_chains(state['profiles'][name])
         # dockerd restores containers whose policy is always/unless-stopped when it starts, unless a person
         # stopped them (moby daemon restore; not read here: guessed, see the role README).
         for container in state['containers'].values():
@@ -224,6 +356,7 @@ def colima(state, args):
         if profile['status'] == 'Broken' and not ('force' in values or 'f' in values):
             die('level=fatal msg="error stopping vm: exit status 1"')
         profile['status'] = 'Stopped'
+        profile['iptables'] = {}
         # Nothing in the VM survives: containers exit (dockerd stops them, which is not a manual stop) and
         # kernel modules loaded by hand are gone after the next boot.
         profile['modules'] = []
@@ -246,6 +379,10 @@ def colima_ssh(state, name, profile, rest):
     loaded = profile.setdefault('modules', [])
     if command[:2] == ['test', '-d'] and command[2].startswith('/sys/module/'):
         return 0 if command[2][len('/sys/module/'):] in loaded else die('time="x" level=fatal msg="exit status 1"')
+    if command[:2] == ['sudo', 'iptables']:
+        return iptables(state, command[2:], name)
+    if command[:3] == ['sudo', 'sh', '-c'] and len(command) == 4:
+        return vm_shell(state, name, command[3]) and die('time="x" level=fatal msg="exit status 1"')
     if command[:2] == ['sudo', 'modprobe'] and len(command) == 3:
         if command[2] not in KERNEL_MODULES:
             die('modprobe: FATAL: Module %s not found in directory /lib/modules/6.8.0-60-generic\n'
@@ -279,7 +416,11 @@ def inspect_object(name, container):
         'Id': '%064x' % abs(hash(name)), 'Name': '/' + name,
         'State': {'Status': container['state'], 'Running': container['state'] == 'running',
                   'ExitCode': 0 if container['state'] == 'running' else 255},
-        'Config': {'Image': container['image'], 'Labels': container['labels']},
+        # providers/docker/node.go@v1.12.11 (siderolabs/talos) hands the whole machine config to the node as
+        # Env USERDATA=<base64>; for a control plane it holds every cluster CA key. The key here is fake.
+        'Config': {'Image': container['image'], 'Labels': container['labels'],
+                   'Env': ['PLATFORM=container', 'USERDATA=' + base64.b64encode(
+                       (USERDATA % name).encode()).decode()]},
         # talos node.go@v1.12.11 sets no RestartPolicy; the daemon reports that as "no".
         'HostConfig': {'NanoCpus': container['nano_cpus'], 'Memory': container['memory'],
                        'Privileged': True,
@@ -289,6 +430,23 @@ def inspect_object(name, container):
             'IPAMConfig': {'IPv4Address': container['ip']},
             'IPAddress': container['ip'] if container['state'] == 'running' else ''}}},
     }
+
+
+def render_template(fmt, obj):
+    """The part of Go text/template the module uses: `{{json .A.B}}` (docker/cli v28.5.2 templates/templates.go:
+    json encodes with SetEscapeHTML(false) and trims the newline). Anything else is refused, so the module
+    cannot come to rely on a construct this fake does not model."""
+    def field(match):
+        value = obj
+        for key in match.group(1).split('.')[1:]:
+            if not isinstance(value, dict) or key not in value:
+                die('template: :1: map has no entry for key "%s"' % key)  # missingkey=error fallback
+            value = value[key]
+        return json.dumps(value, separators=(',', ':'), ensure_ascii=False)
+    out = re.sub(r'\{\{json (\.[A-Za-z0-9_.]+)\}\}', field, fmt)
+    if '{{' in out:
+        die('fake docker: template construct not modelled in %r' % fmt)
+    return out
 
 
 def docker(state, args):
@@ -306,11 +464,20 @@ def docker(state, args):
                 print(fmt.replace('{{.Names}}', name).replace('{{.State}}', container['state']))
         return 0
     if command == 'inspect':
-        missing = [n for n in positional if n not in mine]
+        # docker/cli v28.5.2 cli/command/inspect/inspector.go Inspect(): the objects that were found are printed
+        # (an indented JSON array, or the --format template once per object, each followed by a newline), then
+        # the errors of the others are joined and the exit code is 1.
+        found = [n for n in positional if n in mine and not mine[n].get('gone_at_inspect')]
+        missing = [n for n in positional if n not in found]
+        objects = [inspect_object(n, mine[n]) for n in found]
+        fmt = last(values, 'format') or last(values, 'f')
+        if fmt:
+            for obj in objects:
+                print(render_template(fmt, obj))
+        else:
+            print(json.dumps(objects, indent=4))
         if missing:
-            print('[]')
-            die('Error: No such object: %s' % missing[0])
-        print(json.dumps([inspect_object(n, mine[n]) for n in positional], indent=4))
+            die('\n'.join('Error: No such object: %s' % n for n in missing))
         return 0
     if command == 'start':
         for name in positional:
@@ -556,7 +723,7 @@ def main():
                            'KUBECONFIG': os.environ.get('KUBECONFIG')})
     save(state)  # the call log survives a failing command
     try:
-        return {'colima': colima, 'docker': docker, 'talosctl': talosctl}[tool](state, args)
+        return {'colima': colima, 'docker': docker, 'talosctl': talosctl, 'iptables': iptables}[tool](state, args)
     finally:
         save(state)
 
@@ -599,6 +766,11 @@ class World:
                     vm_type='vz', runtime='docker'):
         profile = {'status': status, 'arch': arch, 'vm_type': vm_type, 'runtime': runtime, 'cpus': cpus,
                    'memory': int(memory_gib * GIB), 'disk': disk_gib * GIB}
+        # A profile Colima created without --mount: colima.yaml has the template's `mounts: []`, $HOME writable.
+        profile['mounts'] = []
+        if status == 'Running':
+            profile['active_mounts'] = active_mounts(profile['mounts'])
+            dockerd_chains(profile)
         self.edit(lambda s: s['profiles'].__setitem__(name, profile))
         write_colima_yaml(name, profile)
 

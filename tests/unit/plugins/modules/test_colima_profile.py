@@ -289,3 +289,116 @@ def test_kernel_module_that_does_not_load_fails_clearly(world, capsys):
 def test_kernel_module_names_are_checked_before_any_change(world, capsys):
     result = run(capsys, name='default', kernel_modules=['br_netfilter; rm -rf /'])
     assert result['failed'] is True and 'colima_talos_kernel_modules' in result['msg'] and world.calls() == []
+
+
+# What `iptables -S DOCKER-USER` must start with: DNS to the Lima gateway (the VM's resolver) allowed, everything
+# else from containers to it rejected. The last rule is dockerd's own.
+GUARD = ['-A DOCKER-USER -d 192.168.5.2/32 -p udp -m udp --dport 53 -j RETURN',
+         '-A DOCKER-USER -d 192.168.5.2/32 -p tcp -m tcp --dport 53 -j RETURN',
+         '-A DOCKER-USER -d 192.168.5.2/32 -j REJECT --reject-with icmp-port-unreachable']
+
+
+def docker_user(world):
+    done = world.run('colima', 'ssh', '--profile', 'default', '--', 'sudo', 'iptables', '-S', 'DOCKER-USER')
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_containers_are_kept_off_the_lima_host_address_now_and_at_every_boot(world, capsys):
+    desired = dict(name='default', cpus=2, memory=2, disk=100, kernel_modules=['br_netfilter'],
+                   block_host_access=True)
+    world.add_profile(cpus=2, memory_gib=2)
+    assert docker_user(world) == ['-N DOCKER-USER', '-A DOCKER-USER -j RETURN']  # what dockerd leaves: no guard
+    check = run(capsys, check=True, **desired)
+    assert check['changed'] is True and docker_user(world) == ['-N DOCKER-USER', '-A DOCKER-USER -j RETURN']
+    result = run(capsys, **desired)
+    assert result['changed'] is True and result['actions'] == check['actions']
+    assert 'colima ssh --profile default -- sudo sh -c <DOCKER-USER rules>' in result['actions']
+    assert docker_user(world) == ['-N DOCKER-USER'] + GUARD + ['-A DOCKER-USER -j RETURN']
+    assert run(capsys, **desired)['changed'] is False
+    assert run(capsys, check=True, **desired)['changed'] is False
+
+    # A VM restart by hand drops every rule; Lima runs the provision entry while the VM boots.
+    world.run('colima', 'stop', 'default')
+    world.run('colima', 'start', 'default')
+    assert docker_user(world) == ['-N DOCKER-USER'] + GUARD + ['-A DOCKER-USER -j RETURN']
+    assert run(capsys, **desired)['changed'] is False
+
+    # Rules in the wrong order (DNS rejected) are put back in order.
+    world.run('colima', 'ssh', '--profile', 'default', '--', 'sudo', 'iptables', '-D', 'DOCKER-USER',
+              '-d', '192.168.5.2/32', '-p', 'udp', '--dport', '53', '-j', 'RETURN')
+    world.run('colima', 'ssh', '--profile', 'default', '--', 'sudo', 'iptables', '-A', 'DOCKER-USER',
+              '-d', '192.168.5.2/32', '-p', 'udp', '--dport', '53', '-j', 'RETURN')
+    assert run(capsys, **desired)['changed'] is True
+    assert docker_user(world) == ['-N DOCKER-USER'] + GUARD + ['-A DOCKER-USER -j RETURN']
+
+
+def test_a_new_vm_is_guarded_before_anything_runs_in_it(world, capsys):
+    desired = dict(name='default', cpus=2, memory=2, disk=100, block_host_access=True)
+    result = run(capsys, **desired)
+    assert result['actions'][0].startswith('colima start default')
+    assert result['actions'][1] == 'colima ssh --profile default -- sudo sh -c <DOCKER-USER rules>'
+    assert docker_user(world) == ['-N DOCKER-USER'] + GUARD + ['-A DOCKER-USER -j RETURN']
+    assert [e['mode'] for e in colima_yaml(world)['provision']] == ['system']
+    assert run(capsys, **desired)['changed'] is False
+
+
+def test_fake_vm_forgets_iptables_rules_at_boot(world, capsys):
+    """Guards the tests above: without the provision entry a restart loses the rules."""
+    world.add_profile(cpus=2, memory_gib=2)
+    world.run('colima', 'ssh', '--profile', 'default', '--', 'sudo', 'iptables', '-I', 'DOCKER-USER', '1',
+              '-d', '192.168.5.2/32', '-j', 'REJECT')
+    assert GUARD[2] in docker_user(world)
+    world.run('colima', 'stop', 'default')
+    world.run('colima', 'start', 'default')
+    assert docker_user(world) == ['-N DOCKER-USER', '-A DOCKER-USER -j RETURN']
+
+
+HOME_WRITABLE = [{'location': '~', 'writable': True}]
+
+
+def test_a_new_profile_mounts_nothing_from_the_mac(world, capsys):
+    """Colima mounts $HOME writable when no --mount is given; the privileged Talos node would reach ~/.joelclaw."""
+    desired = dict(name='default', cpus=2, memory=2, disk=100, mounts=[])
+    check = run(capsys, check=True, **desired)
+    result = run(capsys, **desired)
+    assert result['actions'] == check['actions'] and '--mount none' in result['actions'][0]
+    assert world.state()['profiles']['default']['active_mounts'] == []
+    assert colima_yaml(world)['mounts'] is None and result['mounts'] == []
+    assert run(capsys, **desired)['changed'] is False
+
+
+def test_an_existing_profile_with_home_writable_is_converged(world, capsys):
+    world.add_profile(cpus=2, memory_gib=2)
+    assert world.state()['profiles']['default']['active_mounts'] == HOME_WRITABLE  # Colima's default
+    desired = dict(name='default', cpus=2, memory=2, disk=100, mounts=[])
+    refused = run(capsys, **desired)
+    assert refused['failed'] is True and 'mounts ~ (writable) -> none' in refused['msg']
+    assert 'colima_talos_allow_restart' in refused['msg'] and mutations(world) == []
+
+    check = run(capsys, check=True, allow_restart=True, **desired)
+    result = run(capsys, allow_restart=True, **desired)
+    assert result['changed'] is True and result['actions'] == check['actions']
+    assert [a.split()[:2] for a in result['actions']] == [['colima', 'stop'], ['colima', 'start']]
+    assert world.state()['profiles']['default']['active_mounts'] == []
+    assert run(capsys, **desired)['changed'] is False
+
+    # Colima keeps the list when it is started without --mount (a reboot, the login agent).
+    world.run('colima', 'stop', 'default')
+    world.run('colima', 'start', 'default')
+    assert world.state()['profiles']['default']['active_mounts'] == []
+
+
+def test_a_stopped_profile_starts_with_the_mount_list(world, capsys):
+    world.add_profile(cpus=2, memory_gib=2, status='Stopped')
+    result = run(capsys, name='default', cpus=2, memory=2, disk=100, mounts=['/opt/share:/mnt/share'])
+    assert '--mount /opt/share:/mnt/share' in result['actions'][0]
+    assert world.state()['profiles']['default']['active_mounts'] == [
+        {'location': '/opt/share', 'mountPoint': '/mnt/share', 'writable': False}]
+    assert result['mounts'] == [{'location': '/opt/share', 'mountPoint': '/mnt/share', 'writable': False}]
+
+
+@pytest.mark.parametrize('value', ['/Users/joel:w', '/Users/joel:/mnt:w', 'relative', '/a b', '/x%n', '/a:b:c'])
+def test_writable_or_odd_mounts_are_refused_before_any_change(world, capsys, value):
+    result = run(capsys, name='default', mounts=[value])
+    assert result['failed'] is True and 'colima_talos_mounts' in result['msg'] and world.calls() == []

@@ -164,7 +164,7 @@ def test_start_stopped_false_leaves_nodes_alone(world, capsys):
     ({'workers': 1}, 'colima_talos_workers'),
     ({'image': 'ghcr.io/siderolabs/talos:v1.13.9'}, 'colima_talos_image'),
     ({'published_ports': {'api': {'host_port': 3210, 'node_port': 30010}}}, 'colima_talos_published_ports'),
-    ({'host_ip': '0.0.0.0'}, 'colima_talos_published_ports'),
+    ({'host_ip': '127.0.0.2'}, 'colima_talos_published_ports'),
     ({'cpus_controlplanes': 4.0}, 'colima_talos_node_cpus'),
     ({'memory_controlplanes': 4.0}, 'colima_talos_node_memory'),
 ])
@@ -279,13 +279,6 @@ def test_recovery_without_a_published_api_port_fails_clearly(world, capsys):
     assert not os.path.exists(p['kubeconfig']) and writes(world) == []  # refused before `talosctl kubeconfig`
 
 
-def test_api_ports_follow_host_ip_without_a_warning(world, capsys):
-    """--host-ip applies to the API ports as well; 0.0.0.0 is then an explicit choice, not a surprise."""
-    result = run(capsys, world, host_ip='0.0.0.0', published_ports={})
-    assert result['open_to_all_interfaces'] == ['0.0.0.0:53212->50000/tcp', '0.0.0.0:53211->6443/tcp']
-    assert not [w for w in warning_texts(result) if 'interface' in w]
-
-
 def test_nodes_get_a_restart_policy_so_dockerd_brings_them_back(world, capsys):
     run(capsys, world, workers=1)
     assert [c['args'] for c in writes(world) if c['args'][0] == 'update'] == [
@@ -358,6 +351,12 @@ def test_orphaned_state_dir_is_moved_aside(world, capsys):
     ({'published_ports': {'api': {'host_port': 3210, 'node_port': 30210}}}, 'KEP-3668'),
     ({'published_ports': {'api': 3210}}, 'host_port and node_port'),
     ({'config_patches': ['machine: {}']}, 'colima_talos_config_patches[0]'),
+    # Talos reuses --host-ip for its API ports: anything but loopback puts them on the LAN.
+    ({'host_ip': '0.0.0.0'}, 'loopback'),
+    ({'host_ip': '192.168.1.20'}, 'loopback'),
+    ({'host_ip': ''}, 'loopback'),
+    ({'published_ports': {'api': {'host_port': 3210, 'node_port': 30010, 'host_ip': '0.0.0.0'}}}, 'loopback'),
+    ({'published_ports': {'api': {'host_port': 3210, 'node_port': 30010, 'host_ip': '::'}}}, 'loopback'),
 ])
 def test_bad_values_are_refused_before_anything_runs(world, capsys, change, needle):
     result = run(capsys, world, **change)
@@ -393,3 +392,28 @@ def test_image_pinned_by_tag_and_digest_reaches_talosctl_and_converges(world, ca
     assert len(creates) == 1 and creates[0][creates[0].index('--image') + 1] == image
     second = run(capsys, world, image=image)
     assert second['changed'] is False, second
+
+
+def test_failed_inspect_does_not_return_the_machine_config(world, capsys):
+    """A node that vanishes between `docker ps` and `docker inspect` makes docker print the others and exit 1
+    (docker/cli v28.5.2 inspector.go); their Config.Env holds the machine config with the CA keys."""
+    run(capsys, world, workers=1)
+    world.edit(lambda s: s['containers']['joelclaw-worker-1'].__setitem__('gone_at_inspect', True))
+    leaked = world.run('docker', 'inspect', 'joelclaw-controlplane-1', 'joelclaw-worker-1',
+                       DOCKER_HOST=world.docker_host())
+    assert leaked.returncode == 1 and 'USERDATA=' in leaked.stdout  # what a raw stdout would hand back
+    result = run(capsys, world, workers=1)
+    assert result['failed'] is True and 'No such object: joelclaw-worker-1' in result['msg']
+    text = json.dumps(result)
+    assert 'USERDATA' not in text and 'FAKE-' not in text and 'PLATFORM=container' not in text
+
+
+def test_inspect_asks_only_for_the_fields_it_reads(world, capsys):
+    run(capsys, world)
+    world.clear_calls()
+    result = run(capsys, world)
+    assert result['changed'] is False and result['nodes'][0]['restart_policy'] == 'unless-stopped'
+    [call] = [c for c in world.calls('docker') if c['args'][:1] == ['inspect']]
+    fmt = call['args'][call['args'].index('--format') + 1]
+    assert 'Env' not in fmt and '{{json .}}' not in fmt
+    assert 'USERDATA' not in json.dumps(result) and 'FAKE-' not in json.dumps(result)
