@@ -421,3 +421,24 @@ def test_upgrade_exports_first_rolls_both_waits_for_migrations_and_gates(tmp_pat
     assert not [r for r in server.requests[before:] if r[0] in ("PATCH", "DELETE")]
     record = yaml.safe_load((tmp_path / "state" / "convex-version.yml").read_text())
     assert [entry["sha"] for entry in record["history"]] == [GROUP_VARS["convex_image_sha"], OTHER_SHA]
+
+
+def test_a_timed_out_migration_gate_shows_the_status_never_the_pod_log(tmp_path, kube, convex):
+    """The backend's log can hold anything its code prints (issue: a timed-out `until` printed the whole
+    k8s_log result). The gate must report only the filtered migration status."""
+    server, kubeconfig = kube
+    converge = ansible_playbook(tmp_path / "run1", PLAY, apply_vars(tmp_path, kubeconfig, convex,
+                                                                    convex_backend_instance_secret=SECRET))
+    assert converge.rc == 0, converge.output
+    leak = "INFO startup argv: --instance-secret " + SECRET
+    server.backend_log = ("WARN Executing Migration 119/119. Wait for log line 'Migrated 119'\n" + leak + "\n")
+
+    extra = apply_vars(tmp_path, kubeconfig, convex, convex_upgrade_sha=OTHER_SHA, convex_upgrade_hosts="localhost",
+                       convex_backup_dir=str(tmp_path / "state" / "backups"), convex_upgrade_migration_timeout=10)
+    del extra["convex_image_sha"]
+    upgrade = ansible_playbook(tmp_path / "run2", (ROOT / "playbooks" / "upgrade.yml").read_text(), extra,
+                               verbosity=3)
+    assert upgrade.rc != 0, upgrade.output[-3000:]
+    assert SECRET not in upgrade.output
+    assert "startup argv" not in upgrade.output
+    assert "Migrated 119" in upgrade.output and "did not finish" in upgrade.output, upgrade.output[-3000:]
