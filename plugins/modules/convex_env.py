@@ -65,10 +65,10 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Ensure the Convex Auth variables are set on the deployment.
+- name: Ensure the Convex Auth variables are set on the deployment (key read on the host from the CLI env file).
   joelclaw.macmini.convex_env:
     url: http://127.0.0.1:3210
-    admin_key: "{{ convex_key.admin_key }}"
+    admin_key_env_file: "{{ convex_admin_key_env_file }}"
     variables:
       SITE_URL: https://app.example.ts.net
       JWT_PRIVATE_KEY: "{{ convex_auth_jwt_private_key }}"
