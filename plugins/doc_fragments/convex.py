@@ -9,8 +9,8 @@ __metaclass__ = type
 class ModuleDocFragment(object):
     """Options shared by the modules that talk to a self-hosted Convex backend."""
 
-    # The backend's address and an admin key: convex_env, convex_export, convex_import
-    # (together with TLS below).
+    # The backend's address and an admin key given directly (no module uses it any more; kept for
+    # connection_argument_spec).
     DOCUMENTATION = r"""
 options:
   url:
@@ -24,7 +24,9 @@ options:
 """
 
     # The backend's address and an admin key given directly or read from the CLI env file
-    # that convex_admin_key writes: convex_backup, convex_backup_restore.
+    # that convex_admin_key writes, read on the managed host with the one reader
+    # (module_utils/_convex_env_file.py): convex_env, convex_export, convex_import, convex_backup,
+    # convex_backup_restore. Mirrors ENV_FILE_ARGUMENT_SPEC in module_utils/_convex_client.py.
     ENV_FILE = r"""
 options:
   url:

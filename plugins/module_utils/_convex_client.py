@@ -26,6 +26,7 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import quote, urlencode, urlsplit
 
 from ansible.module_utils.urls import open_url
+from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_env_file as env_file_reader
 
 USER_AGENT = "joelclaw.macmini-convex"
 CLIENT_HEADER = "ansible-joelclaw.macmini"
@@ -367,6 +368,46 @@ def connection_argument_spec(admin_key_required=True):
         validate_certs=dict(type="bool", default=True),
         ca_path=dict(type="path"),
     )
+
+
+# The admin key given directly or read on the managed host from the Convex CLI env file, so that
+# the key never has to pass through a fact: the joelclaw.macmini.convex.env_file doc fragment
+# (mirror any change there). Pass the two lists to AnsibleModule beside it.
+ENV_FILE_ARGUMENT_SPEC = dict(
+    url=dict(type="str", required=True),
+    admin_key=dict(type="str", no_log=True),
+    admin_key_env_file=dict(type="path"),
+)
+ENV_FILE_MUTUALLY_EXCLUSIVE = [("admin_key", "admin_key_env_file")]
+ENV_FILE_REQUIRED_ONE_OF = [("admin_key", "admin_key_env_file")]
+
+
+def env_file_connection_argument_spec():
+    """argument_spec entries matching the joelclaw.macmini.convex.env_file and .tls doc fragments."""
+    spec = dict((name, dict(option)) for name, option in ENV_FILE_ARGUMENT_SPEC.items())
+    spec.update(validate_certs=dict(type="bool", default=True), ca_path=dict(type="path"))
+    return spec
+
+
+def module_admin_key(module):
+    """The admin key of a module using ENV_FILE_ARGUMENT_SPEC: O(admin_key), or the
+    CONVEX_SELF_HOSTED_ADMIN_KEY line of O(admin_key_env_file) read with the one env file reader.
+    Fails the module with a hint (never the key) when the file is missing or has no key; the key
+    read from the file is added to no_log_values."""
+    key = module.params.get("admin_key")
+    if key:
+        return key
+    path = module.params.get("admin_key_env_file")
+    try:
+        key = env_file_reader.admin_key(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        module.fail_json(msg="admin_key_env_file %s cannot be read (%s); converge joelclaw.macmini.convex_backend "
+                             "(convex_admin_key with env_file) to write it." % (path, getattr(exc, "strerror", None) or exc))
+    if not key:
+        module.fail_json(msg="admin_key_env_file %s has no CONVEX_SELF_HOSTED_ADMIN_KEY line; converge "
+                             "joelclaw.macmini.convex_backend to write it." % path)
+    module.no_log_values.add(key)
+    return key
 
 
 def poll_intervals(first=0.05, factor=1.5, cap=2.0):

@@ -82,7 +82,7 @@ EXAMPLES = r"""
 - name: Ensure the Convex Auth variables are set on the deployment.
   joelclaw.macmini.convex_env:
     url: http://127.0.0.1:3210
-    admin_key: "{{ convex_admin_key }}"
+    admin_key_env_file: "{{ convex_admin_key_env_file }}"
     variables:
       JWT_PRIVATE_KEY: "{{ convex_auth_keys.jwt_private_key }}"
       JWKS: "{{ convex_auth_keys.jwks }}"

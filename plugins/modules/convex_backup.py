@@ -119,7 +119,8 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_backup as backup
 from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_env_file as env_file_reader
-from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexClient, ConvexError
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import (
+    ConvexClient, ConvexError, ENV_FILE_MUTUALLY_EXCLUSIVE, ENV_FILE_REQUIRED_ONE_OF, env_file_connection_argument_spec)
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_snapshot import Deadline
 
 
@@ -143,9 +144,7 @@ def read_key(module):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            url=dict(type="str", required=True),
-            admin_key=dict(type="str", no_log=True),
-            admin_key_env_file=dict(type="path"),
+            **env_file_connection_argument_spec(),
             backup_dir=dict(type="path", required=True),
             include_storage=dict(type="bool", default=False),
             keep_daily=dict(type="int", default=7),
@@ -154,11 +153,9 @@ def main():
             backend_image=dict(type="str"),
             timeout=dict(type="float", default=900),
             request_timeout=dict(type="float", default=60),
-            validate_certs=dict(type="bool", default=True),
-            ca_path=dict(type="path"),
         ),
-        mutually_exclusive=[("admin_key", "admin_key_env_file")],
-        required_one_of=[("admin_key", "admin_key_env_file")],
+        mutually_exclusive=ENV_FILE_MUTUALLY_EXCLUSIVE,
+        required_one_of=ENV_FILE_REQUIRED_ONE_OF,
         supports_check_mode=True,
     )
     params = module.params

@@ -102,7 +102,8 @@ import_id:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_backup as backup
 from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_env_file as env_file_reader
-from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexClient, ConvexError
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import (
+    ConvexClient, ConvexError, ENV_FILE_MUTUALLY_EXCLUSIVE, ENV_FILE_REQUIRED_ONE_OF, env_file_connection_argument_spec)
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_snapshot import Deadline
 
 MAX_PARTS = 10000
@@ -111,20 +112,16 @@ MAX_PARTS = 10000
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            url=dict(type="str", required=True),
-            admin_key=dict(type="str", no_log=True),
-            admin_key_env_file=dict(type="path"),
+            **env_file_connection_argument_spec(),
             backup_dir=dict(type="path", required=True),
             backup=dict(type="str", required=True),
             restore_env=dict(type="bool", default=True),
             chunk_size=dict(type="int", default=5 * 1024 * 1024),
             timeout=dict(type="float", default=1800),
             request_timeout=dict(type="float", default=120),
-            validate_certs=dict(type="bool", default=True),
-            ca_path=dict(type="path"),
         ),
-        mutually_exclusive=[("admin_key", "admin_key_env_file")],
-        required_one_of=[("admin_key", "admin_key_env_file")],
+        mutually_exclusive=ENV_FILE_MUTUALLY_EXCLUSIVE,
+        required_one_of=ENV_FILE_REQUIRED_ONE_OF,
         supports_check_mode=True,
     )
     params = module.params

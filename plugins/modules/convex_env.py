@@ -46,7 +46,7 @@ options:
     type: float
     default: 30
 extends_documentation_fragment:
-  - joelclaw.macmini.convex
+  - joelclaw.macmini.convex.env_file
   - joelclaw.macmini.convex.tls
 attributes:
   check_mode:
@@ -65,10 +65,10 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Ensure the Convex Auth variables are set on the deployment.
+- name: Ensure the Convex Auth variables are set on the deployment (key read on the host from the CLI env file).
   joelclaw.macmini.convex_env:
     url: http://127.0.0.1:3210
-    admin_key: "{{ convex_key.admin_key }}"
+    admin_key_env_file: "{{ convex_admin_key_env_file }}"
     variables:
       SITE_URL: https://app.example.ts.net
       JWT_PRIVATE_KEY: "{{ convex_auth_jwt_private_key }}"
@@ -111,7 +111,9 @@ names:
 import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexClient, ConvexError, connection_argument_spec
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import (
+    ConvexClient, ConvexError, ENV_FILE_MUTUALLY_EXCLUSIVE, ENV_FILE_REQUIRED_ONE_OF, env_file_connection_argument_spec,
+    module_admin_key)
 
 NAME_RE = re.compile(r"^[a-zA-Z_]+[a-zA-Z0-9_]*$")
 NAME_MAX = 256
@@ -187,12 +189,14 @@ def plan(current, desired, state, exclusive):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            **connection_argument_spec(),
+            **env_file_connection_argument_spec(),
             variables=dict(type="dict", default={}, no_log=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             exclusive=dict(type="bool", default=False),
             timeout=dict(type="float", default=30),
         ),
+        mutually_exclusive=ENV_FILE_MUTUALLY_EXCLUSIVE,
+        required_one_of=ENV_FILE_REQUIRED_ONE_OF,
         supports_check_mode=True,
     )
     params = module.params
@@ -203,7 +207,7 @@ def main():
         module.fail_json(msg="variables refused before contacting the backend: " + "; ".join(problems))
     current, changes = {}, []
     try:
-        client = ConvexClient(params["url"], params["admin_key"], timeout=params["timeout"],
+        client = ConvexClient(params["url"], module_admin_key(module), timeout=params["timeout"],
                               validate_certs=params["validate_certs"], ca_path=params["ca_path"])
         current = client.list_env()
         added, updated, removed = plan(current, desired, params["state"], params["exclusive"])

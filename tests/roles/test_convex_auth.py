@@ -150,6 +150,38 @@ def test_admin_key_from_the_cli_env_file(run_playbook, standin, base_vars, tmp_p
     assert "JWKS" in standin.state.env
 
 
+# The role hands the env file to convex_env (admin_key_env_file), which reads it with the one reader,
+# module_utils/_convex_env_file.py (dotenv 16.4.7 parse, as the Convex CLI): an `export ` prefix, a
+# quoted value and a trailing comment are the CLI's syntax too. The key never becomes a fact, so a
+# -vvv run shows it nowhere. Variables come from inventory files, the way a user sets them.
+def test_admin_key_env_file_in_dotenv_syntax_from_inventory_never_printed(run_playbook, standin, base_vars, tmp_path):
+    key = standin.admin_key()
+    env_file = tmp_path / "convex-admin.env"
+    env_file.write_text("# Managed by hand\nCONVEX_SELF_HOSTED_URL=%s\n"
+                        "export CONVEX_SELF_HOSTED_ADMIN_KEY=\"%s\" # written by the convex CLI setup\n"
+                        % (standin.url, key))
+    env_file.chmod(0o600)
+    variables = dict(base_vars, convex_auth_admin_key="", convex_auth_admin_key_env_file=str(env_file))
+    write_inventory_files(tmp_path, variables)
+    run = run_playbook(PLAY, {}, check=False, verbosity=3)
+    assert run.rc == 0, run.output
+    assert "JWKS" in standin.state.env and standin.state.env["AUTH_GITHUB_SECRET"] == GITHUB_SECRET
+    assert key not in run.output and key.split("|", 1)[1] not in run.output, "admin key in the -vvv output"
+    again = run_playbook(PLAY, {}, check=False)
+    assert again.rc == 0 and again.recap()["changed"] == 0, again.output
+
+
+def test_admin_key_env_file_without_the_key_fails_before_any_change(run_playbook, standin, base_vars, tmp_path):
+    env_file = tmp_path / "convex-admin.env"
+    env_file.write_text("CONVEX_SELF_HOSTED_URL=%s\n# CONVEX_SELF_HOSTED_ADMIN_KEY=commented-out\n" % standin.url)
+    variables = dict(base_vars, convex_auth_admin_key="", convex_auth_admin_key_env_file=str(env_file))
+    write_inventory_files(tmp_path, variables)
+    run = run_playbook(PLAY, {}, check=False)
+    assert run.rc != 0, run.output
+    assert "has no CONVEX_SELF_HOSTED_ADMIN_KEY line" in flat(run.stdout), run.output
+    assert standin.state.env_updates == [] and not key_file(base_vars).exists()
+
+
 def test_vaulted_key_in_jwt_form_is_used_as_is(run_playbook, standin, base_vars):
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -246,6 +278,11 @@ def test_bad_input_fails_before_any_change(run_playbook, standin, base_vars, cas
 # (get-convex/convex-auth src/server/oauth/convexAuth.ts callbackUrl @ b58a384). These runs read the
 # variables as a user sets them: group_vars/all beside the playbook and host_vars/localhost.yml.
 def run_from_inventory_files(run_playbook, tmp_path, variables):
+    write_inventory_files(tmp_path, variables)
+    return run_playbook(PLAY, {}, check=False)
+
+
+def write_inventory_files(tmp_path, variables):
     group_dir = tmp_path / "group_vars" / "all"
     group_dir.mkdir(parents=True, exist_ok=True)
     (group_dir / "main.yml").write_text((ROOT / "group_vars" / "all" / "main.yml").read_text())
@@ -253,7 +290,6 @@ def run_from_inventory_files(run_playbook, tmp_path, variables):
                  if name not in GROUP_VARS or GROUP_VARS[name] != value}
     (tmp_path / "host_vars").mkdir(exist_ok=True)
     (tmp_path / "host_vars" / "localhost.yml").write_text(yaml.safe_dump(host_vars))
-    return run_playbook(PLAY, {}, check=False)
 
 
 def test_callback_urls_follow_custom_auth_site_url(run_playbook, standin, base_vars, tmp_path):

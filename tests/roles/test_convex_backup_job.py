@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import plistlib
 import secrets
 import stat
 import subprocess
@@ -98,7 +99,7 @@ def install(run_playbook, tmp_path, standin):
 
 def run_job(variables):
     install_dir = os.path.join(variables["convex_state_dir"], "backup-job")
-    return subprocess.run([SYSTEM_PYTHON, "-I", os.path.join(install_dir, "convex_backup_job.py"),
+    return subprocess.run([SYSTEM_PYTHON, "-I", "-S", os.path.join(install_dir, "convex_backup_job.py"),
                            "--config", os.path.join(install_dir, "config.json")],
                           capture_output=True, text=True, timeout=120, check=False)
 
@@ -210,6 +211,7 @@ def test_job_refuses_a_damaged_config(run_playbook, tmp_path, source):
     ("convex_backup_schedule_hour", 24, "convex_backup_schedule_hour=24"),
     ("convex_backup_url", "http://127.0.0.1:3210/api", "convex_backup_url=\"http://127.0.0.1:3210/api\""),
     ("convex_backup_install_dir", "relative/dir", "convex_backup_install_dir=\"relative/dir\""),
+    ("convex_backup_python", "/nonexistent/python3", "convex_backup_python=\"/nonexistent/python3\" cannot run"),
 ])
 def test_bad_input_fails_before_any_change(run_playbook, tmp_path, source, name, value, needle):
     variables = dict(contract(tmp_path, source), **{name: value})
@@ -218,3 +220,81 @@ def test_bad_input_fails_before_any_change(run_playbook, tmp_path, source, name,
     assert run.rc != 0
     assert needle in run.output
     assert not os.path.exists(variables["convex_backup_dir"])
+
+
+# ---------------------------------------------------------------- the job's interpreter
+# The schedule runs the job with the system Python, isolated (-I) and without site-packages (-S),
+# never with the Python Ansible runs from (on the Mac, the checkout's venv: the job would break when
+# the checkout moves, and it would import whatever that venv holds). On macOS /usr/bin/python3 is the
+# Command Line Tools' Python, 3.9.6 in current CLT releases (guessed from public reports, not read from
+# Apple: listed in the role README to check on the Mac): the job and the code it copies must run on 3.9.
+# Variables come from inventory files, as users set them.
+PY39 = os.path.expanduser("~/.pyenv/versions/3.9.18/bin/python3.9")
+
+RENDER_PLAY = """
+- hosts: localhost
+  gather_facts: true
+  tasks:
+    - name: Install the backup job as the role does, keeping the role's variables.
+      ansible.builtin.include_role:
+        name: joelclaw.macmini.convex_backup
+        tasks_from: install.yml
+        public: true
+    - name: Render the systemd unit and the LaunchAgent as the role does.
+      ansible.builtin.template:
+        src: "{{ item.src }}"
+        dest: "{{ item.dest }}"
+        mode: "0600"
+      loop:
+        - {src: "%(templates)s/convex-backup.service.j2", dest: "%(out)s/job.service"}
+        - {src: "%(templates)s/convex-backup.plist.j2", dest: "%(out)s/job.plist"}
+"""
+
+
+def render_schedule(run_playbook, tmp_path, standin):
+    variables = contract(tmp_path, standin)
+    os.makedirs(variables["convex_state_dir"], mode=0o700)
+    with open(variables["convex_admin_key_env_file"], "w") as handle:
+        handle.write("CONVEX_SELF_HOSTED_URL=%s\nCONVEX_SELF_HOSTED_ADMIN_KEY=%s\n" % (standin.url, standin.admin_key()))
+    (tmp_path / "host_vars").mkdir()
+    (tmp_path / "host_vars" / "localhost.yml").write_text(json.dumps(variables))
+    out = tmp_path / "rendered"
+    out.mkdir()
+    play = RENDER_PLAY % {"templates": ROOT / "roles" / "convex_backup" / "templates", "out": out}
+    run = run_playbook(play, {}, check=False)
+    assert run.rc == 0, run.output
+    exec_start = [line.split("=", 1)[1] for line in (out / "job.service").read_text().splitlines()
+                  if line.startswith("ExecStart=")]
+    with open(out / "job.plist", "rb") as handle:
+        program = plistlib.load(handle)["ProgramArguments"]
+    return variables, exec_start[0].split(), program
+
+
+def test_schedule_runs_the_system_python_isolated_without_site(run_playbook, tmp_path, source):
+    _variables, exec_start, program = render_schedule(run_playbook, tmp_path, source)
+    for argv in (exec_start, program):
+        assert argv[0] == "/usr/bin/python3", argv
+        assert argv[1:3] == ["-I", "-S"], argv
+        # Nothing the job runs points into the checkout or the venv Ansible runs from.
+        for arg in argv:
+            assert not arg.startswith(str(ROOT)) and not arg.startswith(sys.prefix), arg
+
+
+@pytest.mark.skipif(not os.path.exists(PY39), reason="needs a Python 3.9 (pyenv 3.9.18)")
+def test_job_runs_on_python_3_9_as_scheduled(run_playbook, tmp_path, source):
+    variables, exec_start, _program = render_schedule(run_playbook, tmp_path, source)
+    proc = subprocess.run([PY39] + exec_start[1:], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "121 documents in 2 tables, 2 environment variables" in proc.stderr
+    assert [n for n in os.listdir(variables["convex_backup_dir"]) if n.endswith(".manifest.json")]
+
+
+def test_job_files_parse_as_python_3_9():
+    # Where no 3.9 runs: Python 3.9's grammar rejects match statements and parenthesized context
+    # managers (ast.parse feature_version, https://docs.python.org/3/library/ast.html#ast.parse).
+    import ast
+    files = [ROOT / "roles" / "convex_backup" / "files" / "convex_backup_job.py"]
+    files += [ROOT / "plugins" / "module_utils" / name
+              for name in ("_convex_client.py", "_convex_env_file.py", "_convex_snapshot.py", "_convex_backup.py")]
+    for path in files:
+        ast.parse(path.read_text(), filename=str(path), feature_version=(3, 9))

@@ -153,3 +153,39 @@ def test_exactly_at_the_limits_is_accepted(run_module, convex_standin, env_args)
     convex_standin.state.env.update({"V%03d" % i: "x" for i in range(511)})
     result = run_module(convex_env, dict(env_args, variables={"LAST": "last-value"}))
     assert result["changed"] is True and len(convex_standin.state.env) == 512
+
+
+# admin_key_env_file: the Convex CLI env file, read with module_utils/_convex_env_file.py (dotenv 16.4.7
+# parse, as the CLI: get-convex/convex-js src/cli/lib/deploymentSelection.ts @ 8e20ab9).
+@pytest.mark.parametrize("module", ["convex_env", "convex_export", "convex_import"])
+def test_admin_key_env_file_option_is_mutually_exclusive_and_required(run_module, convex_standin, module, tmp_path):
+    from ansible_collections.joelclaw.macmini.plugins import modules as modules_pkg
+    mod = __import__(modules_pkg.__name__ + "." + module, fromlist=[module])
+    extra = {"convex_env": {}, "convex_export": {"dest": str(tmp_path / "x.zip")},
+             "convex_import": {"src": str(tmp_path / "x.zip"), "mode": "replace"}}[module]
+    both = run_module(mod, dict(extra, url=convex_standin.url, admin_key="k", admin_key_env_file=str(tmp_path / "e")))
+    assert both.get("failed") and "mutually exclusive" in both["msg"]
+    none = run_module(mod, dict(extra, url=convex_standin.url))
+    assert none.get("failed") and "one of the following is required: admin_key, admin_key_env_file" in none["msg"]
+
+
+def test_admin_key_from_the_env_file_in_cli_syntax(run_module, convex_standin, tmp_path):
+    key = convex_standin.admin_key()
+    env_file = tmp_path / ".env.local"
+    env_file.write_text("CONVEX_SELF_HOSTED_URL=%s\nexport CONVEX_SELF_HOSTED_ADMIN_KEY='%s'  # from the dashboard\n"
+                        % (convex_standin.url, key))
+    result = run_module(convex_env, {"url": convex_standin.url, "admin_key_env_file": str(env_file),
+                                     "variables": {"A": "1"}, "timeout": 5})
+    assert result["changed"] is True and convex_standin.state.env == {"A": "1"}
+    assert key not in json.dumps(result)
+
+
+def test_env_file_without_a_key_fails_before_any_request(run_module, convex_standin, tmp_path):
+    env_file = tmp_path / ".env.local"
+    env_file.write_text("CONVEX_SELF_HOSTED_ADMIN_KEY=\n")
+    result = run_module(convex_env, {"url": convex_standin.url, "admin_key_env_file": str(env_file),
+                                     "variables": {"A": "1"}})
+    assert result.get("failed") and "has no CONVEX_SELF_HOSTED_ADMIN_KEY line" in result["msg"] and convex_standin.state.env_updates == []
+    missing = run_module(convex_env, {"url": convex_standin.url, "admin_key_env_file": str(tmp_path / "nope"),
+                                      "variables": {"A": "1"}})
+    assert missing.get("failed") and "cannot be read" in missing["msg"]
