@@ -13,12 +13,12 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from playbook_runner import ansible_playbook
+from playbook_runner import ROOT, ansible_playbook
 
 PLAY = """
 - name: Converge colima_talos.
   hosts: localhost
-  gather_facts: false
+  gather_facts: true
   roles:
     - role: joelclaw.macmini.colima_talos
 """
@@ -31,6 +31,9 @@ def converge(tmp_path, **images):
     workdir = tmp_path / "run"
     (workdir / "host_vars").mkdir(parents=True)
     (workdir / "host_vars" / "localhost.yml").write_text(yaml.safe_dump(images))
+    # The contract every role reads, as the repository's inventory provides it.
+    (workdir / "group_vars" / "all").mkdir(parents=True)
+    (workdir / "group_vars" / "all" / "main.yml").write_text((ROOT / "group_vars" / "all" / "main.yml").read_text())
     return ansible_playbook(workdir, PLAY)
 
 

@@ -19,7 +19,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 PLAY = """
 - hosts: mac
-  gather_facts: false
+  gather_facts: true
   roles:
     - role: joelclaw.macmini.colima_talos
 """
