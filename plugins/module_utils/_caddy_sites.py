@@ -148,12 +148,17 @@ def _is_loopback_host(host):
         return False
 
 
-def check_admin_address(address):
-    """Caddy's admin API can replace the whole config: it must listen on loopback or a unix socket.
+def check_admin_address(address, allow_tcp=False):
+    """Caddy's admin API can replace the whole config (caddyserver/caddy v2.11.4 admin.go handleLoad).
 
-    Returns the address unchanged; raises SiteError otherwise.
+    Empty means the role's private unix socket (the default). A unix/ socket path is accepted; a loopback
+    TCP address only with allow_tcp (every local user, and on the Mac every pod through Lima's host
+    address, can reach loopback TCP; the admin endpoint's Host check is no authentication).
+    Returns (address, warning or None); raises SiteError otherwise.
     """
     address = (address or "").strip()
+    if not address:
+        return address, None
     if address.lower() == "off":
         # caddy reload POSTs the new config to the admin endpoint (caddyserver/caddy v2.11.4
         # cmd/commandfuncs.go cmdReload, adminAPIRequest); with `admin off` there is none, so every
@@ -161,18 +166,29 @@ def check_admin_address(address):
         raise SiteError([
             "caddy_tailscale_admin_address=%r turns Caddy's admin API off, but this role applies every "
             "Caddyfile change with `caddy reload`, which goes through that API (macOS handler and the "
-            "systemd unit's ExecReload alike), so changes would be written and never loaded; use a loopback "
-            "address such as localhost:2019 or a unix/ socket path" % (address,)
+            "systemd unit's ExecReload alike), so changes would be written and never loaded; leave it empty "
+            "(the default: a unix socket in a private directory) or give a unix/ socket path" % (address,)
         ])
     if address.startswith("unix/"):
-        return address
+        return address, None
     host, sep, port = address.rpartition(":")
     if sep and port.isdigit() and _is_loopback_host(host):
-        return address
+        if not allow_tcp:
+            raise SiteError([
+                "caddy_tailscale_admin_address=%r puts Caddy's admin API on TCP, where any local process can "
+                "replace the whole config (POST /load with a forged Host header): every other user of this Mac and "
+                "every pod or container in the Colima VM (through Lima's host address 192.168.5.2). Leave it empty "
+                "for the default unix socket in a private directory, or, knowing that, set "
+                "caddy_tailscale_admin_tcp: true" % (address,)
+            ])
+        return address, (
+            "Caddy's admin API listens on TCP %s (caddy_tailscale_admin_tcp: true): any local process, other "
+            "users and, on the Mac, pods through Lima's host address, can replace Caddy's whole config, e.g. "
+            "turn the Funnel listener into a file server. Prefer the default unix socket." % address)
     raise SiteError([
         "caddy_tailscale_admin_address=%r would expose Caddy's admin API, which can replace the whole "
-        "config, beyond this machine; expected a loopback address such as localhost:2019 or 127.0.0.1:2019, "
-        "or a unix/ socket path" % (address,)
+        "config, beyond this machine; leave it empty for the default unix socket, or give a unix/ socket path "
+        "(a loopback TCP address such as localhost:2019 needs caddy_tailscale_admin_tcp: true)" % (address,)
     ])
 
 

@@ -116,9 +116,16 @@ options:
     default: []
   admin_address:
     description:
-      - Caddy's admin API address, checked to be loopback or a C(unix/) socket. Not checked when omitted.
+      - Caddy's admin API address, checked to be a C(unix/) socket, or a loopback TCP address when O(admin_tcp=true).
+        Empty means the role's private unix socket. Not checked when omitted.
       - C(off) is refused, because the role reloads Caddy through this API (C(caddy reload)).
     type: str
+  admin_tcp:
+    description:
+      - Accept a loopback TCP O(admin_address), with a warning. Any local process (other users; on the Mac, pods
+        through Lima's host address) can then replace Caddy's whole config.
+    type: bool
+    default: false
   tailnet_ranges:
     description:
       - Client ranges that count as the tailnet for O(sites[].tailnet_only). Loopback is always added.
@@ -169,7 +176,7 @@ EXAMPLES = r"""
         tls: tailscale
         reach: tailnet
         upstream: 127.0.0.1:6791
-    admin_address: localhost:2019
+    admin_address: unix//opt/homebrew/var/lib/caddy-tailscale/admin.sock
   register: caddy_sites
 """
 
@@ -288,6 +295,7 @@ def main():
             private_sites=dict(type="list", elements="str", default=["dashboard"]),
             tailnet_addresses=dict(type="list", elements="str", default=[]),
             admin_address=dict(type="str"),
+            admin_tcp=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -305,7 +313,9 @@ def main():
         problems.extend(exc.problems)
     if module.params["admin_address"] is not None:
         try:
-            check_admin_address(module.params["admin_address"])
+            warning = check_admin_address(module.params["admin_address"], module.params["admin_tcp"])[1]
+            if warning:
+                module.warn(warning)
         except SiteError as exc:
             problems.extend(exc.problems)
     if problems:

@@ -148,15 +148,26 @@ def test_reach_defaults_from_tailnet_only():
     assert "reach: public with host" in problems_for(site(reach=None))
 
 
-@pytest.mark.parametrize("address", ["localhost:2019", "127.0.0.1:2019", "[::1]:2019", "unix//run/caddy.sock"])
-def test_loopback_admin_addresses_are_accepted(address):
-    assert check_admin_address(address) == address
+@pytest.mark.parametrize("address", ["", "unix//run/caddy.sock"])
+def test_unix_socket_admin_addresses_are_accepted_without_a_warning(address):
+    assert check_admin_address(address) == (address, None)
+
+
+@pytest.mark.parametrize("address", ["localhost:2019", "127.0.0.1:2019", "[::1]:2019"])
+def test_loopback_tcp_admin_addresses_need_the_opt_in_and_warn(address):
+    with pytest.raises(SiteError) as info:
+        check_admin_address(address)
+    assert "puts Caddy's admin API on TCP" in info.value.problems[0]
+    assert "caddy_tailscale_admin_tcp: true" in info.value.problems[0]
+    accepted, warning = check_admin_address(address, allow_tcp=True)
+    assert accepted == address
+    assert "Caddy's admin API listens on TCP %s" % address in warning
 
 
 @pytest.mark.parametrize("address", [":2019", "0.0.0.0:2019", "100.101.102.103:2019", "macmini.example-tailnet.ts.net:2019"])
 def test_admin_addresses_beyond_loopback_are_refused(address):
     with pytest.raises(SiteError) as info:
-        check_admin_address(address)
+        check_admin_address(address, allow_tcp=True)
     assert "caddy_tailscale_admin_address=%r" % address in info.value.problems[0]
 
 
