@@ -120,6 +120,16 @@ options:
         Empty means the role's private unix socket. Not checked when omitted.
       - C(off) is refused, because the role reloads Caddy through this API (C(caddy reload)).
     type: str
+  acme_email:
+    description:
+      - The ACME account e-mail, checked to be a plain address (it is written into the Caddyfile). Not checked when
+        omitted.
+    type: str
+  stream_close_delay:
+    description:
+      - How long proxied WebSockets stay open across a reload, checked to be a Caddy duration (C(5m), C(90s), C(1h30m),
+        C(1d)). Not checked when omitted.
+    type: str
   admin_tcp:
     description:
       - Accept a loopback TCP O(admin_address), with a warning. Any local process (other users; on the Mac, pods
@@ -259,7 +269,9 @@ from ansible_collections.joelclaw.macmini.plugins.module_utils._caddy_sites impo
     REACHES,
     SiteError,
     TLS_MODES,
+    check_acme_email,
     check_admin_address,
+    check_duration,
     normalise_ranges,
     normalise_sites,
     normalise_tailnet_addresses,
@@ -296,6 +308,8 @@ def main():
             tailnet_addresses=dict(type="list", elements="str", default=[]),
             admin_address=dict(type="str"),
             admin_tcp=dict(type="bool", default=False),
+            acme_email=dict(type="str"),
+            stream_close_delay=dict(type="str"),
         ),
         supports_check_mode=True,
     )
@@ -318,6 +332,12 @@ def main():
                 module.warn(warning)
         except SiteError as exc:
             problems.extend(exc.problems)
+    for name, check in (("acme_email", check_acme_email), ("stream_close_delay", check_duration)):
+        if module.params[name] is not None:
+            try:
+                check(module.params[name])
+            except SiteError as exc:
+                problems.extend(exc.problems)
     if problems:
         module.fail_json(msg="Invalid Caddy sites: " + " | ".join(problems), problems=problems)
     plan = plan_reach(sites)
