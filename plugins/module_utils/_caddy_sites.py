@@ -38,10 +38,24 @@ LOOPBACK_BIND = ("127.0.0.1", "::1")
 # (caddy v2.11.4 modules/caddyhttp/reverseproxy/reverseproxy.go addForwardedHeaders).
 FUNNEL_TRUSTED_PROXIES = ("127.0.0.1/32", "::1/128")
 
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-_USER = re.compile(r"^[^\s:{}]+$")
-_PATH_PREFIX = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@/-]*[^/]$")
+# \Z, never $: Python's $ also matches before a trailing newline, which would let "name\n" through.
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}\Z")
+# No whitespace, braces (Caddyfile blocks and {placeholders}), quotes, backslash or ':' (user:hash).
+_USER = re.compile(r"^[^\s:{}\"'`\\]+\Z")
+_PATH_PREFIX = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@/-]*[^/\s{}]\Z")
+# Characters of a bare IP address or CIDR range. Python's ipaddress accepts an IPv6 zone id ("%anything",
+# newlines and braces included), which would reach the Caddyfile verbatim: no zone ids here.
+_IP_CHARS = re.compile(r"^[0-9A-Fa-f:.]+\Z")
+_RANGE_CHARS = re.compile(r"^[0-9A-Fa-f:./]+\Z")
+# Caddy's admin unix socket: "unix/" + an absolute path of plain characters (caddyserver/caddy v2.11.4
+# listeners.go ParseNetworkAddress; the optional "|mode" suffix is not used).
+_UNIX_ADMIN = re.compile(r"^unix/(/[A-Za-z0-9._@+,~-]+)+\Z")
+# An ACME account address: plain local part and DNS domain, nothing the Caddyfile would read as syntax.
+_EMAIL = re.compile(r"^[A-Za-z0-9._+-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\Z")
+# caddy.ParseDuration (caddyserver/caddy v2.11.4 caddy.go): Go's time.ParseDuration units (ns, us, µs, ms,
+# s, m, h) plus d for days, numbers with an optional fraction; negative delays make no sense here.
+_DURATION = re.compile(r"^(?:0|(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h|d))+)\Z")
 
 
 class SiteError(ValueError):
@@ -60,6 +74,8 @@ def is_hostname(value):
 
 
 def _is_ip(value):
+    if not isinstance(value, str) or not _IP_CHARS.match(value):
+        return False
     try:
         ipaddress.ip_address(value)
     except ValueError:
@@ -142,37 +158,81 @@ def _check_upstream(where, upstream, problems):
 def _is_loopback_host(host):
     if host.lower() == "localhost":
         return True
+    if not _IP_CHARS.match(host.strip("[]")):
+        return False
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
 
 
-def check_admin_address(address):
-    """Caddy's admin API can replace the whole config: it must listen on loopback or a unix socket.
+def check_admin_address(address, allow_tcp=False):
+    """Caddy's admin API can replace the whole config (caddyserver/caddy v2.11.4 admin.go handleLoad).
 
-    Returns the address unchanged; raises SiteError otherwise.
+    Empty means the role's private unix socket (the default). A unix/ socket path is accepted; a loopback
+    TCP address only with allow_tcp (every local user, and on the Mac every pod through Lima's host
+    address, can reach loopback TCP; the admin endpoint's Host check is no authentication).
+    Returns (address, warning or None); raises SiteError otherwise.
     """
-    address = (address or "").strip()
-    if address.lower() == "off":
+    address = address or ""
+    if not address.strip():
+        return "", None
+    if address.strip().lower() == "off":
         # caddy reload POSTs the new config to the admin endpoint (caddyserver/caddy v2.11.4
         # cmd/commandfuncs.go cmdReload, adminAPIRequest); with `admin off` there is none, so every
         # later change would be written but never loaded.
         raise SiteError([
             "caddy_tailscale_admin_address=%r turns Caddy's admin API off, but this role applies every "
             "Caddyfile change with `caddy reload`, which goes through that API (macOS handler and the "
-            "systemd unit's ExecReload alike), so changes would be written and never loaded; use a loopback "
-            "address such as localhost:2019 or a unix/ socket path" % (address,)
+            "systemd unit's ExecReload alike), so changes would be written and never loaded; leave it empty "
+            "(the default: a unix socket in a private directory) or give a unix/ socket path" % (address,)
         ])
     if address.startswith("unix/"):
-        return address
+        if not _UNIX_ADMIN.match(address):
+            raise SiteError([
+                "caddy_tailscale_admin_address=%r is not a unix socket Caddy can take safely; expected unix/ and an "
+                "absolute path of letters, digits and . _ - @ + , ~ (no whitespace, braces, quotes or %%), "
+                "e.g. unix//opt/homebrew/var/lib/caddy-tailscale/admin.sock" % (address,)
+            ])
+        return address, None
     host, sep, port = address.rpartition(":")
-    if sep and port.isdigit() and _is_loopback_host(host):
-        return address
+    if sep and re.match(r"^[0-9]{1,5}\Z", port) and _is_loopback_host(host):
+        if not allow_tcp:
+            raise SiteError([
+                "caddy_tailscale_admin_address=%r puts Caddy's admin API on TCP, where any local process can "
+                "replace the whole config (POST /load with a forged Host header): every other user of this Mac and "
+                "every pod or container in the Colima VM (through Lima's host address 192.168.5.2). Leave it empty "
+                "for the default unix socket in a private directory, or, knowing that, set "
+                "caddy_tailscale_admin_tcp: true" % (address,)
+            ])
+        return address, (
+            "Caddy's admin API listens on TCP %s (caddy_tailscale_admin_tcp: true): any local process, other "
+            "users and, on the Mac, pods through Lima's host address, can replace Caddy's whole config, e.g. "
+            "turn the Funnel listener into a file server. Prefer the default unix socket." % address)
     raise SiteError([
         "caddy_tailscale_admin_address=%r would expose Caddy's admin API, which can replace the whole "
-        "config, beyond this machine; expected a loopback address such as localhost:2019 or 127.0.0.1:2019, "
-        "or a unix/ socket path" % (address,)
+        "config, beyond this machine; leave it empty for the default unix socket, or give a unix/ socket path "
+        "(a loopback TCP address such as localhost:2019 needs caddy_tailscale_admin_tcp: true)" % (address,)
+    ])
+
+
+def check_acme_email(email):
+    """The ACME account e-mail: empty, or a plain address (it is written into the Caddyfile)."""
+    if email in (None, "") or _EMAIL.match(email):
+        return email or ""
+    raise SiteError([
+        "caddy_tailscale_acme_email=%r is not a plain e-mail address; expected e.g. ops@joelclaw.com (letters, "
+        "digits and . _ + - before the @, a DNS name after it; no whitespace, braces or quotes), or empty" % (email,)
+    ])
+
+
+def check_duration(value):
+    """stream_close_delay: a Caddy duration (caddy.ParseDuration), such as 5m, 90s, 1h30m or 1d."""
+    if isinstance(value, str) and _DURATION.match(value):
+        return value
+    raise SiteError([
+        "caddy_tailscale_stream_close_delay=%r is not a Caddy duration; expected a number with a unit "
+        "(ns, us, ms, s, m, h or d), e.g. 5m, 90s or 1h30m" % (value,)
     ])
 
 
@@ -187,11 +247,13 @@ def normalise_tailnet_addresses(addresses, ranges):
     for value in addresses or []:
         text = str(value).strip()
         try:
+            if not _IP_CHARS.match(text):
+                raise ValueError(text)
             address = ipaddress.ip_address(text)
         except ValueError:
             problems.append(
                 "tailnet_addresses: %r is not an IP address; expected this machine's Tailscale addresses as "
-                "`tailscale ip` prints them (e.g. 100.101.102.103)" % (value,)
+                "`tailscale ip` prints them (e.g. 100.101.102.103), without a zone id" % (value,)
             )
             continue
         if address.is_loopback or not any(address.version == n.version and address in n for n in networks):
@@ -214,10 +276,13 @@ def normalise_ranges(ranges):
     out = []
     for value in list(ranges) + list(LOOPBACK_RANGES):
         try:
+            if not _RANGE_CHARS.match(str(value)):
+                raise ValueError(value)
             net = str(ipaddress.ip_network(str(value), strict=False))
         except ValueError:
             problems.append(
-                "tailnet_ranges: %r is not an IP range; expected CIDR notation such as 100.64.0.0/10" % (value,)
+                "tailnet_ranges: %r is not an IP range; expected CIDR notation such as 100.64.0.0/10 "
+                "(no zone id, no whitespace)" % (value,)
             )
             continue
         if net not in out:
@@ -346,7 +411,7 @@ def normalise_sites(sites, private_sites=(), tailnet_addresses=()):
 
         extra = raw.get("extra_directives") or []
         for line in extra:
-            if "\n" in line or "{" in line and "}" not in line:
+            if "\n" in line or "\r" in line or line.count("{") != line.count("}"):
                 problems.append(
                     "%s: extra_directives entry %r must be one complete Caddyfile line" % (where, line)
                 )

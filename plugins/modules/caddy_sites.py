@@ -116,9 +116,26 @@ options:
     default: []
   admin_address:
     description:
-      - Caddy's admin API address, checked to be loopback or a C(unix/) socket. Not checked when omitted.
+      - Caddy's admin API address, checked to be a C(unix/) socket, or a loopback TCP address when O(admin_tcp=true).
+        Empty means the role's private unix socket. Not checked when omitted.
       - C(off) is refused, because the role reloads Caddy through this API (C(caddy reload)).
     type: str
+  acme_email:
+    description:
+      - The ACME account e-mail, checked to be a plain address (it is written into the Caddyfile). Not checked when
+        omitted.
+    type: str
+  stream_close_delay:
+    description:
+      - How long proxied WebSockets stay open across a reload, checked to be a Caddy duration (C(5m), C(90s), C(1h30m),
+        C(1d)). Not checked when omitted.
+    type: str
+  admin_tcp:
+    description:
+      - Accept a loopback TCP O(admin_address), with a warning. Any local process (other users; on the Mac, pods
+        through Lima's host address) can then replace Caddy's whole config.
+    type: bool
+    default: false
   tailnet_ranges:
     description:
       - Client ranges that count as the tailnet for O(sites[].tailnet_only). Loopback is always added.
@@ -169,7 +186,7 @@ EXAMPLES = r"""
         tls: tailscale
         reach: tailnet
         upstream: 127.0.0.1:6791
-    admin_address: localhost:2019
+    admin_address: unix//opt/homebrew/var/lib/caddy-tailscale/admin.sock
   register: caddy_sites
 """
 
@@ -252,7 +269,9 @@ from ansible_collections.joelclaw.macmini.plugins.module_utils._caddy_sites impo
     REACHES,
     SiteError,
     TLS_MODES,
+    check_acme_email,
     check_admin_address,
+    check_duration,
     normalise_ranges,
     normalise_sites,
     normalise_tailnet_addresses,
@@ -288,6 +307,9 @@ def main():
             private_sites=dict(type="list", elements="str", default=["dashboard"]),
             tailnet_addresses=dict(type="list", elements="str", default=[]),
             admin_address=dict(type="str"),
+            admin_tcp=dict(type="bool", default=False),
+            acme_email=dict(type="str"),
+            stream_close_delay=dict(type="str"),
         ),
         supports_check_mode=True,
     )
@@ -305,9 +327,17 @@ def main():
         problems.extend(exc.problems)
     if module.params["admin_address"] is not None:
         try:
-            check_admin_address(module.params["admin_address"])
+            warning = check_admin_address(module.params["admin_address"], module.params["admin_tcp"])[1]
+            if warning:
+                module.warn(warning)
         except SiteError as exc:
             problems.extend(exc.problems)
+    for name, check in (("acme_email", check_acme_email), ("stream_close_delay", check_duration)):
+        if module.params[name] is not None:
+            try:
+                check(module.params[name])
+            except SiteError as exc:
+                problems.extend(exc.problems)
     if problems:
         module.fail_json(msg="Invalid Caddy sites: " + " | ".join(problems), problems=problems)
     plan = plan_reach(sites)

@@ -89,6 +89,7 @@ def local_paths(tmp_path, **extra):
         "caddy_tailscale_bin": CADDY,
         "caddy_tailscale_caddyfile": str(tmp_path / "Caddyfile"),
         "caddy_tailscale_state_dir": str(tmp_path / "state"),
+        "caddy_tailscale_admin_socket_dir": str(tmp_path / "state"),
         "caddy_tailscale_owner": getpass.getuser(),
         "caddy_tailscale_group": grp.getgrgid(os.getgid()).gr_name,
         "caddy_tailscale_bcrypt_cost": 4,
@@ -168,9 +169,8 @@ def running(tmp_path):
 
 def test_funnel_listeners_pass_tailscaleds_forwarded_headers_and_the_dashboard_stays_off_other_interfaces(
         tmp_path, running):
-    upstream, api, site, dash, admin = (free_port() for _port in range(5))
+    upstream, api, site, dash = (free_port() for _port in range(4))
     host_vars = local_paths(tmp_path, caddy_tailscale_sites=sites(api, site, dash, upstream),
-                            caddy_tailscale_admin_address="localhost:%d" % admin,
                             caddy_tailscale_tailnet_addresses=[])
     rc, output = run_with_inventory(tmp_path, RENDER_PLAY, host_vars)
     assert rc == 0, output
@@ -226,9 +226,8 @@ def test_the_dashboard_binds_loopback_and_the_tailscale_addresses_never_every_in
 def test_caddy_does_not_start_while_a_tailscale_address_is_not_assigned(tmp_path):
     # Caddy's bind semantics (caddy v2.11.4 modules/caddyhttp/app.go Start: "listening on %s: %v"): one
     # unassigned address fails the whole start; the service manager's restart is what brings it up later.
-    upstream, api, site, dash, admin = (free_port() for _port in range(5))
+    upstream, api, site, dash = (free_port() for _port in range(4))
     host_vars = local_paths(tmp_path, caddy_tailscale_sites=sites(api, site, dash, upstream),
-                            caddy_tailscale_admin_address="localhost:%d" % admin,
                             caddy_tailscale_tailnet_addresses=["100.101.102.103"])
     rc, output = run_with_inventory(tmp_path, RENDER_PLAY, host_vars)
     assert rc == 0, output

@@ -57,6 +57,7 @@ def paths(tmp_path, **extra):
         "caddy_tailscale_bin": CADDY,
         "caddy_tailscale_caddyfile": str(tmp_path / "Caddyfile"),
         "caddy_tailscale_state_dir": str(tmp_path / "state"),
+        "caddy_tailscale_admin_socket_dir": str(tmp_path / "state"),
         "caddy_tailscale_owner": getpass.getuser(),
         "caddy_tailscale_group": grp.getgrgid(os.getgid()).gr_name,
         "caddy_tailscale_bcrypt_cost": 4,
@@ -96,7 +97,8 @@ def test_default_funnel_layout_renders_and_validates(run_playbook, tmp_path):
     listen, admin = listeners(tmp_path / "Caddyfile")
     # No tailscale CLI here: the tailnet-only dashboard listens on loopback only, never on every interface.
     assert listen == ["127.0.0.1:8444", "127.0.0.1:8780", "127.0.0.1:8781", "[::1]:8444"]
-    assert admin == "localhost:2019"
+    # The admin API: a unix socket in the private state dir, no TCP listener.
+    assert admin == "unix/%s/admin.sock" % (tmp_path / "state")
 
 
 def test_funnel_step_converges_through_the_fake_cli_then_is_idempotent(run_playbook, tmp_path, monkeypatch):

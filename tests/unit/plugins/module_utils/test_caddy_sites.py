@@ -6,7 +6,9 @@ import pytest
 
 from ansible_collections.joelclaw.macmini.plugins.module_utils._caddy_sites import (
     SiteError,
+    check_acme_email,
     check_admin_address,
+    check_duration,
     normalise_ranges,
     normalise_sites,
     normalise_tailnet_addresses,
@@ -148,15 +150,26 @@ def test_reach_defaults_from_tailnet_only():
     assert "reach: public with host" in problems_for(site(reach=None))
 
 
-@pytest.mark.parametrize("address", ["localhost:2019", "127.0.0.1:2019", "[::1]:2019", "unix//run/caddy.sock"])
-def test_loopback_admin_addresses_are_accepted(address):
-    assert check_admin_address(address) == address
+@pytest.mark.parametrize("address", ["", "unix//run/caddy.sock"])
+def test_unix_socket_admin_addresses_are_accepted_without_a_warning(address):
+    assert check_admin_address(address) == (address, None)
+
+
+@pytest.mark.parametrize("address", ["localhost:2019", "127.0.0.1:2019", "[::1]:2019"])
+def test_loopback_tcp_admin_addresses_need_the_opt_in_and_warn(address):
+    with pytest.raises(SiteError) as info:
+        check_admin_address(address)
+    assert "puts Caddy's admin API on TCP" in info.value.problems[0]
+    assert "caddy_tailscale_admin_tcp: true" in info.value.problems[0]
+    accepted, warning = check_admin_address(address, allow_tcp=True)
+    assert accepted == address
+    assert "Caddy's admin API listens on TCP %s" % address in warning
 
 
 @pytest.mark.parametrize("address", [":2019", "0.0.0.0:2019", "100.101.102.103:2019", "macmini.example-tailnet.ts.net:2019"])
 def test_admin_addresses_beyond_loopback_are_refused(address):
     with pytest.raises(SiteError) as info:
-        check_admin_address(address)
+        check_admin_address(address, allow_tcp=True)
     assert "caddy_tailscale_admin_address=%r" % address in info.value.problems[0]
 
 
@@ -294,3 +307,58 @@ def test_tailnet_addresses_outside_the_tailnet_are_refused(address, expected):
     with pytest.raises(SiteError) as info:
         normalise_tailnet_addresses([address], RANGES)
     assert expected in info.value.problems[0]
+
+
+# Issue 16 finding 5: values that used to pass and inject Caddyfile syntax.
+INJECT = "\n}\nhttp://127.0.0.1:9 {\n\trespond injected\n}\n(rest) {"
+
+
+@pytest.mark.parametrize("address", ["unix//run/caddy.sock" + INJECT, "unix//run/caddy sock", "unix/relative.sock",
+                                     "unix//run/{$HOME}.sock", "unix//run/%h.sock", "[::1%lo" + INJECT + "]:2019",
+                                     "localhost:2019\n"])
+def test_admin_addresses_with_syntax_are_refused(address):
+    with pytest.raises(SiteError) as info:
+        check_admin_address(address, allow_tcp=True)
+    assert "caddy_tailscale_admin_address=%r" % address in info.value.problems[0]
+
+
+@pytest.mark.parametrize("email", ["ops@joelclaw.com" + INJECT, 'ops"@joelclaw.com', "ops@joelclaw.com\n", "{$EMAIL}",
+                                   "ops@joel claw.com", "ops%x@joelclaw.com", "no-at-sign"])
+def test_acme_emails_with_syntax_are_refused(email):
+    with pytest.raises(SiteError) as info:
+        check_acme_email(email)
+    assert "caddy_tailscale_acme_email=%r" % email in info.value.problems[0]
+
+
+@pytest.mark.parametrize("email", ["", "ops@joelclaw.com", "first.last+acme@mail.example.org"])
+def test_plain_acme_emails_pass(email):
+    assert check_acme_email(email) == email
+
+
+@pytest.mark.parametrize("value", ["5m\n}" + INJECT, "{$DELAY}", "5 m", "-5m", "5", "5x", "5m\n", ""])
+def test_durations_that_caddy_would_not_parse_or_that_inject_are_refused(value):
+    with pytest.raises(SiteError) as info:
+        check_duration(value)
+    assert "caddy_tailscale_stream_close_delay=%r" % value in info.value.problems[0]
+
+
+@pytest.mark.parametrize("value", ["0", "5m", "90s", "1h30m", "1.5h", "1d", "250ms", "2d12h"])
+def test_caddy_durations_pass(value):
+    # caddy.ParseDuration (caddyserver/caddy v2.11.4 caddy.go): Go units plus d.
+    assert check_duration(value) == value
+
+
+def test_ipv6_zone_ids_are_refused_in_tailnet_addresses_and_ranges():
+    with pytest.raises(SiteError) as info:
+        normalise_tailnet_addresses(["fd7a:115c:a1e0::1%x" + INJECT], ["fd7a:115c:a1e0::/48"])
+    assert "without a zone id" in info.value.problems[0]
+    with pytest.raises(SiteError) as info:
+        normalise_ranges(["fd7a:115c:a1e0::%x" + INJECT + "/48"])
+    assert "no zone id" in info.value.problems[0]
+
+
+@pytest.mark.parametrize("field,value", [("name", "api\n"), ("path_prefix", "/http\n"), ("basic_auth_user", 'jo"el'),
+                                         ("upstream", "[::1%x" + INJECT + "]:3210"), ("host", "convex.test\n")])
+def test_site_fields_with_a_trailing_newline_or_syntax_are_refused(field, value):
+    extra = {"basic_auth_password": "pw"} if field == "basic_auth_user" else {}
+    assert problems_for(site(**dict(extra, **{field: value}))), (field, value)
