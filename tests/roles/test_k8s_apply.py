@@ -204,7 +204,7 @@ def test_apply_leaves_only_the_documented_pod_security_violation(project, kube):
     violations = kube.pod_security_violations()
     assert violations, "the audit log recorded no violation for the backend: %s" % run.output
     for violation in violations:
-        what, _, text = violation.partition(": ")
+        what, _sep, text = violation.partition(": ")
         assert what.split(" ", 1)[1] == "statefulsets/convex", violation
         assert BACKEND_RESIDUAL.fullmatch(text), violation
     # What kubernetes.core prints when it keeps the warning (it drops any holding ", "): the same one.
