@@ -4,8 +4,8 @@
 """TEST STAND-IN for a Convex site origin with Convex Auth's HTTP routes deployed. Tests only.
 
 Beside convex_standin.py (which deploys no HTTP actions), this models the site origin of a
-deployment whose app calls ``auth.addHttpRoutes(http)`` (get-convex/convex-auth
-src/server/implementation/index.ts):
+deployment whose app calls ``auth.addHttpRoutes(http)`` (upstream get-convex/convex-auth commit
+b58a384, src/server/implementation/index.ts):
 
 * GET /.well-known/openid-configuration -> 200 application/json
   {"issuer": CONVEX_SITE_URL, "jwks_uri": CONVEX_SITE_URL + "/.well-known/jwks.json",

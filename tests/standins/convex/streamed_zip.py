@@ -7,7 +7,7 @@ Not a general ZIP writer and deliberately not Python's zipfile: the backend stre
 with async_zip, and this module reproduces that writer's bytes so the collection's verifier is
 tested against the real layout.
 
-Read from:
+Read from upstream:
 * get-convex/convex-backend @ 94a42c3 (main) and 652b828 (release tip), crates/exports/src/
   zip_uploader.rs: ``ZipFileWriter::with_tokio``; every member (README.md, documents.jsonl,
   generated_schema.jsonl, _storage files) goes through ``write_entry_stream`` with
