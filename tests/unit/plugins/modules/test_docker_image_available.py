@@ -29,7 +29,9 @@ class Registry:
         self.bin = tmp_path / 'bin'
         self.bin.mkdir()
         docker_images.install(self.bin)
+        # colima v0.10.3 config/files.go uses $COLIMA_HOME only when that directory exists.
         self.colima_home = tmp_path / 'colima'
+        self.colima_home.mkdir()
         self.socket = 'unix://%s/default/docker.sock' % self.colima_home
         self.path = tmp_path / 'registry.json'
         self.path.write_text(json.dumps({'images': images, 'daemon_host': self.socket}))
