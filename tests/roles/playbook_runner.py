@@ -37,7 +37,7 @@ class PlaybookRun:
         raise AssertionError("no PLAY RECAP in output:\n" + self.output)
 
 
-def write_inventory(directory: Path, host: str, group_vars: dict | None, host_vars: dict | None) -> Path:
+def write_play_inventory(directory: Path, host: str, group_vars: dict | None, host_vars: dict | None) -> Path:
     """An inventory the way users keep one: hosts.yml, group_vars/all.yml, host_vars/<host>.yml."""
     (directory / "group_vars").mkdir(parents=True, exist_ok=True)
     (directory / "host_vars").mkdir(exist_ok=True)
@@ -63,7 +63,7 @@ def ansible_playbook(workdir: Path, play: str, extra_vars: dict | None = None, c
     vars_file = workdir / "vars.json"
     vars_file.write_text(json.dumps(extra_vars or {}))
     if group_vars is not None or host_vars is not None:
-        inventory = str(write_inventory(workdir / "inventory", host, group_vars, host_vars))
+        inventory = str(write_play_inventory(workdir / "inventory", host, group_vars, host_vars))
     else:
         inventory = "localhost,"
     cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", inventory, "-c", "local",

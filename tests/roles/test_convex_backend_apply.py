@@ -275,6 +275,7 @@ def registry(tmp_path, monkeypatch):
     fakebin.mkdir()
     docker_images.install(fakebin)
     colima_home = tmp_path / "colima"
+    colima_home.mkdir(exist_ok=True)  # colima v0.10.3 config/files.go: $COLIMA_HOME only when it exists
     state = tmp_path / "registry.json"
     images = {"ghcr.io/get-convex/convex-%s:%s" % (part, sha): ["linux/amd64", "linux/arm64"]
               for part in ("backend", "dashboard") for sha in (GROUP_VARS["convex_image_sha"], OTHER_SHA)}

@@ -126,7 +126,10 @@ def host_vars(convex_fixture):
     ports = copy.deepcopy(GROUP_VARS["convex_published_ports"])
     ports["api"]["host_port"] = int(url.rsplit(":", 1)[1])
     ports["dashboard"]["host_port"] = dashboard_port
-    return {"convex_published_ports": ports, "convex_backend_instance_secret": SECRET}
+    # No registry is reachable here: the image check is covered with a fake docker in
+    # test_convex_k8s_guards.py and test_docker_image_available.py.
+    return {"convex_published_ports": ports, "convex_backend_instance_secret": SECRET,
+            "convex_backend_image_check": "skip"}
 
 
 @needs_namespace
