@@ -93,6 +93,18 @@ def write_inventory(base: Path, host_vars: dict) -> Path:
     return inventory
 
 
+# The play the inventory-based role tests converge: both Convex roles, facts gathered as on the Mac.
+RENDER_CONVERGE = """
+- name: Converge the Convex workloads in render mode.
+  hosts: macmini
+  gather_facts: true
+  gather_subset: [min]
+  roles:
+    - role: joelclaw.macmini.convex_backend
+    - role: joelclaw.macmini.convex_dashboard
+"""
+
+
 def ansible_playbook_with_inventory(workdir: Path, playbook: Path, inventory: Path, extra_vars: dict | None = None,
                                     check: bool = False, verbosity: int = 0, prefix: tuple = ()) -> PlaybookRun:
     """Run a playbook file in place with -i inventory; extra_vars only for what users pass with -e.

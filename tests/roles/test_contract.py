@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from playbook_runner import ansible_playbook_with_inventory, write_inventory
+from playbook_runner import RENDER_CONVERGE, ansible_playbook_with_inventory, write_inventory
 
 ROOT = Path(__file__).resolve().parents[2]
 GROUP_VARS = yaml.safe_load((ROOT / "group_vars" / "all" / "main.yml").read_text())
@@ -31,15 +31,7 @@ KUBERNETES_VALIDATE = str(Path(sys.executable).with_name("kubernetes-validate"))
 RANGE_LOW, RANGE_HIGH = 30000, 32767
 STATIC_BAND_END = RANGE_LOW + min(max(16, (RANGE_HIGH - RANGE_LOW) // 32), 128) - 1
 
-CONVERGE = """
-- name: Converge the Convex workloads in render mode.
-  hosts: macmini
-  gather_facts: true
-  gather_subset: [min]
-  roles:
-    - role: joelclaw.macmini.convex_backend
-    - role: joelclaw.macmini.convex_dashboard
-"""
+CONVERGE = RENDER_CONVERGE
 
 
 def test_the_static_band_is_the_one_the_kep_computes():

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from playbook_runner import ansible_playbook_with_inventory, write_inventory
+from playbook_runner import RENDER_CONVERGE, ansible_playbook_with_inventory, write_inventory
 
 ROOT = Path(__file__).resolve().parents[2]
 GROUP_VARS = yaml.safe_load((ROOT / "group_vars" / "all" / "main.yml").read_text())
@@ -29,15 +29,7 @@ PG_PASSWORD = "pg-test-password-not-real"
 URL = "postgres://convex:%s@postgres-svc.joelclaw.svc.cluster.local:5432" % PG_PASSWORD
 SECRET = "c0ffee" * 10 + "abcd"  # a test fixture, not a real secret
 
-CONVERGE = """
-- name: Converge the Convex workloads in render mode.
-  hosts: macmini
-  gather_facts: true
-  gather_subset: [min]
-  roles:
-    - role: joelclaw.macmini.convex_backend
-    - role: joelclaw.macmini.convex_dashboard
-"""
+CONVERGE = RENDER_CONVERGE
 
 
 @pytest.fixture(scope="module")

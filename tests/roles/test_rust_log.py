@@ -15,17 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from playbook_runner import ansible_playbook_with_inventory, write_inventory
+from playbook_runner import RENDER_CONVERGE, ansible_playbook_with_inventory, write_inventory
 
-CONVERGE = """
-- name: Converge the Convex workloads in render mode.
-  hosts: macmini
-  gather_facts: true
-  gather_subset: [min]
-  roles:
-    - role: joelclaw.macmini.convex_backend
-    - role: joelclaw.macmini.convex_dashboard
-"""
+CONVERGE = RENDER_CONVERGE
 
 
 def render(tmp_path: Path, rust_log: str):
