@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import shlex
 import socket
 import ssl
 import threading
@@ -173,20 +174,25 @@ def probe_kubernetes(kubeconfig, namespace, statefulset, timeout, restarts_warn,
         hint = "cannot read StatefulSet %s/%s: %s" % (namespace, statefulset, _kube_reason(exc))
         return [Probe(n, FAIL, None, hint) for n in names]
     results = []
+    # Every hint names the kubeconfig: the collection's cluster is reached through that file only.
+    kubectl = "kubectl --kubeconfig %s -n %s" % (shlex.quote(kubeconfig), shlex.quote(namespace))
     wanted = sts.spec.replicas if sts.spec.replicas is not None else 1
     ready = (sts.status.ready_replicas or 0) if sts.status else 0
+    first_pod = "%s-0" % statefulset
     results.append(Probe("statefulset", OK if ready >= wanted and wanted > 0 else FAIL, "%d/%d ready" % (ready, wanted),
                          "" if ready >= wanted and wanted > 0 else
-                         "kubectl -n %s describe statefulset %s; check its pod's events and logs" % (namespace, statefulset)))
+                         "%s describe statefulset %s; %s describe pod %s (events at the end)"
+                         % (kubectl, statefulset, kubectl, first_pod)))
     labels = (sts.spec.selector.match_labels or {}) if sts.spec.selector else {}
+    selector = ",".join("%s=%s" % kv for kv in sorted(labels.items()))
     try:
-        pods = core.list_namespaced_pod(namespace, label_selector=",".join("%s=%s" % kv for kv in sorted(labels.items())),
-                                        _request_timeout=timeout).items
+        pods = core.list_namespaced_pod(namespace, label_selector=selector, _request_timeout=timeout).items
         restarts = sum(cs.restart_count or 0 for pod in pods for cs in (pod.status.container_statuses or []))
         status = FAIL if restarts >= restarts_fail else WARN if restarts >= restarts_warn else OK
         results.append(Probe("pod_restarts", status, "%d restarts in %d pods" % (restarts, len(pods)),
-                             "" if status == OK else "look for OOMKilled: kubectl -n %s describe pod -l %s"
-                             % (namespace, ",".join("%s=%s" % kv for kv in sorted(labels.items()))), restarts=restarts))
+                             "" if status == OK else
+                             "look for OOMKilled: %s describe pod -l %s; the last crash: %s logs %s%s --previous"
+                             % (kubectl, selector, kubectl, first_pod, _container_flag(sts)), restarts=restarts))
     except Exception as exc:  # pylint: disable=broad-except
         results.append(Probe("pod_restarts", FAIL, None, "cannot list pods: %s" % _kube_reason(exc)))
     try:
@@ -201,12 +207,22 @@ def probe_kubernetes(kubeconfig, namespace, statefulset, timeout, restarts_warn,
             results.append(Probe("pvc", WARN, "none", "the StatefulSet has no volumeClaimTemplates: is /convex/data persistent?"))
         elif unbound:
             results.append(Probe("pvc", FAIL, ", ".join("%s=%s" % (c, phases[c]) for c in unbound),
-                                 "a PVC that is not Bound keeps the backend from starting; check the storage class"))
+                                 "a PVC that is not Bound keeps the backend from starting: %s describe pvc %s; "
+                                 "kubectl --kubeconfig %s get storageclass (one must be default)"
+                                 % (kubectl, unbound[0], shlex.quote(kubeconfig))))
         else:
             results.append(Probe("pvc", OK, "%d Bound" % len(phases)))
     except Exception as exc:  # pylint: disable=broad-except
         results.append(Probe("pvc", FAIL, None, "cannot read PVCs: %s" % _kube_reason(exc)))
     return results
+
+
+def _container_flag(sts):
+    """' -c <name>' for the StatefulSet's first container, or '' when the template does not say."""
+    try:
+        return " -c %s" % shlex.quote(sts.spec.template.spec.containers[0].name)
+    except (AttributeError, IndexError, TypeError):
+        return ""
 
 
 def _kube_reason(exc):

@@ -243,7 +243,9 @@ def test_tls_hosts_default_to_https_origins():
 
 # ---------------------------------------------------------------------------- Kubernetes (fake API objects)
 def fake_apis(ready=1, restarts=0, phase="Bound", fail=None):
+    # As roles/convex_backend/templates/statefulset.yml.j2 renders it: one container, "backend".
     sts = NS(spec=NS(replicas=1, selector=NS(match_labels={"app": "convex"}),
+                     template=NS(spec=NS(containers=[NS(name="backend")])),
                      volume_claim_templates=[NS(metadata=NS(name="data"))]),
              status=NS(ready_replicas=ready))
     pod = NS(status=NS(container_statuses=[NS(restart_count=restarts)]))
@@ -321,3 +323,19 @@ def test_admin_key_from_an_env_file_with_export_lines_quotes_and_comments(run_mo
     del args["admin_key"]
     result = run_module(convex_health, args)
     assert by_name(result)["admin_key"]["status"] == "ok", by_name(result)["admin_key"]
+
+
+def test_kubernetes_hints_name_the_kubeconfig(monkeypatch, run_module, convex_standin):
+    # The cluster is reached only through convex_kubeconfig (no default context on the Mac), so a
+    # kubectl hint without --kubeconfig would talk to another cluster or to none (issue 17).
+    apis, _calls = fake_apis(ready=0, restarts=6, phase="Pending")
+    monkeypatch.setattr(health, "kube_apis", apis)
+    kubeconfig = "/Users/joel smith/.joelclaw/kubeconfig"
+    result = run_module(convex_health, base_args(convex_standin, kubeconfig=kubeconfig,
+                                                 namespace="joelclaw", statefulset="convex"))
+    probes = by_name(result)
+    for name in ("statefulset", "pod_restarts", "pvc"):
+        hint = probes[name]["hint"]
+        assert "kubectl --kubeconfig '%s' -n joelclaw " % kubeconfig in hint, (name, hint)
+    assert "describe pvc data-convex-0" in probes["pvc"]["hint"]
+    assert "logs convex-0 -c backend --previous" in probes["pod_restarts"]["hint"]
