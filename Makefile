@@ -64,11 +64,29 @@ kube-apiserver: ## Build (or reuse, cached by version outside the tree) the kube
 setup: venv collections $(BIN)/molecule test-host kube-apiserver ## Everything the tests need, on a fresh Debian 12 machine.
 
 # ---------------------------------------------------------------- main job
-.PHONY: converge check
+# Every playbook runs through scripts/run-playbook: the inventory is INVENTORY=..., else
+# ANSIBLE_INVENTORY, else inventory/local.yml (the owner's copy), else the sample inventory/hosts.yml;
+# --ask-vault-pass is added when that inventory (or group_vars/host_vars) holds "$$ANSIBLE_VAULT;"
+# data and no vault password source is given (the script's header says exactly what it looks at).
+# INVENTORY, BACKUP, CONFIRM and SHA reach the script through the environment: GNU make exports the
+# variables given on its command line to every recipe.
+RUN_PLAYBOOK = ANSIBLE_PLAYBOOK=$(abspath $(BIN))/ansible-playbook bash scripts/run-playbook
+
+.PHONY: converge check health backup restore restore-verify upgrade
 converge: venv collections ## Converge the Mac: ansible-playbook site.yml (PLAYBOOK_ARGS='--tags phase0').
-	$(BIN)/ansible-playbook site.yml $(PLAYBOOK_ARGS)
+	$(RUN_PLAYBOOK) converge $(PLAYBOOK_ARGS)
 check: venv collections ## Dry run of site.yml with diffs.
-	$(BIN)/ansible-playbook site.yml --check --diff $(PLAYBOOK_ARGS)
+	$(RUN_PLAYBOOK) check $(PLAYBOOK_ARGS)
+health: venv collections ## One line per probe: playbooks/health.yml.
+	$(RUN_PLAYBOOK) health $(PLAYBOOK_ARGS)
+backup: venv collections ## A verified backup set now, then retention: playbooks/backup.yml.
+	$(RUN_PLAYBOOK) backup $(PLAYBOOK_ARGS)
+restore: venv collections ## Replace ALL data with a backup: BACKUP=latest|<zip name>; asks for the instance name (or CONFIRM=).
+	$(RUN_PLAYBOOK) restore $(PLAYBOOK_ARGS)
+restore-verify: venv collections ## Verify a backup set without restoring it: BACKUP=latest|<zip name>.
+	$(RUN_PLAYBOOK) restore-verify $(PLAYBOOK_ARGS)
+upgrade: venv collections ## Upgrade backend and dashboard: SHA=<full image sha>; export first, health gate after.
+	$(RUN_PLAYBOOK) upgrade $(PLAYBOOK_ARGS)
 
 # ---------------------------------------------------------------- tests
 .PHONY: test lint yamllint ansible-lint sanity units molecule bench lock changelog
