@@ -161,10 +161,11 @@ def test_restore_verify_and_upgrade(world):
 
 @pytest.mark.skipif(shutil.which('make') is None, reason='GNU make is not installed')
 def test_make_targets_call_the_script():
-    """`make -n` prints each target's recipe; the variables reach the script through the environment."""
+    """`make -n` prints each target's recipe (run outside any outer make's MAKEFLAGS)."""
+    env = {k: v for k, v in os.environ.items() if k not in ('MAKEFLAGS', 'MAKELEVEL', 'MFLAGS')}
     for target in ('converge', 'check', 'health', 'backup', 'restore', 'restore-verify', 'upgrade'):
         out = subprocess.run(['make', '-n', target, 'PLAYBOOK_ARGS=-v'], cwd=REPO, capture_output=True, text=True,
-                             check=True).stdout
+                             env=env, check=True).stdout
         assert 'bash scripts/run-playbook %s -v' % target in out, out
         assert 'ANSIBLE_PLAYBOOK=' in out
 
