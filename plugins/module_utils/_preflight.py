@@ -269,3 +269,31 @@ def parse_lsof(output):
         elif line.startswith("c") and command is None:
             command = line[1:]
     return (command, pid) if command else None
+
+
+# ---------------------------------------------------------------------------- from the contract variables
+# Who holds a port when it is already ours. Colima forwards a port the VM publishes with its default
+# port forwarder, ssh (abiosoft/colima cmd/start.go --port-forwarder, v0.10.3), from Lima's host agent
+# (limactl); which of the two lsof names as the listener is guessed (see docs/power-cut.md, what to check).
+FORWARDER_OWNERS = ["ssh", "limactl"]
+CADDY_OWNERS = ["caddy"]
+
+
+def stack_ports(endpoints, local_ports, published_ports, bind_address):
+    """(funnel ports, whether Tailscale certificates are needed, the ports to check) from the contract:
+    convex_public_endpoints, the Caddy sites' local ports, convex_published_ports, convex_host_bind_address."""
+    funnel, need_https, ports = [], False, []
+    for name, endpoint in sorted((endpoints or {}).items()):
+        need_https = need_https or endpoint.get("tls") == "tailscale"
+        if endpoint.get("reach") == "funnel":
+            funnel.append(int(endpoint["port"]))
+            if name in local_ports:
+                ports.append({"port": int(local_ports[name]), "address": "127.0.0.1", "owners": CADDY_OWNERS,
+                              "purpose": "Caddy's local listener for %s (behind Funnel)" % name})
+        else:
+            ports.append({"port": int(endpoint["port"]), "address": "127.0.0.1", "owners": CADDY_OWNERS,
+                          "purpose": "Caddy's %s site" % name})
+    for name, entry in sorted((published_ports or {}).items()):
+        ports.append({"port": int(entry["host_port"]), "address": bind_address, "owners": FORWARDER_OWNERS,
+                      "purpose": "%s NodePort %s, forwarded from the Colima VM" % (name, entry.get("node_port"))})
+    return sorted(set(funnel)), need_https, ports

@@ -112,6 +112,24 @@ options:
         type: list
         elements: str
         default: []
+  endpoints:
+    description:
+      - The public endpoints (C(convex_public_endpoints)). From them come the Funnel ports (O(funnel_ports)
+        is added to them), whether HTTPS certificates are needed, and Caddy's ports to check.
+    type: dict
+    default: {}
+  caddy_local_ports:
+    description: Caddy's loopback port per funnel endpoint name (the C(local_port) of C(caddy_tailscale_sites)).
+    type: dict
+    default: {}
+  published_ports:
+    description: The NodePorts published on the Mac (C(convex_published_ports)), checked on O(bind_address).
+    type: dict
+    default: {}
+  bind_address:
+    description: Where the NodePorts are published (C(convex_host_bind_address)).
+    type: str
+    default: 127.0.0.1
   image_check:
     description: The registered result of P(joelclaw.macmini.docker_image_available#module) for the pinned images.
     type: dict
@@ -280,7 +298,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             tailnet_hostname=dict(type="str", required=True),
-            need_https_certs=dict(type="bool", default=True),
+            need_https_certs=dict(type="bool", default=False),
             funnel_ports=dict(type="list", elements="int", default=[]),
             tailscale_bin=dict(type="str", default="tailscale"),
             disk_path=dict(type="path", required=True),
@@ -296,12 +314,25 @@ def main():
             ports=dict(type="list", elements="dict", default=[], options=dict(
                 port=dict(type="int", required=True), address=dict(type="str", default="127.0.0.1"),
                 purpose=dict(type="str", required=True), owners=dict(type="list", elements="str", default=[]))),
+            endpoints=dict(type="dict", default={}),
+            caddy_local_ports=dict(type="dict", default={}),
+            published_ports=dict(type="dict", default={}),
+            bind_address=dict(type="str", default="127.0.0.1"),
             image_check=dict(type="dict"),
             login_agents=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
     params = module.params
+    try:
+        funnel, need_https, stack = pf.stack_ports(params["endpoints"], params["caddy_local_ports"],
+                                                   params["published_ports"], params["bind_address"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        module.fail_json(msg="endpoints / caddy_local_ports / published_ports are not shaped like "
+                         "convex_public_endpoints and convex_published_ports in group_vars/all: %s" % exc)
+    params["funnel_ports"] = sorted(set(params["funnel_ports"]) | set(funnel))
+    params["need_https_certs"] = params["need_https_certs"] or need_https
+    params["ports"] = list(params["ports"]) + stack
     pvc = validate(module)
     minimum = versions(module)
     mac = Mac(module)

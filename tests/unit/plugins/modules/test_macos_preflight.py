@@ -60,7 +60,7 @@ def mac(tmp_path, monkeypatch):
 
 
 def args(**overrides):
-    base = {'tailnet_hostname': HOST, 'funnel_ports': [443, 8443], 'disk_path': '/nonexistent/.joelclaw',
+    base = {'tailnet_hostname': HOST, 'funnel_ports': [443, 8443], 'need_https_certs': True, 'disk_path': '/nonexistent/.joelclaw',
             'pvc_size': '5Gi', 'backup_copies': 11, 'vm_disk_gib': 100,
             'login_agents': ['colima_talos', 'caddy', 'convex_backup'],
             'image_check': {'failed': False, 'missing': [], 'images': [{'image': 'a'}, {'image': 'b'}]}}
@@ -229,3 +229,32 @@ def test_bad_input_fails_before_reading_anything(mac, run_module, overrides, mes
     result = run_module(macos_preflight, args(**overrides))
     assert result.get('failed') and message in result['msg'], result
     assert json.loads((mac.tmp / 'tailscale.json').read_text())['calls'] == []
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+def test_contract_endpoints_give_funnel_ports_https_need_and_the_ports_to_check(mac, run_module):
+    dashboard, api_local, nodeport = free_port(), free_port(), free_port()
+    # Shaped like convex_public_endpoints / convex_published_ports in group_vars/all/main.yml.
+    endpoints = {'api': {'host': HOST, 'port': 443, 'tls': 'tailscale', 'reach': 'funnel'},
+                 'site': {'host': HOST, 'port': 10000, 'tls': 'tailscale', 'reach': 'funnel'},
+                 'dashboard': {'host': HOST, 'port': dashboard, 'tls': 'tailscale', 'reach': 'tailnet'}}
+    mac.tailscale(caps=[])
+    result = run_module(macos_preflight, args(funnel_ports=[], need_https_certs=False, endpoints=endpoints,
+                                              caddy_local_ports={'api': api_local},
+                                              published_ports={'api': {'host_port': nodeport, 'node_port': 30010}}))
+    probes = by_name(result)
+    assert probes['https_certs']['status'] == 'fail'  # an endpoint has tls: tailscale
+    assert probes['funnel']['status'] == 'fail' and 'ports 443, 10000' in probes['funnel']['hint']
+    checked = sorted(p['name'] for p in result['probes'] if p['name'].startswith('port '))
+    assert checked == sorted('port 127.0.0.1:%d' % p for p in (dashboard, api_local, nodeport))
+    assert 'NodePort 30010' in probes['port 127.0.0.1:%d' % nodeport]['hint']
+
+
+def test_endpoints_of_the_wrong_shape_are_refused(mac, run_module):
+    result = run_module(macos_preflight, args(endpoints={'api': {'reach': 'funnel'}}))
+    assert result.get('failed') and 'not shaped like convex_public_endpoints' in result['msg'], result
