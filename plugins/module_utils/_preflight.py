@@ -224,9 +224,8 @@ def check_power_cut(filevault, auto_login_user, autorestart, login_agents):
                    "Users & Groups > Automatically log in as)" % agents)
     else:
         meaning = (WARN, "FileVault state unknown (fdesetup status): cannot tell what comes back")
-    probes.append(Probe("power_cut", meaning[0], "FileVault %s, auto-login %s" % (filevault or "unknown",
-                                                                                   auto_login_user or "none"),
-                        meaning[1]))
+    combination = "FileVault %s, auto-login %s" % (filevault or "unknown", auto_login_user or "none")
+    probes.append(Probe("power_cut", meaning[0], combination, meaning[1]))
     return probes
 
 

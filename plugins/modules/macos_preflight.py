@@ -17,7 +17,7 @@ description:
     C(/Library/Preferences/com.apple.loginwindow), C(pmset -g), C(brew), C(talosctl), C(colima),
     C(tailscale status --json), C(lsof)) and returns one probe per check, each C(ok), C(warn) or C(fail)
     with the value found and the fix, in the shape of the P(joelclaw.macmini.convex_health#module) report.
-  - Never fails because a check failed: the playbook decides what stops it (see C(playbooks/preflight.yml)).
+  - Never fails because a check failed; the playbook decides what stops it (see C(playbooks/preflight.yml)).
     It fails only on bad input.
   - A missing tool is a probe, not an error; Homebrew, Python and Tailscale missing are C(fail), talosctl and
     Colima missing are C(ok) because the converge installs them.
@@ -29,9 +29,10 @@ options:
     type: str
     required: true
   need_https_certs:
-    description: Whether an endpoint uses C(tls=tailscale), so Tailscale HTTPS certificates must be on.
+    description:
+      - Whether Tailscale HTTPS certificates must be on. Also true when an O(endpoints) entry has C(tls=tailscale).
     type: bool
-    default: true
+    default: false
   funnel_ports:
     description: Public ports of the endpoints with C(reach=funnel); empty skips the Funnel check.
     type: list
@@ -171,10 +172,18 @@ probes:
   type: list
   elements: dict
   contains:
-    name: {description: The check, type: str}
-    status: {description: ok, warn or fail, type: str}
-    value: {description: What was found, type: raw}
-    hint: {description: The fix, or context, type: str}
+    name:
+      description: The check.
+      type: str
+    status:
+      description: V(ok), V(warn) or V(fail).
+      type: str
+    value:
+      description: What was found.
+      type: raw
+    hint:
+      description: The fix, or context.
+      type: str
 report:
   description: One line per probe, as the health report prints them.
   returned: always

@@ -25,7 +25,7 @@ SHA = "652b828b5129e6cdbcaa3c20efa8d116d09ff3bf"  # convex_image_sha in group_va
 
 
 def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
+    sockets = [socket.socket() for _index in range(count)]
     try:
         for sock in sockets:
             sock.bind(("127.0.0.1", 0))
