@@ -375,8 +375,8 @@ def copy_offsite(offsite, manifest, backup_dir, host, log, write_status, clock=t
     names of the repositories that failed (empty: all good). write_status(path, data) records,
     per repository, the newest snapshot time, the last error and the last check.
 
-    Two restic runs per repository and set (each derives the key from the password, restic's
-    scrypt, calibrated at init): backup, then forget. A repository is initialised only when the
+    One or two restic runs per repository and set (each derives the key from the password,
+    restic's scrypt, calibrated at init): backup, then forget (once per UTC day). A repository is initialised only when the
     backup said exit 10 (no repository), and the backup is then run once more.
     """
     restic = restic or Restic(offsite["restic"], offsite["password_file"], offsite.get("cache_dir"),
@@ -412,12 +412,23 @@ def copy_offsite(offsite, manifest, backup_dir, host, log, write_status, clock=t
                     initialised = True
                     copied = restic.copy_set(repo, stage, host, base, manifest["created_unix"])
             entry.update(last_copy_unix=now, last_set=manifest["file"], last_snapshot=copied["snapshot"])
-            removed, kept = restic.forget(repo, host, offsite["keep_daily"], offsite["keep_weekly"])
-            newest = max((snapshot_unix(s["time"]) for s in kept if s.get("time")), default=None)
-            entry.update(newest_snapshot_unix=newest, snapshots=len(kept), last_error=None)
-            log("offsite %s: %s %s as snapshot %s%s; retention removed %d, kept %d" % (
+            # forget --prune at most once per UTC day and repository: the policy's finest grain is
+            # a day, and prune rewrites packs. A second set the same day waits for the next run.
+            today = time.strftime("%Y-%m-%d", time.gmtime(now))
+            if entry.get("last_forget_day") != today or entry.get("newest_snapshot_unix") is None:
+                removed, kept = restic.forget(repo, host, offsite["keep_daily"], offsite["keep_weekly"])
+                newest = max((snapshot_unix(s["time"]) for s in kept if s.get("time")), default=None)
+                entry.update(newest_snapshot_unix=newest, snapshots=len(kept), last_forget_day=today)
+                retention = "retention removed %d, kept %d" % (removed, len(kept))
+            else:
+                if not copied["skipped"]:
+                    entry["snapshots"] = (entry.get("snapshots") or 0) + 1
+                entry["newest_snapshot_unix"] = max(entry["newest_snapshot_unix"], float(manifest["created_unix"]))
+                retention = "retention already ran today"
+            entry.update(last_error=None)
+            log("offsite %s: %s %s as snapshot %s%s; %s" % (
                 repo["name"], "already holds" if copied["skipped"] else "copied", manifest["file"],
-                copied["snapshot"], " (repository initialised)" if initialised else "", removed, len(kept)))
+                copied["snapshot"], " (repository initialised)" if initialised else "", retention))
             every = offsite.get("check_every_days", 7)
             if every and now - (entry.get("last_check_unix") or 0) >= every * 86400 - 3600:
                 try:

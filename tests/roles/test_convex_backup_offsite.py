@@ -288,11 +288,15 @@ def test_retention_mirrors_keep_daily_and_the_repository_is_initialised_once(res
     day = 86400.0
     start = 1790000000.0  # 2026-09-21, UTC noon-ish; four sets on four days, two on the last day
     created = [start, start + day, start + 2 * day, start + 3 * day, start + 3 * day + 600]
+    # The job runs a minute after each set, except the last, which is copied the next day: forget
+    # --prune runs once per UTC day, so it is that run that drops the older set of day 4.
+    runs = [when + 60 for when in created[:-1]] + [created[-1] + day]
     for index, when in enumerate(created):
         manifest = make_set(str(backup_dir), when, os.urandom(4096) + bytes([index]))
         assert offsite.copy_offsite(config, manifest, str(backup_dir), "joelclaw", lines.append,
-                                    backup.write_private_json) == []
+                                    backup.write_private_json, clock=lambda at=runs[index]: at) == []
     assert sum("(repository initialised)" in line for line in lines) == 1, lines
+    assert sum("retention removed" in line for line in lines) == 5, lines
     snaps = restic_json(restic, repo, str(password_file), "snapshots")
     kept = sorted(offsite.snapshot_unix(s["time"]) for s in snaps)
     # keep-daily 2: the newest of the last two days with a snapshot; the earlier one of day 4 goes too.
