@@ -95,7 +95,7 @@ def main():
         added1, added2 = size1 - base_size, size2 - size1
         same_zip = manifest1["sha256"] == manifest2["sha256"]
         print("restic %s offsite copies of an unchanged %d MB (raw rows) stand-in backend, %.1f MB ZIP, local repository:"
-              % (subprocess.run([restic, "version"], capture_output=True, text=True).stdout.split()[1], SIZE_MB,
+              % (subprocess.run([restic, "version"], capture_output=True, text=True, check=True).stdout.split()[1], SIZE_MB,
                  manifest1["size"] / 1e6))
         print("  the two exports' ZIPs are %s" % ("byte-identical" if same_zip else "different bytes"))
         print("  first copy  (stage, restic backup, %s): %6.2f s (restic backup %.2f s), repository +%.2f MB"

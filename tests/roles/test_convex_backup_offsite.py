@@ -10,6 +10,8 @@ with convex_restore_source=offsite then restores from the SFTP repository into a
 """
 from __future__ import annotations
 
+import getpass
+import hashlib
 import json
 import os
 import secrets
@@ -106,7 +108,7 @@ def sshd(tmp_path_factory):
     repo_root = base / "srv"
     repo_root.mkdir()
     yield {"port": port, "identity_file": str(base / "client_key"), "known_hosts_file": str(base / "known_hosts"),
-           "user": __import__("getpass").getuser(), "root": str(repo_root)}
+           "user": getpass.getuser(), "root": str(repo_root)}
     proc.terminate()
     proc.wait(timeout=10)
 
@@ -268,7 +270,7 @@ def make_set(backup_dir, created, payload):
         out.write(payload)
     backup.write_private_json(os.path.join(backup_dir, base + ".env.json"), {"environmentVariables": {}})
     manifest = {"file": base + ".zip", "env_file": base + ".env.json", "size": len(payload),
-                "sha256": __import__("hashlib").sha256(payload).hexdigest(), "created_unix": created}
+                "sha256": hashlib.sha256(payload).hexdigest(), "created_unix": created}
     backup.write_private_json(os.path.join(backup_dir, base + ".manifest.json"), manifest)
     return manifest
 
