@@ -54,14 +54,16 @@ $(COLLECTIONS)/.stamp: requirements.yml scripts/offline_collections.py $(BIN)/an
 	$(BIN)/python scripts/offline_collections.py $(COLLECTIONS)
 	touch $@
 
-.PHONY: venv collections test-host kube-apiserver setup
+.PHONY: venv collections test-host kube-apiserver restic setup
 venv: $(BIN)/ansible-playbook ## Create .venv with the pinned controller packages.
 collections: $(COLLECTIONS)/.stamp ## Install pinned collections (offline route, no Galaxy).
 test-host: ## Install podman and build the local Debian systemd image (cached).
 	bash scripts/setup_test_host.sh
 kube-apiserver: ## Build (or reuse, cached by version outside the tree) the kube-apiserver of the k8s tests.
 	bash scripts/build-kube-apiserver.sh
-setup: venv collections $(BIN)/molecule test-host kube-apiserver ## Everything the tests need, on a fresh Debian 12 machine.
+restic: ## Build (or reuse, cached by version) the restic of the offsite tests; install OpenSSH's sshd for SFTP.
+	bash scripts/build-restic.sh --with-sshd
+setup: venv collections $(BIN)/molecule test-host kube-apiserver restic ## Everything the tests need, on a fresh Debian 12 machine.
 
 # ---------------------------------------------------------------- main job
 # Every playbook runs through scripts/run-playbook: the inventory is INVENTORY=..., else

@@ -32,6 +32,7 @@ import time
 import zipfile
 
 from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_env_file as env_file_reader
+from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_offsite as offsite_copies
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexError, int64
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_snapshot import (
     documents_table, download_export, request_export, run_import, verify_zip)
@@ -367,6 +368,13 @@ JOB_KEYS = {
     "keep_weekly": int, "timeout": (int, float), "request_timeout": (int, float), "validate_certs": bool,
     "ca_path": (str, type(None)), "backend_image": (str, type(None)), "instance_name": (str, type(None)),
 }
+# Optional (a config written before offsite copies existed has none): null or the offsite section.
+OFFSITE_KEYS = {
+    "restic": str, "password_file": str, "cache_dir": (str, type(None)), "status_file": str, "stage_dir": str,
+    "repositories": list,
+    "keep_daily": int, "keep_weekly": int, "check_every_days": int, "check_subset": (str, type(None)),
+    "timeout": (int, float),
+}
 
 
 def load_job_config(path):
@@ -381,14 +389,27 @@ def load_job_config(path):
         value = config[key]
         if isinstance(value, bool) and kind in (int, (int, float)) or not isinstance(value, kind):
             raise ValueError("%s: %s=%r is not a %s" % (path, key, value, getattr(kind, "__name__", kind)))
+    section = config.setdefault("offsite", None)
+    if section is not None:
+        if not isinstance(section, dict):
+            raise ValueError("%s: offsite must be null or an object" % path)
+        for key, kind in OFFSITE_KEYS.items():
+            value = section.get(key)
+            if key not in section or isinstance(value, bool) or not isinstance(value, kind):
+                raise ValueError("%s: offsite.%s=%r is missing or not a %s; re-run the convex_backup role"
+                                 % (path, key, value, getattr(kind, "__name__", kind)))
+        problems = offsite_copies.check_repositories(section["repositories"])
+        if problems:
+            raise ValueError("%s: offsite: %s" % (path, "; ".join(problems)))
     return config
 
 
 def run_job(config, client_factory, deadline_factory, log):
-    """One scheduled run: take a backup, then apply retention. Returns 0 (ok) or 1 (failed).
+    """One scheduled run: take a backup, apply retention, then copy the new set to every offsite
+    repository. Returns 0 (ok) or 1 (failed, including any offsite repository that failed).
 
     Retention runs only after a good new backup, so a failing backend never ages the
-    directory into deleting what is there.
+    directory into deleting what is there; an offsite failure never touches the local set.
     """
     try:
         key = env_file_reader.admin_key(config["admin_key_env_file"])
@@ -426,4 +447,9 @@ def run_job(config, client_factory, deadline_factory, log):
         "; left alone: %s" % ", ".join(
             [i["name"] for i in outcome["incomplete"]] + outcome["partial"])
         if outcome["incomplete"] or outcome["partial"] else ""))
+    if config.get("offsite") and config["offsite"]["repositories"]:
+        failed = offsite_copies.copy_offsite(config["offsite"], manifest, config["backup_dir"],
+                                             config["instance_name"] or "convex", log, write_private_json)
+        if failed:
+            return 1
     return 0

@@ -12,6 +12,7 @@ answered by its deadline is reported as failed with "timed out"; it cannot hold 
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import shlex
 import socket
@@ -257,6 +258,45 @@ def probe_backup(backup_dir, pattern, warn_hours, fail_hours, require_manifest=T
     hint = "" if status == OK else "the newest backup is older than %gh: check the backup job's logs" % (
         fail_hours if status == FAIL else warn_hours)
     return [Probe("backup_age", status, value, hint, age_hours=round(hours, 2), newest=newest.path)]
+
+
+def probe_offsite(status_file, warn_hours, fail_hours, now=None):
+    """Age of the newest offsite snapshot, per restic repository, from the status file the
+    backup job rewrites after each offsite copy (roles/convex_backup, _convex_offsite). A job
+    that stopped running leaves the times as they were, so the ages keep growing."""
+    try:
+        with open(status_file, "r") as handle:
+            repositories = json.load(handle)["repositories"]
+        items = sorted(repositories.items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return [Probe("offsite_age", FAIL, "none", "cannot read %s (%s): has the backup job copied a set offsite yet?"
+                      % (status_file, getattr(exc, "strerror", None) or type(exc).__name__))]
+    if not items:
+        return [Probe("offsite_age", FAIL, "none", "%s lists no repository" % status_file)]
+    now = time.time() if now is None else now
+    probes = []
+    for name, entry in items:
+        probe_name = "offsite_age %s" % name
+        newest = entry.get("newest_snapshot_unix") if isinstance(entry, dict) else None
+        error = entry.get("last_error") if isinstance(entry, dict) else "unreadable entry"
+        if not isinstance(newest, (int, float)):
+            probes.append(Probe(probe_name, FAIL, "none", "no snapshot in this repository%s"
+                                % (": " + error if error else "")))
+            continue
+        hours = (now - newest) / 3600.0
+        status = FAIL if hours >= fail_hours else WARN if hours >= warn_hours else OK
+        hints = []
+        if status != OK:
+            hints.append("the newest offsite snapshot is older than %gh" % (fail_hours if status == FAIL else warn_hours))
+        if error:
+            status = worst([status, WARN])
+            hints.append("last copy failed: %s" % error)
+        if entry.get("last_check_ok") is False:
+            status = worst([status, WARN])
+            hints.append("restic check failed: %s" % entry.get("last_check_error"))
+        probes.append(Probe(probe_name, status, "%.1fh" % hours, "; ".join(hints), age_hours=round(hours, 2),
+                            repository=entry.get("url")))
+    return probes
 
 
 # ---------------------------------------------------------------------------- runner

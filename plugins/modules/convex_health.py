@@ -81,6 +81,12 @@ options:
       - Set to V(false) for a directory of plain C(npx convex export) files.
     type: bool
     default: true
+  offsite_status_file:
+    description:
+      - The offsite status file the P(joelclaw.macmini.convex_backup#role) job writes after each restic copy;
+        enables one C(offsite_age <repository>) probe per repository (age of its newest snapshot, with the
+        O(thresholds.backup_age_warn_hours) / O(thresholds.backup_age_fail_hours) limits; a failed copy or check warns).
+    type: path
   timeout:
     description: Seconds each probe may take.
     type: float
@@ -88,7 +94,7 @@ options:
   timeouts:
     description:
       - Per-probe overrides of O(timeout), by probe name (C(backend_version), C(instance_name),
-        C(admin_key), C(http_actions), C(dashboard), C(tls), C(kubernetes), C(backup_age)).
+        C(admin_key), C(http_actions), C(dashboard), C(tls), C(kubernetes), C(backup_age), C(offsite_age)).
     type: dict
     default: {}
   thresholds:
@@ -205,7 +211,8 @@ THRESHOLDS = dict(
     restarts_warn=dict(type="int", default=1),
     restarts_fail=dict(type="int", default=5),
 )
-PROBE_NAMES = ("backend_version", "instance_name", "admin_key", "http_actions", "dashboard", "tls", "kubernetes", "backup_age")
+PROBE_NAMES = ("backend_version", "instance_name", "admin_key", "http_actions", "dashboard", "tls", "kubernetes", "backup_age",
+               "offsite_age")
 
 
 def build_jobs(params, admin_key):
@@ -246,6 +253,9 @@ def build_jobs(params, admin_key):
         jobs.append((["backup_age"], tmo["backup_age"], lambda: health.probe_backup(
             params["backup_dir"], params["backup_pattern"], limit["backup_age_warn_hours"], limit["backup_age_fail_hours"],
             params["backup_require_manifest"])))
+    if params["offsite_status_file"]:
+        jobs.append((["offsite_age"], tmo["offsite_age"], lambda: health.probe_offsite(
+            params["offsite_status_file"], limit["backup_age_warn_hours"], limit["backup_age_fail_hours"])))
     return jobs
 
 
@@ -266,6 +276,7 @@ def main():
             backup_dir=dict(type="path"),
             backup_pattern=dict(type="str", default="*.zip"),
             backup_require_manifest=dict(type="bool", default=True),
+            offsite_status_file=dict(type="path"),
             timeout=dict(type="float", default=5),
             timeouts=dict(type="dict", default={}),
             thresholds=dict(type="dict", default={}, options=THRESHOLDS, apply_defaults=True),
