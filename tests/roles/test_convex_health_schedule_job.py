@@ -101,7 +101,8 @@ def setup(tmp_path, receiver, backend):
     key_file = tmp_path / "inngest-event-key"
     key_file.write_text(EVENT_KEY + "\n")
     env_file = tmp_path / "convex-admin.env"
-    env_file.write_text("CONVEX_SELF_HOSTED_URL=%s\nCONVEX_SELF_HOSTED_ADMIN_KEY=%s\n" % (backend.url, backend.admin_key()))
+    admin_key = backend.admin_key()  # each call mints another key: keep the one the job reads
+    env_file.write_text("CONVEX_SELF_HOSTED_URL=%s\nCONVEX_SELF_HOSTED_ADMIN_KEY=%s\n" % (backend.url, admin_key))
     config = {
         "url": backend.url, "instance_name": "joelclaw", "admin_key_env_file": str(env_file),
         "state_dir": str(tmp_path / "health"), "history_size": 3, "timeout": 10,
@@ -119,7 +120,7 @@ def setup(tmp_path, receiver, backend):
         return path
 
     write()
-    return config, write, backend.admin_key()
+    return config, write, admin_key
 
 
 def run(job_module, config_path, now, sleeps=None, logs=None):
