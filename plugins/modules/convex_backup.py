@@ -99,7 +99,7 @@ manifest:
     tables: {messages: 1200, users: 3}
     documents: 1203
     env_count: 4
-    backend_image: ghcr.io/get-convex/convex-backend:94a42c3db8d7ba6d9fe36f2698f9d9d9daaac731
+    backend_image: ghcr.io/get-convex/convex-backend:652b828b5129e6cdbcaa3c20efa8d116d09ff3bf
 path:
   description: The new ZIP.
   returned: changed and not check mode
