@@ -21,7 +21,7 @@ description:
     (fixed when the profile is created) with a message that says what recreating the profile would delete. It never
     deletes a profile, and stops a running one only with O(allow_restart=true) (or O(state=stopped)) and
     O(restart_confirm) equal to the profile name.
-  - With O(adopt=true) it takes an existing profile (for example one that runs other workloads) as it is: it never
+  - With O(adopt=true) it takes an existing profile (for example one that runs other workloads) as it is; it never
     creates one, passes no resources or mounts to C(colima start), and reports differences as warnings.
   - Recovers a profile in status C(Broken) (common after a macOS restart) with C(colima stop --force).
   - For each module in O(kernel_modules), adds a C(provision) entry (mode C(system), script C(modprobe <name>)) to the

@@ -28,11 +28,11 @@ description:
   - Refuses any difference talosctl cannot apply to an existing cluster (workers, image, CPUs, memory,
     published ports) with a message that names the variable; it never destroys or recreates a cluster itself
     (O(state=absent) needs O(confirm) equal to O(name)).
-  - With O(adopt=true) it takes an existing cluster (for example one that also runs other workloads) as it is:
+  - With O(adopt=true) it takes an existing cluster (for example one that also runs other workloads) as it is;
     it never creates one, reports differences as warnings, imports the cluster's talosconfig context from
     O(adopt_talosconfig) when O(talosconfig) lacks it, and leaves the nodes running.
   - With O(port_bridge=true), a published port the controlplane container lacks (Docker publishes ports only when
-    a container is created) is reached through a small bridge container instead: socat on the cluster's Docker
+    a container is created) is reached through a small bridge container instead, socat on the cluster's Docker
     network, publishing the port on the VM's loopback and forwarding to the node's NodePort.
   - Talos ignores Docker contexts, so O(docker_host) is passed to every command as E(DOCKER_HOST).
 author:
