@@ -75,6 +75,10 @@ class Mac:
                 if c["labels"].get("talos.cluster.name")}
 
 
+def created_or_destroyed(mac):
+    return [c for c in mac.world.calls("talosctl") if c["args"][:2] in (["cluster", "destroy"], ["cluster", "create"])]
+
+
 def make_mac(tmp_path_factory, name):
     (tmp_path_factory.getbasetemp() / name).mkdir()
     return Mac(tmp_path_factory.getbasetemp() / name)
@@ -158,8 +162,7 @@ def test_cluster_change_is_refused_and_nothing_is_recreated(mac):
     assert "colima_talos_workers=1" in run.output
     assert "after a backup" in run.output and "Redis, Qdrant and Inngest" in run.output
     assert mac.mutations() == []
-    assert not [c for c in mac.world.calls("talosctl") if c["args"][:2] in (["cluster", "destroy"],
-                                                                          ["cluster", "create"])]
+    assert not created_or_destroyed(mac)
 
 
 # ---------------------------------------------------------------- adoption
@@ -186,8 +189,7 @@ def test_adopting_a_cluster_without_published_ports_bridges_them(tmp_path_factor
         assert run.rc == 0, run.output
         # The owner's VM and cluster: never stopped, restarted, recreated or deleted.
         assert [m for m in mac.mutations() if m[0] == "colima" or m[1] == "rm"] == []
-        assert not [c for c in mac.world.calls("talosctl") if c["args"][:2] in (["cluster", "destroy"],
-                                                                              ["cluster", "create"])]
+        assert not created_or_destroyed(mac)
         assert "Adopted Colima profile 'default' is left as it is: cpus 2 -> 4" in run.output
         profile = mac.world.state()["profiles"]["default"]
         assert (profile["status"], profile["cpus"], profile["mounts"]) == ("Running", 2, [])
