@@ -158,21 +158,30 @@ def observed(instance, status=None, vm_type=None):
     return result
 
 
+def _delete_advice(profile):
+    """The only way this collection ever names `colima delete`: with its consequences and a backup first."""
+    return ('Recreating the profile is a last resort: `colima delete %s` deletes the VM with every container in it '
+            '(the Talos nodes, and with them Convex and, in a VM you share, your own workloads such as Redis, Qdrant '
+            'and Inngest); `--data` also deletes the container disk, so every volume and PersistentVolume is lost for '
+            'good. Only after a backup of all of them (`ansible-playbook playbooks/backup.yml` for Convex, your own '
+            'for the rest), and only on purpose; then re-run.' % profile)
+
+
 def _refusal(field, variable, current, wanted, profile):
     return (
         '%s=%r was requested but Colima profile %r was created with %s %r, which Colima cannot change after '
-        'creation. Set %s back to %r, or recreate the profile on purpose: `colima delete %s` (add `--data` to '
-        'also wipe the container disk), then re-run.'
-        % (variable, wanted, profile, field, current, variable, current, profile)
+        'creation. Nothing was changed. Set %s back to %r. %s'
+        % (variable, wanted, profile, field, current, variable, current, _delete_advice(profile))
     )
 
 
-def plan(profile, desired, current, allow_restart, variables):
+def plan(profile, desired, current, allow_restart, variables, confirm=''):
     """Decide what `colima` must do for one profile.
 
     desired: cpus, memory (GiB), disk (GiB), arch, vm_type, runtime, state (running|stopped).
     current: observed() output.
     variables: option name -> the name the operator sets (so errors name the role variable).
+    confirm: a running VM is stopped and started only with allow_restart and confirm equal to the profile name.
     Returns {'actions': [...], 'errors': [...], 'pending': [...]}; actions are 'create', 'recover',
     'stop', 'start'. Pure: no I/O, so every transition is testable.
     """
@@ -198,10 +207,9 @@ def plan(profile, desired, current, allow_restart, variables):
     if desired.get('disk') is not None and current.get('disk') is not None and desired['disk'] < current['disk']:
         errors.append(
             '%s=%s GiB is smaller than the %s GiB disk of Colima profile %r; Colima disks can only grow. '
-            'Set %s to %s or more, or recreate the profile with `colima delete --data %s` (this deletes every '
-            'container and volume, including the Talos cluster).'
+            'Nothing was changed. Set %s to %s or more. %s'
             % (variables['disk'], _fmt(desired['disk']), _fmt(current['disk']), profile, variables['disk'],
-               _fmt(current['disk']), profile))
+               _fmt(current['disk']), _delete_advice(profile)))
     if errors:
         return {'actions': [], 'errors': errors, 'pending': pending}
 
@@ -231,14 +239,37 @@ def plan(profile, desired, current, allow_restart, variables):
     elif status != 'Running':
         actions.append('start')
     elif resize:
-        if allow_restart:
+        if allow_restart and confirm == profile:
             actions.extend(['stop', 'start'])
         else:
             errors.append(
-                'Colima profile %r is running and needs a restart to apply: %s. Restarting stops every container '
-                'in the VM (the Talos nodes, Convex). Set %s=true to allow it, or set the values back to what '
-                'the VM has.' % (profile, ', '.join(resize), variables['allow_restart']))
+                'Colima profile %r is running and needs a restart to apply: %s. Nothing was changed. Restarting stops '
+                'every container in the VM for a minute or two (the Talos nodes, Convex, and in a VM you share your '
+                'own workloads such as Redis, Qdrant and Inngest); nothing is deleted. To allow it, set %s=true and '
+                '%s=%s (the profile name, as confirmation)%s; or set the values back to what the VM has%s.'
+                % (profile, ', '.join(resize), variables['allow_restart'], variables['restart_confirm'], profile,
+                   ' (now %s=%s, %s=%r)' % (variables['allow_restart'], str(bool(allow_restart)).lower(),
+                                            variables['restart_confirm'], confirm) if allow_restart else '',
+                   ', or set colima_talos_adopt: true to take the profile as it is'))
     return {'actions': actions, 'errors': errors, 'pending': resize if errors else []}
+
+
+def differences(desired, current):
+    """What an existing profile has that differs from the request, as `field current -> wanted` texts."""
+    found = []
+    for field in ('arch', 'vm_type', 'runtime'):
+        have = (current.get(field) or '').split('+')[0]
+        if desired.get(field) and have and desired[field] != have:
+            found.append('%s %s -> %s' % (field.replace('_', ' '), have, desired[field]))
+    if desired.get('cpus') is not None and current.get('cpus') != desired['cpus']:
+        found.append('cpus %s -> %s' % (current.get('cpus'), desired['cpus']))
+    if desired.get('memory') is not None and (
+            current.get('memory') is None
+            or abs(current['memory'] * GIB - desired['memory'] * GIB) > MEMORY_TOLERANCE):
+        found.append('memory %s GiB -> %s GiB' % (_fmt(current.get('memory')), _fmt(desired['memory'])))
+    if desired.get('disk') is not None and current.get('disk') is not None and desired['disk'] != current['disk']:
+        found.append('disk %s GiB -> %s GiB' % (_fmt(current['disk']), _fmt(desired['disk'])))
+    return found
 
 
 def _fmt(value):

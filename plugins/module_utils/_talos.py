@@ -131,6 +131,7 @@ def summarize(cluster, containers):
             'memory': host.get('Memory') or 0,
             'restart_policy': ((host.get('RestartPolicy') or {}).get('Name') or 'no'),
             'port_bindings': bindings,
+            'networks': sorted(networks),
         })
     nodes.sort(key=lambda n: (n['role'] != 'controlplane', n['name']))
     return nodes
@@ -168,10 +169,11 @@ def cpus_flag(cpus):
     return '%.1f' % cpus if float(cpus).is_integer() else repr(float(cpus))
 
 
-def drift(name, desired, nodes, variables):
+def drift(name, desired, nodes, variables, compare_ports=True):
     """What differs between the running cluster and the request, as messages naming the variable.
 
-    talosctl cannot change a docker cluster in place: every difference means recreating it.
+    talosctl cannot change a docker cluster in place: every difference means recreating it. With
+    compare_ports=False the published ports are left to port_plan (missing ones can be bridged).
     """
     problems = []
     controlplanes = [n for n in nodes if n['role'] == 'controlplane']
@@ -192,7 +194,7 @@ def drift(name, desired, nodes, variables):
                 add(variables[cpus_key], desired[cpus_key], '%s CPUs on %s' % (node['nano_cpus'] / 1e9, node['name']))
             if node['memory'] and abs(node['memory'] - desired[mem_key] * GIB) > 1024 ** 2:
                 add(variables[mem_key], desired[mem_key], '%s GiB on %s' % (round(node['memory'] / GIB, 2), node['name']))
-    if controlplanes:
+    if controlplanes and compare_ports:
         current = sorted((b for b in controlplanes[0]['port_bindings'] if b['container_port'] not in API_CONTAINER_PORTS),
                          key=lambda b: (b['container_port'], b['host_port']))
         wanted = wanted_bindings(desired['published_ports'], desired['host_ip'])
@@ -200,6 +202,65 @@ def drift(name, desired, nodes, variables):
             add(variables['published_ports'], ', '.join(_binding_text(b) for b in wanted) or 'none',
                 'published ports %s' % (', '.join(_binding_text(b) for b in current) or 'none'))
     return problems
+
+
+def port_plan(published_ports, host_ip, nodes):
+    """Split the wanted published ports into those the controlplane publishes, those it lacks, and conflicts.
+
+    Docker publishes ports only when a container is created, so a missing one cannot be added to an existing node;
+    it can be reached through a port bridge (see bridge_specs). A conflict is a host port the node already
+    publishes to another container port: a bridge could not bind it either.
+    Returns {'published': [name], 'missing': {name: binding}, 'conflicts': [message]}.
+    """
+    controlplanes = [n for n in nodes if n['role'] == 'controlplane']
+    current = controlplanes[0]['port_bindings'] if controlplanes else []
+    plan = {'published': [], 'missing': {}, 'conflicts': []}
+    for name, port in sorted(published_ports.items()):
+        wanted = wanted_bindings({name: port}, host_ip)[0]
+        if wanted in current:
+            plan['published'].append(name)
+            continue
+        taken = [b for b in current if b['host_port'] == wanted['host_port']]
+        if taken:
+            plan['conflicts'].append('%s wants %s but %s publishes host port %s as %s' % (
+                name, _binding_text(wanted), controlplanes[0]['name'], wanted['host_port'],
+                ', '.join(_binding_text(b) for b in taken)))
+        else:
+            plan['missing'][name] = wanted
+    return plan
+
+
+# Labels of the port bridge containers: which cluster they serve and what each forwards, so a re-run finds them
+# and sees whether they still forward what is asked.
+BRIDGE_LABEL = 'joelclaw.macmini.port-bridge'
+BRIDGE_SPEC_LABEL = 'joelclaw.macmini.port-bridge.spec'
+
+
+def bridge_specs(cluster, missing, node, network, image):
+    """One bridge container per missing port: {container name: spec}.
+
+    The bridge runs socat on the cluster's Docker network and publishes <host_ip>:<host_port> in the VM (where Lima
+    forwards it to the Mac's loopback, as it does the node's own published ports); it connects to the node by its
+    container name, which Docker's embedded DNS resolves on a user-defined network.
+    """
+    specs = {}
+    for name, binding in sorted(missing.items()):
+        node_port, proto = binding['container_port'].split('/')
+        target = '%s:%s' % (node, node_port)
+        specs['%s-bridge-%s' % (cluster, name)] = {
+            'publish': '%s:%s:%s/%s' % (binding['host_ip'], binding['host_port'], node_port, proto),
+            'target': target, 'network': network, 'image': image,
+            'args': ['%s-LISTEN:%s,fork,reuseaddr' % (proto.upper(), node_port),
+                     '%s-CONNECT:%s' % (proto.upper(), target)],
+            'spec': '%s %s->%s via %s' % (image, binding['host_port'], target, network),
+        }
+    return specs
+
+
+def bridge_run_argv(docker, name, cluster, spec, policy):
+    return [docker, 'run', '--detach', '--name', name, '--restart', policy, '--network', spec['network'],
+            '--label', '%s=%s' % (BRIDGE_LABEL, cluster), '--label', '%s=%s' % (BRIDGE_SPEC_LABEL, spec['spec']),
+            '--publish', spec['publish'], '--entrypoint', 'socat', spec['image']] + spec['args']
 
 
 def restart_updates(nodes, policy):

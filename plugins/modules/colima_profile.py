@@ -18,7 +18,11 @@ description:
   - Restarts a running profile to apply new CPUs, memory or a larger disk only when O(allow_restart=true);
     otherwise it fails and says which values differ.
   - Refuses a smaller disk (Colima disks only grow) and any change of architecture, VM type or runtime
-    (fixed when the profile is created) with a message that explains how to recreate the profile.
+    (fixed when the profile is created) with a message that says what recreating the profile would delete. It never
+    deletes a profile, and stops a running one only with O(allow_restart=true) (or O(state=stopped)) and
+    O(restart_confirm) equal to the profile name.
+  - With O(adopt=true) it takes an existing profile (for example one that runs other workloads) as it is; it never
+    creates one, passes no resources or mounts to C(colima start), and reports differences as warnings.
   - Recovers a profile in status C(Broken) (common after a macOS restart) with C(colima stop --force).
   - For each module in O(kernel_modules), adds a C(provision) entry (mode C(system), script C(modprobe <name>)) to the
     profile's C(colima.yaml), which Colima hands to Lima to run as root on every VM boot, and loads the module in
@@ -70,9 +74,22 @@ options:
     default: docker
   allow_restart:
     description:
-      - Allow stopping and starting a running VM to apply new CPUs, memory or disk.
+      - Allow stopping and starting a running VM to apply new CPUs, memory or disk. Needs O(restart_confirm) too.
       - A restart stops every container in the VM; Talos node containers then need starting again
         (see M(joelclaw.macmini.talos_docker_cluster)).
+    type: bool
+    default: false
+  restart_confirm:
+    description:
+      - Must equal the profile name (O(name)) before a running VM is stopped (a restart to apply resources, a
+        C(Broken) VM of an adopted profile, or O(state=stopped)); otherwise the run fails and changes nothing.
+    type: str
+    default: ''
+  adopt:
+    description:
+      - Take an existing profile as it is. It must exist (nothing is created). CPUs, memory, disk, mounts,
+        architecture, VM type and runtime are compared and differences reported as warnings, never applied; a
+        stopped VM is started with its own saved configuration. Kernel modules and O(block_host_access) still apply.
     type: bool
     default: false
   kernel_modules:
@@ -167,6 +184,12 @@ docker_host:
   returned: always
   type: str
   sample: unix:///Users/joel/.colima/default/docker.sock
+differences:
+  description: With O(adopt=true), what differs from the request and was left as it is.
+  returned: always
+  type: list
+  elements: str
+  sample: ["cpus 2 -> 4"]
 version:
   description: The Colima version found.
   returned: always
@@ -199,6 +222,7 @@ VARIABLES = {
     'vm_type': 'colima_talos_vm_type',
     'runtime': 'colima_talos_runtime',
     'allow_restart': 'colima_talos_allow_restart',
+    'restart_confirm': 'colima_talos_restart_confirm',
     'kernel_modules': 'colima_talos_kernel_modules',
     'mounts': 'colima_talos_mounts',
 }
@@ -257,6 +281,8 @@ class Colima:
 
 
 def start_args(profile, params, create):
+    if params['adopt']:  # the profile's own saved configuration (colima.yaml)
+        return ['start', profile]
     args = ['start', profile, '--cpus', str(params['cpus']), '--memory', _colima._fmt(params['memory']),
             '--disk', str(params['disk'])]
     if create:
@@ -323,6 +349,8 @@ def main():
             vm_type=dict(type='str', default='vz', choices=['vz', 'qemu', 'krunkit']),
             runtime=dict(type='str', default='docker', choices=['docker', 'containerd', 'incus']),
             allow_restart=dict(type='bool', default=False),
+            restart_confirm=dict(type='str', default=''),
+            adopt=dict(type='bool', default=False),
             kernel_modules=dict(type='list', elements='str', default=[]),
             block_host_access=dict(type='bool', default=False),
             mounts=dict(type='list', elements='str'),
@@ -373,17 +401,46 @@ def main():
     desired = {key: params[key] for key in ('cpus', 'memory', 'disk', 'arch', 'vm_type', 'runtime', 'state')}
     config_path = _colima.colima_yaml(colima.profile, colima_dir)
     mounts_before = None
-    if before['exists'] and params['mounts'] is not None:
+    if params['adopt'] and before['exists'] and params['mounts'] is not None:
+        mounts_before = _colima.observed_mounts(read_colima_yaml(module, config_path))
+        if mounts_before != [_colima.parse_mount_option(value) for value in params['mounts']]:
+            module.warn('Adopted Colima profile %r mounts %s from the Mac; %s asks for %s. The Talos node container is '
+                        'privileged, so a writable mount is reachable from a compromised node or pod.'
+                        % (colima.profile, _colima.describe_mounts(mounts_before), VARIABLES['mounts'],
+                           _colima.describe_mounts([_colima.parse_mount_option(v) for v in params['mounts']])))
+    elif before['exists'] and params['mounts'] is not None:
         mounts_before = _colima.observed_mounts(read_colima_yaml(module, config_path))
     mounts_wanted = None
-    if params['mounts'] is not None:
+    if params['mounts'] is not None and not params['adopt']:
         mounts_wanted = [_colima.parse_mount_option(value) for value in params['mounts']]
         if before['exists'] and mounts_before != mounts_wanted:
             desired['mounts_change'] = 'mounts %s -> %s' % (_colima.describe_mounts(mounts_before),
                                                             _colima.describe_mounts(mounts_wanted))
-    decision = _colima.plan(colima.profile, desired, before, params['allow_restart'], VARIABLES)
+    differences = []
+    if params['adopt']:
+        if not before['exists']:
+            module.fail_json(msg='colima_talos_adopt is true but Colima profile %r does not exist (`colima list`); '
+                                 'nothing was created. Set colima_talos_profile to the existing profile, or set '
+                                 'colima_talos_adopt to false to let the collection create its own.' % colima.profile)
+        # What the request would change, as warnings: an adopted profile keeps its own resources and mounts.
+        differences = _colima.differences(desired, before)
+        for difference in differences:
+            module.warn('Adopted Colima profile %r is left as it is: %s.' % (colima.profile, difference))
+        desired = {'state': params['state']}
+    decision = _colima.plan(colima.profile, desired, before, params['allow_restart'], VARIABLES,
+                            params['restart_confirm'])
     if decision['errors']:
         module.fail_json(msg=' '.join(decision['errors']), profile=before, pending=decision['pending'])
+    if (set(decision['actions']) & {'stop', 'recover'} and params['restart_confirm'] != colima.profile
+            and (params['state'] == 'stopped' or params['adopt'])):
+        module.fail_json(msg='Colima profile %r would be stopped (%s), which stops every container in it (the Talos '
+                             'nodes, Convex, and in a VM you share your own workloads); nothing was changed. To allow '
+                             'it, set %s=%s (the profile name, as confirmation).%s'
+                             % (colima.profile, 'it is Broken' if 'recover' in decision['actions'] else
+                                '%s=stopped' % VARIABLES['state'], VARIABLES['restart_confirm'], colima.profile,
+                                ' Or recover it by hand: `colima stop --force %s && colima start %s` (nothing is '
+                                'deleted).' % (colima.profile, colima.profile) if 'recover' in decision['actions']
+                                else ''), profile=before)
 
     commands = commands_for(decision['actions'], colima.profile, params, before['exists'])
     provision = []
@@ -441,7 +498,7 @@ def main():
                                                  else 'colima-' + colima.profile, 'ha.stderr.log')),
                              actions=[' '.join(['colima'] + args) for args in commands], profile=after)
 
-    resources = params if params['state'] == 'running' else before
+    resources = params if params['state'] == 'running' and not params['adopt'] else before
     wanted = {'exists': True, 'status': 'Running' if params['state'] == 'running' else 'Stopped',
               'cpus': resources['cpus'], 'memory': _float(resources['memory']), 'disk': _float(resources['disk']),
               'vm_type': before.get('vm_type') or params['vm_type'],
@@ -461,6 +518,7 @@ def main():
         profile=after,
         docker_host=(after.get('docker_socket') or _colima.docker_socket(colima.profile, colima_dir)),
         version=_colima.version_text(version) if version else version_word,
+        differences=differences,
     )
     if module._diff:
         result['diff'] = {'before': diff_before, 'after': wanted if changed else diff_before}

@@ -26,7 +26,14 @@ description:
     C(KUBERNETES ENDPOINT) of C(talosctl cluster show) (C(https://127.0.0.1:<port>)); an existing context
     with another server is corrected the same way.
   - Refuses any difference talosctl cannot apply to an existing cluster (workers, image, CPUs, memory,
-    published ports) with a message that names the variable and how to recreate the cluster.
+    published ports) with a message that names the variable; it never destroys or recreates a cluster itself
+    (O(state=absent) needs O(confirm) equal to O(name)).
+  - With O(adopt=true) it takes an existing cluster (for example one that also runs other workloads) as it is;
+    it never creates one, reports differences as warnings, imports the cluster's talosconfig context from
+    O(adopt_talosconfig) when O(talosconfig) lacks it, and leaves the nodes running.
+  - With O(port_bridge=true), a published port the controlplane container lacks (Docker publishes ports only when
+    a container is created) is reached through a small bridge container instead, socat on the cluster's Docker
+    network, publishing the port on the VM's loopback and forwarding to the node's NodePort.
   - Talos ignores Docker contexts, so O(docker_host) is passed to every command as E(DOCKER_HOST).
 author:
   - Joel Hooks (@joelhooks)
@@ -38,8 +45,9 @@ options:
   state:
     description:
       - V(present) creates the cluster if needed and starts stopped node containers (see O(start_stopped)).
-      - V(absent) destroys it with C(talosctl cluster destroy) (containers and their volumes) and removes its
-        contexts from O(talosconfig) and O(kubeconfig).
+      - V(absent) destroys it with C(talosctl cluster destroy) (containers and their volumes, so every
+        PersistentVolume in the cluster) and removes its contexts from O(talosconfig) and O(kubeconfig). Only with
+        O(confirm) equal to O(name), after a backup.
     type: str
     choices: [present, absent]
     default: present
@@ -123,6 +131,35 @@ options:
     type: str
     choices: ['no', on-failure, always, unless-stopped]
     default: unless-stopped
+  confirm:
+    description:
+      - Must equal O(name) for O(state=absent); anything else is refused before any change.
+    type: str
+    default: ''
+  adopt:
+    description:
+      - Take an existing cluster of this name as it is. It must exist (nothing is created); differences in workers,
+        image, CPUs and memory are warnings, not errors; node containers are started and given O(restart_policy).
+    type: bool
+    default: false
+  adopt_talosconfig:
+    description:
+      - With O(adopt=true), the talosconfig that holds the cluster's context (the one C(talosctl cluster create)
+        wrote). When O(talosconfig) has no context named O(name), that context is copied into it (mode 0600).
+    type: path
+    default: ~/.talos/config
+  port_bridge:
+    description:
+      - Reach published ports the controlplane container lacks through bridge containers named
+        C(<name>-bridge-<port name>) instead of refusing. Each runs O(port_bridge_image) with C(socat) on the
+        cluster's Docker network, publishes C(<host_ip>:<host_port>) in the VM and forwards to C(<node>:<node_port>).
+      - A host port the node already publishes to another NodePort is still refused.
+    type: bool
+    default: false
+  port_bridge_image:
+    description: Image of the bridge containers, pinned by tag; its C(socat) is run as the entrypoint.
+    type: str
+    default: docker.io/alpine/socat:1.8.0.3
   kubeconfig_retries:
     description: How many times to try C(talosctl kubeconfig) 5 seconds apart while a just-started node boots.
     type: int
@@ -197,6 +234,17 @@ kube_context:
   returned: always
   type: str
   sample: admin@joelclaw
+bridges:
+  description: The port bridge containers (O(port_bridge)) with what each forwards.
+  returned: always
+  type: dict
+  sample: {"joelclaw-bridge-api": "docker.io/alpine/socat:1.8.0.3 3210->joelclaw-controlplane-1:30010 via joelclaw"}
+differences:
+  description: With O(adopt=true), what differs from the request and was left as it is.
+  returned: always
+  type: list
+  elements: str
+  sample: ["colima_talos_node_memory=4.0 but cluster 'joelclaw' has 2.0 GiB on joelclaw-controlplane-1"]
 open_to_all_interfaces:
   description:
     - Port bindings on 0.0.0.0 or without a host address (they listen on every macOS interface through Colima).
@@ -319,6 +367,15 @@ class Cluster:
             return {}
 
 
+def destroy_advice(name, docker_host):
+    """The only way this collection ever names `talosctl cluster destroy`: with its consequences and a backup first."""
+    return ('Recreating it is a last resort: `talosctl cluster destroy` deletes every node container and volume of '
+            'cluster %r, so every PersistentVolume in it is lost for good (Convex\'s database and, in a cluster you '
+            'share, your own workloads such as Redis, Qdrant and Inngest). Only after a backup of all of them '
+            '(`ansible-playbook playbooks/backup.yml` for Convex, your own for the rest), and only on purpose: '
+            '`DOCKER_HOST=%s talosctl cluster destroy --name %s`, then re-run.' % (name, docker_host, name))
+
+
 def create_argv(cluster, params):
     argv = [cluster.talosctl, 'cluster', 'create', 'docker',
             '--name', params['name'],
@@ -377,6 +434,66 @@ def ensure_restart_policy(module, cluster, nodes, actions):
     return cluster.nodes()
 
 
+def bridges(module, cluster):
+    """{container name: {'state', 'spec'}} of the port bridges of this cluster."""
+    rc, out, err = cluster.run([cluster.docker, 'ps', '--all', '--filter', 'label=%s=%s' % (_talos.BRIDGE_LABEL,
+                                cluster.name), '--format', '{{.Names}}'], 'docker ps', check_rc=False)
+    names = _talos.parse_names(out) if rc == 0 else []
+    if not names:
+        return {}
+    fmt = '{"Name":{{json .Name}},"State":{"Status":{{json .State.Status}}},"Config":{"Labels":{{json .Config.Labels}}}}'
+    rc, out, err = cluster.run([cluster.docker, 'inspect', '--format', fmt] + names, 'docker inspect', check_rc=False)
+    if rc != 0:
+        module.fail_json(msg='`docker inspect` of the port bridges failed (DOCKER_HOST=%s): %s'
+                             % (cluster.env['DOCKER_HOST'], err.strip()[-1000:]))
+    found = {}
+    for item in _talos.parse_inspect(out):
+        labels = (item.get('Config') or {}).get('Labels') or {}
+        found[item['Name'].lstrip('/')] = {'state': (item.get('State') or {}).get('Status', ''),
+                                           'spec': labels.get(_talos.BRIDGE_SPEC_LABEL, '')}
+    return found
+
+
+def ensure_bridges(module, cluster, missing, nodes, actions):
+    """Run, replace or start the bridge containers for the ports the controlplane does not publish."""
+    params = module.params
+    controlplane = next(n for n in nodes if n['role'] == 'controlplane')
+    network = controlplane['networks'][0] if controlplane.get('networks') else params['name']
+    wanted = _talos.bridge_specs(params['name'], missing, controlplane['name'], network, params['port_bridge_image'])
+    have = bridges(module, cluster)
+    policy = params['restart_policy'] if params['restart_policy'] != 'no' else 'unless-stopped'
+    for name, spec in sorted(wanted.items()):
+        current = have.get(name)
+        if current and current['spec'] == spec['spec']:
+            if current['state'] != 'running':
+                actions.append('docker start %s' % name)
+                if not module.check_mode:
+                    cluster.run([cluster.docker, 'start', name], 'docker start %s' % name)
+            continue
+        if current:  # ours, stateless: replaced when it forwards something else
+            actions.append('docker rm --force %s' % name)
+            if not module.check_mode:
+                cluster.run([cluster.docker, 'rm', '--force', name], 'docker rm --force %s' % name)
+        argv = _talos.bridge_run_argv(cluster.docker, name, params['name'], spec, policy)
+        actions.append(' '.join(['docker'] + argv[1:]))
+        if not module.check_mode:
+            cluster.run(argv, 'docker run %s' % name)
+    return {name: spec['spec'] for name, spec in wanted.items()}
+
+
+def import_talos_context(module, talosconfig):
+    """The context O(name) of O(adopt_talosconfig) as a talosconfig of its own, or None."""
+    params = module.params
+    source = load_yaml(module, params['adopt_talosconfig'])
+    contexts = (source or {}).get('contexts') or {}
+    if not isinstance(contexts, dict) or params['name'] not in contexts:
+        return None
+    config = dict(talosconfig or {})
+    config['contexts'] = dict(config.get('contexts') or {}, **{params['name']: contexts[params['name']]})
+    config['context'] = config.get('context') or params['name']
+    return config
+
+
 # Tag grammar: distribution/reference@0965666a regexp.go (`tag`); a sha256 digest is 64 lowercase hex
 # (opencontainers/go-digest@137fd2bb algorithm.go, hexDigestRegex).
 IMAGE_TAG = re.compile(r'[\w][\w.-]{0,127}', re.ASCII)  # Go's \w is ASCII
@@ -408,6 +525,10 @@ def validate(module):
         if params[key] <= 0:
             module.fail_json(msg='%s=%r; expected a positive number.' % (VARIABLES[key], params[key]))
     for name, port in params['published_ports'].items():
+        if not re.match(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}$', str(name)):
+            module.fail_json(msg='colima_talos_published_ports has the port name %r; expected letters, digits, '
+                                 '".", "_" and "-" (it names the port bridge container <cluster>-bridge-<name>).'
+                                 % (name,))
         if not isinstance(port, dict) or 'host_port' not in port or 'node_port' not in port:
             module.fail_json(msg='colima_talos_published_ports.%s=%r; expected a mapping with host_port and node_port '
                                  '(like convex_published_ports).' % (name, port))
@@ -461,6 +582,11 @@ def main():
             start_stopped=dict(type='bool', default=True),
             restart_policy=dict(type='str', default='unless-stopped', choices=['no', 'on-failure', 'always',
                                                                                'unless-stopped']),
+            confirm=dict(type='str', default='', no_log=False),
+            adopt=dict(type='bool', default=False),
+            adopt_talosconfig=dict(type='path', default='~/.talos/config'),
+            port_bridge=dict(type='bool', default=False),
+            port_bridge_image=dict(type='str', default='docker.io/alpine/socat:1.8.0.3'),
             kubeconfig_retries=dict(type='int', default=24),
             talosctl_executable=dict(type='str', default='talosctl'),
             docker_executable=dict(type='str', default='docker'),
@@ -505,6 +631,10 @@ def main():
                     write_yaml(module, path, new)
 
     if params['state'] == 'absent':
+        if nodes and params['confirm'] != name:
+            module.fail_json(msg='state=absent would destroy Talos cluster %r with every volume in it; nothing was '
+                                 'changed. confirm=%r must equal the cluster name %r. %s'
+                                 % (name, params['confirm'], name, destroy_advice(name, params['docker_host'])))
         if nodes:
             actions.append('talosctl cluster destroy --name %s' % name)
             if not module.check_mode:
@@ -512,10 +642,18 @@ def main():
                             'talosctl cluster destroy')
         prune()
         module.exit_json(changed=bool(actions), actions=actions, nodes=[] if not module.check_mode else nodes,
-                         kube_context=kube_context, open_to_all_interfaces=[],
+                         kube_context=kube_context, open_to_all_interfaces=[], bridges={}, differences=[],
                          diff={'before': {'nodes': [n['name'] for n in before_nodes]},
                                'after': {'nodes': [] if actions else [n['name'] for n in before_nodes]}})
 
+    bridge_result = {}
+    differences = []
+    if not nodes and params['adopt']:
+        module.fail_json(msg='colima_talos_adopt is true but no Talos cluster %r runs at DOCKER_HOST=%s (no container '
+                             'labelled talos.cluster.name=%s); nothing was created. Set colima_talos_cluster_name to '
+                             'the name of the existing cluster (`docker ps --filter label=talos.owned=true` lists the '
+                             'nodes of every Talos cluster), or set colima_talos_adopt to false to let the collection '
+                             'create its own.' % (name, params['docker_host'], name))
     if not nodes:
         stale = os.path.join(cluster.state_dir, name)
         if os.path.isdir(stale):
@@ -546,14 +684,45 @@ def main():
                 ['%s-controlplane-1' % name]
                 + sorted('%s-worker-%d' % (name, i + 1) for i in range(params['workers'])))))
     else:
-        problems = _talos.drift(name, params, nodes, VARIABLES)
+        problems = _talos.drift(name, params, nodes, VARIABLES, compare_ports=not params['port_bridge'])
+        ports = _talos.port_plan(params['published_ports'], params['host_ip'], nodes) if params['port_bridge'] else None
+        if params['adopt'] and problems:
+            differences = problems
+            for problem in problems:
+                module.warn('Adopted Talos cluster %r is left as it is: %s.' % (name, problem))
+            problems = []
+        if ports and ports['conflicts']:
+            problems += ['%s: %s' % (VARIABLES['published_ports'], conflict) for conflict in ports['conflicts']]
         if problems:
             module.fail_json(
                 msg='Talos cluster %r differs from the request and talosctl cannot change a docker cluster in place: '
-                    '%s. Set the variables back, or recreate the cluster on purpose (this deletes its volumes, '
-                    'including every PersistentVolume): `DOCKER_HOST=%s talosctl cluster destroy --name %s`, then '
-                    're-run.' % (name, '; '.join(problems), params['docker_host'], name),
+                    '%s. Nothing was changed. Set the variables back to what the cluster has%s. %s'
+                    % (name, '; '.join(problems), ' or set colima_talos_adopt: true to take it as it is'
+                       if not params['adopt'] else '', destroy_advice(name, params['docker_host'])),
                 nodes=nodes)
+        # Before any change to the nodes: without the cluster's client certificates nothing else can be checked.
+        talos_contexts = _talos.context_names(talosconfig)
+        if name not in talos_contexts and params['adopt']:
+            imported = import_talos_context(module, talosconfig)
+            if imported is not None:
+                actions.append('copy talosconfig context %s from %s to %s' % (name, params['adopt_talosconfig'],
+                                                                              params['talosconfig']))
+                if not module.check_mode:
+                    if not os.path.isdir(os.path.dirname(params['talosconfig'])):
+                        os.makedirs(os.path.dirname(params['talosconfig']), mode=0o700)
+                    write_yaml(module, params['talosconfig'], imported)
+                talosconfig = imported
+                talos_contexts = _talos.context_names(talosconfig)
+        if name not in talos_contexts:
+            module.fail_json(msg='Talos cluster %r exists but %s has no %r context%s, and only `talosctl cluster '
+                                 'create` writes it (it holds the cluster\'s client certificates). Restore the file%s. '
+                                 'Nothing was changed. %s'
+                                 % (name, params['talosconfig'], name,
+                                    ' (nor has %s)' % params['adopt_talosconfig'] if params['adopt'] else '',
+                                    ', or point colima_talos_adopt_talosconfig at the talosconfig that has it'
+                                    if params['adopt'] else ' (or set colima_talos_adopt: true and '
+                                    'colima_talos_adopt_talosconfig to a talosconfig that has it)',
+                                    destroy_advice(name, params['docker_host'])))
         nodes = ensure_restart_policy(module, cluster, nodes, actions)
         to_start = _talos.start_order(nodes) if params['start_stopped'] else []
         for node_name in to_start:
@@ -562,14 +731,10 @@ def main():
                 cluster.run([cluster.docker, 'start', node_name], 'docker start %s' % node_name)
         if to_start and not module.check_mode:
             nodes = cluster.nodes()
+        if ports is not None:
+            bridge_result = ensure_bridges(module, cluster, ports['missing'], nodes, actions)
 
         controlplane_ip = next((n['ip'] for n in nodes if n['role'] == 'controlplane'), '')
-        talos_contexts = _talos.context_names(talosconfig)
-        if name not in talos_contexts:
-            module.fail_json(msg='Talos cluster %r exists but %s has no %r context, and only `talosctl cluster create` '
-                                 'writes it (it holds the cluster\'s client certificates). Restore the file, or '
-                                 'recreate the cluster: `DOCKER_HOST=%s talosctl cluster destroy --name %s`, then re-run.'
-                                 % (name, params['talosconfig'], name, params['docker_host'], name))
         shown = cluster.show()
         endpoint = shown.get('KUBERNETES ENDPOINT', '')
         recovered = kube_context not in _talos.context_names(kubeconfig)
@@ -619,6 +784,8 @@ def main():
         nodes=nodes,
         kube_context=kube_context,
         open_to_all_interfaces=_talos.open_to_all_interfaces(nodes),
+        bridges=bridge_result,
+        differences=differences,
     )
     if talosctl_version:
         result['talosctl_version'] = talosctl_tag

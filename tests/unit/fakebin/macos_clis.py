@@ -20,7 +20,10 @@ the VM's mount list as colima saves and applies it (`--mount none`, `$HOME` writ
 the VM (a shim on the PATH of `colima ssh -- sudo sh -c` and provision scripts, run by the real /bin/sh), whose
 rules are gone after every boot, with dockerd re-creating DOCKER-USER.
 
-install(directory) writes executable wrappers named colima, docker and talosctl into directory.
+Also `docker run`/`docker rm` for the port bridge (docker/cli@28f75608), and `brew` and `launchctl` for the role's
+task flow in test mode (see brew() and launchctl(): Homebrew/brew 6.0.18; launchctl is guessed from its man page).
+
+install(directory) writes executable wrappers named colima, docker, talosctl, brew and launchctl into directory.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ def install(directory, python=None):
     here = os.path.abspath(__file__)
     vm_bin = os.path.join(str(directory), 'vm')  # on PATH only for commands run "inside the VM"
     os.makedirs(vm_bin, exist_ok=True)
-    for name in ('colima', 'docker', 'talosctl', 'vm/iptables'):
+    for name in ('colima', 'docker', 'talosctl', 'brew', 'launchctl', 'vm/iptables'):
         path = os.path.join(str(directory), name)
         name = os.path.basename(name)
         with open(path, 'w', encoding='utf-8') as handle:
@@ -426,7 +429,7 @@ def inspect_object(name, container):
                        'Privileged': True,
                        'RestartPolicy': {'Name': container.get('restart', 'no'), 'MaximumRetryCount': 0},
                        'PortBindings': bindings},
-        'NetworkSettings': {'Networks': {container['labels']['talos.cluster.name']: {
+        'NetworkSettings': {'Networks': {container.get('network') or container['labels']['talos.cluster.name']: {
             'IPAMConfig': {'IPv4Address': container['ip']},
             'IPAddress': container['ip'] if container['state'] == 'running' else ''}}},
     }
@@ -453,7 +456,7 @@ def docker(state, args):
     profile = docker_profile(state)
     mine = {n: c for n, c in state['containers'].items() if c['profile'] == profile}
     command, rest = (args[0], args[1:]) if args else ('', [])
-    positional, values = flags(rest, booleans=('all', 'a'))
+    positional, values = flags(rest, booleans=('all', 'a', 'force', 'f'))
     if command == 'ps':
         wanted = [f.split('=', 2)[1:] for f in values.get('filter', []) if f.startswith('label=')]
         for name, container in sorted(mine.items()):
@@ -486,6 +489,19 @@ def docker(state, args):
             mine[name]['state'] = 'running'
             print(name)
         return 0
+    if command == 'run':
+        return docker_run(state, profile, mine, rest)
+    if command == 'rm':
+        # docker/cli@28f75608 cli/command/container/rm.go: --force kills a running container first; prints each name.
+        for name in positional:
+            if name not in mine:
+                die('Error response from daemon: No such container: %s' % name)
+            if mine[name]['state'] == 'running' and 'force' not in values and 'f' not in values:
+                die('Error response from daemon: cannot remove container "/%s": container is running: stop the '
+                    'container before removing or force remove' % name)
+            del state['containers'][name]
+            print(name)
+        return 0
     if command == 'update':
         # `docker update --restart <policy> <container>...` prints each name (docker CLI container/update.go).
         policy = last(values, 'restart')
@@ -498,6 +514,127 @@ def docker(state, args):
             print(name)
         return 0
     die('fake docker: unsupported command %r' % args)
+    return 2
+
+
+def docker_run(state, profile, mine, args):
+    """`docker run --detach` with the flags the port bridge uses (docker/cli@28f75608 cli/command/container/run.go and
+    opts.go: --name, --restart, --network, --label k=v, --publish ip:hostPort:containerPort/proto, --entrypoint; the
+    image, then the command's arguments). Prints the new container's id. A host port another running container of the
+    same daemon publishes on the same address fails as moby does: `Bind for 127.0.0.1:3210 failed: port is already
+    allocated` (the daemon's wording as docker run prints it; the exact text is guessed, see the role README)."""
+    values, index = {}, 0
+    takes_value = ('name', 'restart', 'network', 'label', 'publish', 'p', 'entrypoint', 'l')
+    while index < len(args) and args[index].startswith('-'):
+        key = args[index].lstrip('-')
+        if key in ('detach', 'd'):
+            index += 1
+            continue
+        if key not in takes_value:
+            die('fake docker run: flag %r not modelled' % args[index])
+        values.setdefault(key, []).append(args[index + 1])
+        index += 2
+    if index >= len(args):
+        die('"docker run" requires at least 1 argument.')
+    image, command = args[index], args[index + 1:]
+    name = last(values, 'name')
+    if name in state['containers']:
+        die('docker: Error response from daemon: Conflict. The container name "/%s" is already in use by container '
+            '"%064x". You have to remove (or rename) that container to be able to reuse that name.' % (name, 0))
+    network = last(values, 'network', 'bridge')
+    if network != 'bridge' and not any(c.get('network', c['labels'].get('talos.cluster.name')) == network
+                                       for c in mine.values()):
+        die('docker: Error response from daemon: network %s not found.' % network)
+    ports = []
+    for spec in values.get('publish', []) + values.get('p', []):
+        parts, proto = spec.split('/')[0].split(':'), (spec.split('/') + ['tcp'])[1]
+        binding = {'container_port': '%s/%s' % (parts[-1], proto), 'host_ip': parts[0] if len(parts) == 3 else '',
+                   'host_port': parts[-2]}
+        for other_name, other in mine.items():
+            for taken in other['ports']:
+                if other['state'] == 'running' and taken['host_port'] == binding['host_port'] and \
+                        taken['host_ip'] in (binding['host_ip'], '', '0.0.0.0'):
+                    die('docker: Error response from daemon: failed to set up container networking: driver failed '
+                        'programming external connectivity on endpoint %s: Bind for %s:%s failed: port is already '
+                        'allocated' % (name, binding['host_ip'] or '0.0.0.0', binding['host_port']))
+        ports.append(binding)
+    labels = dict(item.split('=', 1) for item in values.get('label', []) + values.get('l', []))
+    state['containers'][name] = {
+        'profile': profile, 'state': 'running', 'image': image, 'ip': '', 'labels': labels, 'network': network,
+        'nano_cpus': 0, 'memory': 0, 'ports': ports, 'restart': last(values, 'restart', 'no'),
+        'entrypoint': last(values, 'entrypoint'), 'command': command}
+    print('%064x' % abs(hash(name)))
+    return 0
+
+
+# ---------------------------------------------------------------- brew and launchctl
+
+def brew(state, args):
+    """The two brew commands community.general.homebrew (11.4.2) runs for `state: present`.
+
+    `brew info --json=v2 <formula>...` prints {"formulae": [...], "casks": [...]} (Homebrew/brew 6.0.18,
+    Library/Homebrew/cmd/info.rb print_json :v2); each formula is Formula#to_hash (formula.rb): name, full_name, tap,
+    oldnames, aliases, outdated, and `installed` as a list of installed kegs (empty when not installed).
+    `brew install <formula>...` installs them. Installing puts nothing on PATH here (the test's fakes are already
+    there); the formulae are recorded in the state file.
+    """
+    installed = state.setdefault('brew_installed', [])
+    if args[:2] == ['info', '--json=v2']:
+        formulae = []
+        for name in [a for a in args[2:] if not a.startswith('--')]:
+            formulae.append({'name': name, 'full_name': name, 'tap': 'homebrew/core', 'oldnames': [], 'aliases': [],
+                             'outdated': False, 'linked_keg': '1.0' if name in installed else None,
+                             'installed': [{'version': '1.0', 'installed_on_request': True}]
+                             if name in installed else []})
+        print(json.dumps({'formulae': formulae, 'casks': []}, indent=2))
+        return 0
+    if args[:1] == ['install']:
+        for name in [a for a in args[1:] if not a.startswith('--')]:
+            if name not in installed:
+                installed.append(name)
+            print('==> Pouring %s--1.0.arm64_sequoia.bottle.tar.gz' % name)
+        return 0
+    die('fake brew: unsupported command %r' % args)
+    return 2
+
+
+def launchctl(state, args):
+    """The launchctl subcommands community.general.launchd (11.4.2) and the role use, in the legacy syntax.
+
+    `list` prints a header and one `PID<TAB>Status<TAB>Label` line per loaded job (the module splits on tabs);
+    `list <label>` exits 0 with the job's properties when it is loaded and non-zero otherwise; `load <plist>` and
+    `unload <plist>` read the plist's Label; `start`/`stop <label>`. From the launchctl(1) man page and the
+    module's parser; launchctl itself is not open source, so the exact texts and the exit code 113 of `list` for an
+    unknown label are guessed (listed in the role README). A job ran by `load` (RunAtLoad) or `start` is recorded as
+    run once and shown stopped with last exit status 0; its program is not run.
+    """
+    import plistlib
+    jobs = state.setdefault('launchd', {})
+    if args == ['list']:
+        print('PID\tStatus\tLabel')
+        for label, job in sorted(jobs.items()):
+            print('-\t%d\t%s' % (job.get('status', 0), label))
+        return 0
+    if args[:1] == ['list'] and len(args) == 2:
+        if args[1] not in jobs:
+            die('Could not find service "%s" in domain for port' % args[1], code=113)
+        print('{\n\t"LimitLoadToSessionType" = "Aqua";\n\t"Label" = "%s";\n\t"LastExitStatus" = 0;\n};' % args[1])
+        return 0
+    if args[:1] in (['load'], ['unload']) and len(args) == 2:
+        with open(args[1], 'rb') as handle:
+            label = plistlib.load(handle)['Label']
+        if args[0] == 'load':
+            jobs[label] = {'plist': args[1], 'runs': jobs.get(label, {}).get('runs', 0) + 1, 'status': 0}
+        else:
+            jobs.pop(label, None)
+        return 0
+    if args[:1] in (['start'], ['stop']) and len(args) == 2:
+        if args[1] not in jobs:
+            die('Could not find service "%s" in domain for port' % args[1], code=113)
+        if args[0] == 'start':
+            jobs[args[1]]['runs'] += 1
+        return 0
+    die('fake launchctl: unsupported command %r' % args)
     return 2
 
 
@@ -656,7 +793,7 @@ def talosctl(state, args):
         return cluster_show(state, name)
     if positional[:2] == ['cluster', 'destroy']:
         docker_profile(state)
-        for node in [n for n, c in state['containers'].items() if c['labels']['talos.cluster.name'] == name]:
+        for node in [n for n, c in state['containers'].items() if c['labels'].get('talos.cluster.name') == name]:
             del state['containers'][node]
         shutil.rmtree(os.path.join(state_dir, name), ignore_errors=True)
         print('destroying node %s-controlplane-1' % name)
@@ -668,7 +805,8 @@ def talosctl(state, args):
         talosconfig = read_yaml(last(values, 'talosconfig') or os.environ.get('TALOSCONFIG', ''))
         if not talosconfig or context not in talosconfig.get('contexts', {}):
             die('error: context %r is not defined' % context)
-        running = [c for c in state['containers'].values() if c['ip'] == node_ip and c['state'] == 'running']
+        running = [c for c in state['containers'].values() if c.get('ip') == node_ip and c['state'] == 'running'
+                   and 'talos.cluster.name' in c['labels']]
         if not running:
             die('error: rpc error: code = Unavailable desc = connection refused')
         # cmd/talosctl/cmd/talos/kubeconfig.go@v1.12.11 merges what the node serves, unchanged. The node makes
@@ -677,7 +815,8 @@ def talosctl(state, args):
         # Docker network (providers/docker/docker.go GetInClusterKubernetesControlPlaneEndpoint: CIDR .2:6443).
         cluster = running[0]['labels']['talos.cluster.name']
         controlplane = sorted(c['ip'] for c in state['containers'].values()
-                              if c['labels']['talos.cluster.name'] == cluster and c['labels']['talos.type'] == 'controlplane')
+                              if c['labels'].get('talos.cluster.name') == cluster
+                              and c['labels']['talos.type'] == 'controlplane')
         merge_kubeconfig(positional[1], cluster, 'https://%s:6443' % controlplane[0],
                          force='force' in values or 'f' in values)
         return 0
@@ -694,7 +833,7 @@ def cluster_show(state, name):
     address when that is unspecified; an exited container has an empty IPAddress, which decodes to the zero
     netip.Addr (not "unspecified"), and that prints as `invalid IP` (inferred from the source, not observed).
     """
-    nodes = sorted((n, c) for n, c in state['containers'].items() if c['labels']['talos.cluster.name'] == name)
+    nodes = sorted((n, c) for n, c in state['containers'].items() if c['labels'].get('talos.cluster.name') == name)
     endpoint = ''
     for _node, container in nodes:
         for binding in container['ports']:
@@ -723,7 +862,8 @@ def main():
                            'KUBECONFIG': os.environ.get('KUBECONFIG')})
     save(state)  # the call log survives a failing command
     try:
-        return {'colima': colima, 'docker': docker, 'talosctl': talosctl, 'iptables': iptables}[tool](state, args)
+        return {'colima': colima, 'docker': docker, 'talosctl': talosctl, 'iptables': iptables, 'brew': brew,
+                'launchctl': launchctl}[tool](state, args)
     finally:
         save(state)
 

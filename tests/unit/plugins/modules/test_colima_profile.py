@@ -82,6 +82,11 @@ def test_running_resize_refused_without_allow_restart(world, capsys):
 def test_running_resize_restarts_when_allowed(world, capsys):
     world.add_profile(cpus=4, memory_gib=8, disk_gib=100)
     desired = dict(cpus=6, memory=12, disk=120, allow_restart=True)
+    for confirm in ('', 'Default', 'other'):  # allow_restart alone, or a confirmation that is not the name
+        refused = run(capsys, restart_confirm=confirm, **desired)
+        assert refused['failed'] is True and 'colima_talos_restart_confirm=default' in refused['msg']
+        assert mutations(world) == []
+    desired['restart_confirm'] = 'default'
     check = run(capsys, check=True, diff=True, **desired)
     assert check['changed'] is True and mutations(world) == []
     assert check['diff']['before']['cpus'] == 4 and check['diff']['after']['cpus'] == 6
@@ -156,9 +161,13 @@ def test_broken_vm_is_recovered(world, capsys):
 
 def test_state_stopped(world, capsys):
     world.add_profile(status='Running')
-    assert run(capsys, check=True, state='stopped', cpus=4, memory=8, disk=100)['changed'] is True
+    refused = run(capsys, state='stopped', cpus=4, memory=8, disk=100)
+    assert refused['failed'] is True and 'colima_talos_restart_confirm=default' in refused['msg']
     assert mutations(world) == []
-    assert run(capsys, state='stopped', cpus=4, memory=8, disk=100)['changed'] is True
+    stop = dict(state='stopped', cpus=4, memory=8, disk=100, restart_confirm='default')
+    assert run(capsys, check=True, **stop)['changed'] is True
+    assert mutations(world) == []
+    assert run(capsys, **stop)['changed'] is True
     assert world.state()['profiles']['default']['status'] == 'Stopped'
     world.clear_calls()
     assert run(capsys, state='stopped', cpus=4, memory=8, disk=100)['changed'] is False
@@ -376,8 +385,8 @@ def test_an_existing_profile_with_home_writable_is_converged(world, capsys):
     assert refused['failed'] is True and 'mounts ~ (writable) -> none' in refused['msg']
     assert 'colima_talos_allow_restart' in refused['msg'] and mutations(world) == []
 
-    check = run(capsys, check=True, allow_restart=True, **desired)
-    result = run(capsys, allow_restart=True, **desired)
+    check = run(capsys, check=True, allow_restart=True, restart_confirm='default', **desired)
+    result = run(capsys, allow_restart=True, restart_confirm='default', **desired)
     assert result['changed'] is True and result['actions'] == check['actions']
     assert [a.split()[:2] for a in result['actions']] == [['colima', 'stop'], ['colima', 'start']]
     assert world.state()['profiles']['default']['active_mounts'] == []
@@ -402,3 +411,52 @@ def test_a_stopped_profile_starts_with_the_mount_list(world, capsys):
 def test_writable_or_odd_mounts_are_refused_before_any_change(world, capsys, value):
     result = run(capsys, name='default', mounts=[value])
     assert result['failed'] is True and 'colima_talos_mounts' in result['msg'] and world.calls() == []
+
+
+# ---------------------------------------------------------------- adoption (issue 17)
+
+def test_an_adopted_profile_is_verified_and_left_as_it_is(world, capsys):
+    world.add_profile(cpus=2, memory_gib=4)  # the owner's: Colima's defaults, $HOME mounted
+    desired = dict(cpus=4, memory=8, disk=100, mounts=[], adopt=True, kernel_modules=['br_netfilter'])
+    check = run(capsys, check=True, **desired)
+    result = run(capsys, **desired)
+    assert result['changed'] is True and result['actions'] == check['actions']
+    assert result['differences'] == ['cpus 2 -> 4', 'memory 4 GiB -> 8 GiB']
+    assert any('left as it is: cpus 2 -> 4' in json.dumps(w) for w in result.get('warnings', []))
+    assert mutations(world) == []  # loading br_netfilter is all it did
+    profile = world.state()['profiles']['default']
+    assert (profile['status'], profile['cpus'], profile['modules']) == ('Running', 2, ['br_netfilter'])
+    assert run(capsys, **desired)['changed'] is False
+
+
+def test_a_stopped_adopted_profile_starts_with_its_own_configuration(world, capsys):
+    world.add_profile(status='Stopped', cpus=2, memory_gib=4)
+    result = run(capsys, cpus=4, memory=8, disk=100, mounts=[], adopt=True)
+    assert mutations(world) == [['start', 'default']] and result['changed'] is True
+    assert world.state()['profiles']['default']['cpus'] == 2
+
+
+def test_a_broken_adopted_profile_is_stopped_only_with_the_confirmation(world, capsys):
+    world.add_profile(status='Broken')
+    refused = run(capsys, adopt=True)
+    assert refused['failed'] is True and 'colima_talos_restart_confirm=default' in refused['msg']
+    assert 'colima stop --force default' in refused['msg'] and mutations(world) == []
+    assert run(capsys, adopt=True, restart_confirm='default')['changed'] is True
+    assert [a[0] for a in mutations(world)] == ['stop', 'start']
+
+
+def test_adopting_a_missing_profile_creates_nothing(world, capsys):
+    for check in (True, False):
+        result = run(capsys, check=check, adopt=True)
+        assert result['failed'] is True and 'does not exist' in result['msg']
+    assert world.calls('colima') and mutations(world) == [] and world.state()['profiles'] == {}
+
+
+@pytest.mark.parametrize('change', [dict(disk=60), dict(vm_type='qemu'), dict(arch='x86_64')])
+def test_refusals_name_the_consequences_and_a_backup(world, capsys, change):
+    """No message suggests `colima delete` (or `--data`) without "after a backup" and what it deletes."""
+    world.add_profile()
+    result = run(capsys, **dict(dict(cpus=4, memory=8, disk=100), **change))
+    assert result['failed'] is True and 'colima delete' in result['msg']
+    assert 'Only after a backup' in result['msg'] and 'Redis, Qdrant and Inngest' in result['msg']
+    assert 'lost for good' in result['msg'] and mutations(world) == []

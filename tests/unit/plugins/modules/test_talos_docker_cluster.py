@@ -175,6 +175,7 @@ def test_changes_talosctl_cannot_apply_are_refused(world, capsys, change, variab
         result = run(capsys, world, check=check, **change)
         assert result['failed'] is True
         assert variable in result['msg'] and 'talosctl cluster destroy --name joelclaw' in result['msg']
+        assert 'Only after a backup' in result['msg'] and 'Redis, Qdrant and Inngest' in result['msg']
     assert writes(world) == []
 
 
@@ -323,13 +324,16 @@ def test_absent(world, capsys):
     p = params(world)
     run(capsys, world)
     world.clear_calls()
-    check = run(capsys, world, check=True, state='absent')
+    for confirm in ('', 'other'):
+        refused = run(capsys, world, state='absent', confirm=confirm)
+        assert refused['failed'] is True and 'after a backup' in refused['msg'] and writes(world) == []
+    check = run(capsys, world, check=True, state='absent', confirm='joelclaw')
     assert check['changed'] is True and writes(world) == []
-    result = run(capsys, world, state='absent')
+    result = run(capsys, world, state='absent', confirm='joelclaw')
     assert result['changed'] is True
     assert world.state()['containers'] == {}
     assert contexts(p['kubeconfig']) == [] and contexts(p['talosconfig']) == []
-    assert run(capsys, world, state='absent')['changed'] is False
+    assert run(capsys, world, state='absent')['changed'] is False  # nothing left to destroy
 
 
 def test_orphaned_state_dir_is_moved_aside(world, capsys):
@@ -417,3 +421,73 @@ def test_inspect_asks_only_for_the_fields_it_reads(world, capsys):
     fmt = call['args'][call['args'].index('--format') + 1]
     assert 'Env' not in fmt and '{{json .}}' not in fmt
     assert 'USERDATA' not in json.dumps(result) and 'FAKE-' not in json.dumps(result)
+
+
+# ---------------------------------------------------------------- adoption and the port bridge (issue 17)
+
+def owners_cluster(world, exposed_ports=None):
+    """A cluster made by hand with `talosctl cluster create docker`, its context in ~/.talos/config."""
+    argv = ['talosctl', 'cluster', 'create', 'docker', '--name', 'homelab', '--workers', '0', '--host-ip', '127.0.0.1',
+            '--state', os.path.join(world.root, 'talos-clusters'),
+            '--talosconfig-destination', os.path.join(world.root, 'home-talos-config')]
+    if exposed_ports:
+        argv += ['--exposed-ports', exposed_ports]
+    done = world.run(*argv, DOCKER_HOST=world.docker_host(), KUBECONFIG=os.path.join(world.root, 'home-kubeconfig'))
+    assert done.returncode == 0, done.stderr
+    world.clear_calls()
+    return dict(name='homelab', adopt=True, adopt_talosconfig=os.path.join(world.root, 'home-talos-config'),
+                port_bridge=True)
+
+
+def test_adopting_a_cluster_that_publishes_the_ports_adds_no_bridge(world, capsys):
+    adopt = owners_cluster(world, '127.0.0.1:3210:30010/tcp,127.0.0.1:3211:30011/tcp,127.0.0.1:6791:30012/tcp')
+    result = run(capsys, world, memory_controlplanes=4.0, **adopt)
+    assert result['bridges'] == {} and result['changed'] is True  # restart policy, talosconfig context, kubeconfig
+    assert result['differences'] == ["colima_talos_node_memory=4.0 but cluster 'homelab' has 2.0 GiB on "
+                                     "homelab-controlplane-1"]
+    assert sorted(world.state()['containers']) == ['homelab-controlplane-1']
+    assert not [c for c in world.calls('talosctl') if c['args'][:2] in (['cluster', 'create'], ['cluster', 'destroy'])]
+    assert run(capsys, world, memory_controlplanes=4.0, **adopt)['changed'] is False
+
+
+def test_adopting_a_cluster_without_the_ports_bridges_them(world, capsys):
+    adopt = owners_cluster(world)
+    check = run(capsys, world, check=True, **adopt)
+    assert [c for c in world.state()['containers'] if 'bridge' in c] == []
+    result = run(capsys, world, **adopt)
+    assert result['actions'] == check['actions']
+    assert sorted(result['bridges']) == ['homelab-bridge-api', 'homelab-bridge-dashboard', 'homelab-bridge-site']
+    assert world.state()['containers']['homelab-bridge-site']['ports'] == [
+        {'container_port': '30011/tcp', 'host_ip': '127.0.0.1', 'host_port': '3211'}]
+    assert run(capsys, world, **adopt)['changed'] is False
+    # A port that moves to another NodePort: the bridge (ours, stateless) is replaced, nothing else.
+    moved = dict(PORTS, api={'host_port': 3210, 'node_port': 30020})
+    world.clear_calls()
+    result = run(capsys, world, published_ports=moved, **adopt)
+    assert result.get('changed') is True, result.get('msg')
+    assert [c['args'][:2] for c in world.calls('docker') if c['args'][0] in ('rm', 'run')] == [
+        ['rm', '--force'], ['run', '--detach']]
+    assert world.state()['containers']['homelab-bridge-api']['command'][-1] == 'TCP-CONNECT:homelab-controlplane-1:30020'
+
+
+def test_a_host_port_the_node_publishes_elsewhere_is_refused(world, capsys):
+    adopt = owners_cluster(world, '127.0.0.1:3210:30099/tcp')
+    result = run(capsys, world, **adopt)
+    assert result['failed'] is True and 'publishes host port 3210' in result['msg']
+    assert [c for c in world.calls('docker') if c['args'][0] in ('run', 'rm', 'update', 'start')] == []
+
+
+def test_adopting_a_missing_cluster_creates_nothing(world, capsys):
+    result = run(capsys, world, name='homelab', adopt=True, port_bridge=True)
+    assert result['failed'] is True and 'nothing was created' in result['msg']
+    assert writes(world) == [] and world.state()['containers'] == {}
+
+
+def test_without_adopt_a_foreign_talosconfig_is_not_read(world, capsys):
+    adopt = owners_cluster(world)
+    adopt['adopt'] = False
+    world.clear_calls()
+    result = run(capsys, world, **adopt)
+    assert result['failed'] is True and 'colima_talos_adopt: true' in result['msg']
+    assert 'Only after a backup' in result['msg'] and writes(world) == []
+    assert [c for c in world.calls('docker') if c['args'][0] in ('run', 'rm')] == []
