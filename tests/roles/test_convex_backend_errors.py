@@ -23,12 +23,13 @@ import textwrap
 import yaml
 
 from playbook_runner import ansible_playbook
-from test_convex_backend import GROUP_VARS, PLAY, SECRET
+from test_convex_backend import GROUP_VARS, OTHER_SHA, PLAY, ROOT, SECRET
 from test_convex_backend_apply import convex, free_port, kube  # noqa: F401  pylint: disable=unused-import
 
 OTHER_SECRET = "d1" * 32  # 64 hex characters; a test fixture, not a real secret
 # An admin key as convex_admin_key issues it: <instance name>|<hex>.
 ADMIN_KEY = re.compile(r"joelclaw\|[0-9a-f]{40,}")
+UPGRADE = ROOT / "playbooks" / "upgrade.yml"
 FATAL = re.compile(r"^fatal: \[[^]]+\]: FAILED! => ?(.*)$")
 
 
@@ -123,3 +124,23 @@ def test_a_refused_bridge_variable_is_named_and_its_value_is_not_shown(tmp_path,
                                        convex_backend_redis_url="redis://:%s@redis-svc.joelclaw.svc.cluster.local:6379"
                                        % password))
     assert_reaches_the_person(run, "REDIS_URL has a value of", [SECRET, password[:40]])
+
+
+def test_a_refused_admin_key_stops_the_upgrade_before_the_export_with_its_message(tmp_path, kube, convex):  # noqa: F811
+    """playbooks/upgrade.yml exports the running backend first; when the cluster's Secret no longer
+    matches the backend's INSTANCE_SECRET, the export's admin key check says so, and nothing is upgraded."""
+    server, kubeconfig = kube
+    url, dashboard_port = convex
+    variables = host_vars(tmp_path, kubeconfig, url, dashboard_port, convex_backend_instance_secret=SECRET)
+    first = converge(tmp_path, variables)
+    assert first.rc == 0, first.output[-3000:]
+    cluster_secret(server, OTHER_SECRET)  # changed behind the running backend's back
+    del variables["convex_backend_instance_secret"]
+    before = len(server.requests)
+    # The two variables upgrade.yml documents as -e.
+    upgrade = ansible_playbook(tmp_path / "upgrade", UPGRADE.read_text(),
+                               {"convex_upgrade_sha": OTHER_SHA, "convex_upgrade_hosts": "localhost"},
+                               group_vars=GROUP_VARS, host_vars=variables)
+    assert_reaches_the_person(upgrade, "was INSTANCE_SECRET rotated?", [SECRET, OTHER_SECRET])
+    assert "Nothing was upgraded" in failures(upgrade)[-1]["msg"]
+    assert not [r for r in server.requests[before:] if r[0] in ("PATCH", "DELETE")], "something was written"
