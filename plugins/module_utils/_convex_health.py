@@ -257,10 +257,14 @@ def _kube_reason(exc):
 MANIFEST_SUFFIX = ".manifest.json"
 
 
-def probe_backup(backup_dir, pattern, warn_hours, fail_hours, require_manifest=True):
+def probe_backup(backup_dir, pattern, warn_hours, fail_hours, require_manifest=True, job_file=None):
     """Age of the newest backup. With require_manifest, a ZIP counts only beside its
     <base>.manifest.json, which the backup job writes after verifying the ZIP: a stray or
-    hand-made export in the directory cannot hide a backup job that stopped working."""
+    hand-made export in the directory cannot hide a backup job that stopped working.
+
+    With job_file (a file the backup job's installation writes, e.g. its config), an empty directory
+    is a warning while the job's first scheduled run is not due yet: the job is daily, so that run
+    comes within warn_hours (a day plus grace) of the file's last change. After that it fails."""
     try:
         names = set(os.listdir(backup_dir))
         entries = [e for e in os.scandir(backup_dir) if e.is_file() and fnmatch.fnmatch(e.name, pattern)]
@@ -269,8 +273,7 @@ def probe_backup(backup_dir, pattern, warn_hours, fail_hours, require_manifest=T
     if require_manifest:
         entries = [e for e in entries if os.path.splitext(e.name)[0] + MANIFEST_SUFFIX in names]
     if not entries:
-        what = "verified backup (%s with its %s)" % (pattern, MANIFEST_SUFFIX) if require_manifest else pattern
-        return [Probe("backup_age", FAIL, "none", "no %s in %s: has the backup job ever run?" % (what, backup_dir))]
+        return [_no_backup_yet(backup_dir, pattern, warn_hours, require_manifest, job_file)]
     newest = max(entries, key=lambda e: e.stat().st_mtime)
     hours = (time.time() - newest.stat().st_mtime) / 3600.0
     value = "%.1fh (%s)" % (hours, newest.name)
@@ -317,6 +320,27 @@ def probe_offsite(status_file, warn_hours, fail_hours, now=None):
         probes.append(Probe(probe_name, status, "%.1fh" % hours, "; ".join(hints), age_hours=round(hours, 2),
                             repository=entry.get("url")))
     return probes
+
+
+def _no_backup_yet(backup_dir, pattern, warn_hours, require_manifest, job_file):
+    what = "verified backup (%s with its %s)" % (pattern, MANIFEST_SUFFIX) if require_manifest else pattern
+    take_one = "take one now with playbooks/backup.yml"
+    if not job_file:
+        return Probe("backup_age", FAIL, "none", "no %s in %s: has the backup job ever run?" % (what, backup_dir))
+    try:
+        installed = os.stat(job_file).st_mtime
+    except OSError:
+        return Probe("backup_age", FAIL, "none", "no %s in %s and no backup job installed (%s is missing): converge "
+                     "the convex_backup role (site.yml --tags convex_backup), then %s" % (what, backup_dir, job_file, take_one))
+    hours = max(0.0, (time.time() - installed) / 3600.0)
+    stamp = time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(installed))
+    if hours < warn_hours:
+        return Probe("backup_age", WARN, "none yet", "no backup yet, job installed %s (%s); its first scheduled run is "
+                     "due within %gh of that; %s" % (stamp, job_file, warn_hours, take_one),
+                     installed_hours=round(hours, 2))
+    return Probe("backup_age", FAIL, "none", "no %s in %s although the job was installed %.1fh ago (%s, %s): its first "
+                 "scheduled run should have happened; check the backup job's logs, then %s"
+                 % (what, backup_dir, hours, stamp, job_file, take_one), installed_hours=round(hours, 2))
 
 
 # ---------------------------------------------------------------------------- runner

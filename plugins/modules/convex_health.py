@@ -86,6 +86,14 @@ options:
       - The offsite status file the P(joelclaw.macmini.convex_backup#role) job writes after each restic copy;
         enables one C(offsite_age <repository>) probe per repository (age of its newest snapshot, with the
         O(thresholds.backup_age_warn_hours) / O(thresholds.backup_age_fail_hours) limits; a failed copy or check warns).
+  backup_job_file:
+    description:
+      - A file the backup job's installation writes, such as the config of the
+        P(joelclaw.macmini.convex_backup#role) job (C(<convex_backup_install_dir>/config.json)).
+      - When O(backup_dir) holds no backup yet and this file changed less than
+        O(thresholds.backup_age_warn_hours) ago, C(backup_age) warns ("no backup yet, job installed")
+        instead of failing, until the daily job's first scheduled run is due.
+      - When it is missing, the hint says to install the job.
     type: path
   timeout:
     description: Seconds each probe may take.
@@ -252,7 +260,7 @@ def build_jobs(params, admin_key):
     if params["backup_dir"]:
         jobs.append((["backup_age"], tmo["backup_age"], lambda: health.probe_backup(
             params["backup_dir"], params["backup_pattern"], limit["backup_age_warn_hours"], limit["backup_age_fail_hours"],
-            params["backup_require_manifest"])))
+            params["backup_require_manifest"], params["backup_job_file"])))
     if params["offsite_status_file"]:
         jobs.append((["offsite_age"], tmo["offsite_age"], lambda: health.probe_offsite(
             params["offsite_status_file"], limit["backup_age_warn_hours"], limit["backup_age_fail_hours"])))
@@ -277,6 +285,7 @@ def main():
             backup_pattern=dict(type="str", default="*.zip"),
             backup_require_manifest=dict(type="bool", default=True),
             offsite_status_file=dict(type="path"),
+            backup_job_file=dict(type="path"),
             timeout=dict(type="float", default=5),
             timeouts=dict(type="dict", default={}),
             thresholds=dict(type="dict", default={}, options=THRESHOLDS, apply_defaults=True),

@@ -106,9 +106,11 @@ RENDER_CONVERGE = """
 
 
 def ansible_playbook_with_inventory(workdir: Path, playbook: Path, inventory: Path, extra_vars: dict | None = None,
-                                    check: bool = False, verbosity: int = 0, prefix: tuple = ()) -> PlaybookRun:
+                                    check: bool = False, verbosity: int = 0, prefix: tuple = (),
+                                    options: tuple = ()) -> PlaybookRun:
     """Run a playbook file in place with -i inventory; extra_vars only for what users pass with -e.
-    prefix wraps the command (e.g. a namespace that gives the user another home directory)."""
+    prefix wraps the command (e.g. a namespace that gives the user another home directory); options
+    are further ansible-playbook options (e.g. --tags)."""
     workdir.mkdir(parents=True, exist_ok=True)
     cmd = [*prefix, str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(inventory), str(playbook)]
     if extra_vars:
@@ -119,6 +121,7 @@ def ansible_playbook_with_inventory(workdir: Path, playbook: Path, inventory: Pa
         cmd.append("--check")
     if verbosity:
         cmd.append("-" + "v" * verbosity)
+    cmd += list(options)
     return _run(cmd, workdir)
 
 

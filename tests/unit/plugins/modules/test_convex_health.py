@@ -170,6 +170,30 @@ def test_backup_probe_edge_cases(run_module, convex_standin, tmp_path):
     assert "cannot read" in by_name(result)["backup_age"]["hint"]
 
 
+def test_no_backup_yet_warns_until_the_installed_jobs_first_run_is_due(run_module, convex_standin, tmp_path):
+    """Right after the first converge the job is installed (its config exists) and no backup exists:
+    a warning, not a failure, until a daily run is due (backup_age_warn_hours after the install)."""
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    job = tmp_path / "config.json"
+    job.write_text("{}")
+    args = base_args(convex_standin, backup_dir=str(backups), backup_job_file=str(job))
+    fresh = run_module(convex_health, args)
+    probe = by_name(fresh)["backup_age"]
+    assert probe["status"] == "warn" and probe["value"] == "none yet", probe
+    assert "no backup yet, job installed" in probe["hint"] and "playbooks/backup.yml" in probe["hint"]
+
+    overdue = time.time() - 27 * 3600  # past the default 26 h: the first daily run should have happened
+    os.utime(job, (overdue, overdue))
+    late = by_name(run_module(convex_health, args))["backup_age"]
+    assert late["status"] == "fail" and "should have happened" in late["hint"], late
+    assert late["installed_hours"] >= 27
+
+    job.unlink()
+    missing = by_name(run_module(convex_health, args))["backup_age"]
+    assert missing["status"] == "fail" and "no backup job installed" in missing["hint"], missing
+
+
 # ---------------------------------------------------------------------------- TLS
 @pytest.fixture(scope="module")
 def tls_server_factory(tmp_path_factory):
