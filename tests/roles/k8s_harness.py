@@ -37,12 +37,19 @@ through the status subresources:
   ControllerRevision data, which tests never compare against (guessed equivalent);
 * deployment controller: the Deployment status counters (deployment_ready in the same file);
   no ReplicaSets and no dashboard pods;
-* namespace controller: reset() deletes every test namespace with its content.
+* namespace controller: reset() deletes every test namespace with its content (cluster-scoped
+  objects a test creates are its own to delete).
 hold() leaves a workload's rollout stuck (new updateRevision, nothing ready) to exercise timeouts;
 set_restarts() sets a pod's container restart count.
 
-What stays out of reach: pod logs (they come from the kubelet); a test that needs them keeps
-its own narrow seam.
+* kubelet registration: one Node (<cluster>-controlplane-1, as Talos's docker provisioner names
+  it) with its InternalIP and kubelet port; the pods are bound to it.
+
+Pod logs come from the kubelet, which does not run here. That is the ONE seam: KubeletLogs, a
+TLS server on the node's kubelet port that only answers GET /containerLogs/... with the text a test
+set (set_log()). The path up to it is real: clients ask kube-apiserver for pods/{name}/log, and
+kube-apiserver calls the node's kubelet endpoint with its kubelet client certificate, verifying
+the kubelet's serving certificate against the cluster CA.
 """
 from __future__ import annotations
 
@@ -569,6 +576,7 @@ class Controllers(threading.Thread):
     """The controllers the roles rely on, played through the API (see the module docstring)."""
 
     PERIOD = 0.2
+    IDLE_PERIOD = 0.5  # nothing to do: poll less (the API server's CPU is shared with ansible)
 
     def __init__(self, cp: ControlPlane):
         super().__init__(daemon=True, name="fake-controllers")
@@ -610,7 +618,7 @@ class Controllers(threading.Thread):
                 busy = True
             if not busy:
                 self.idle.set()
-            time.sleep(self.PERIOD)
+            time.sleep(self.PERIOD if busy else self.IDLE_PERIOD)
 
     def node(self):
         """The one node, as the kubelet registers it: its InternalIP and kubelet port (the log seam)."""
