@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -77,6 +78,8 @@ class MacProject(Project):
 
     def __init__(self, base, host_vars):
         super().__init__(base, host_vars)
+        # The playbooks in the repository find the contract next to the inventory, as in the sample one.
+        shutil.copytree(base / "group_vars", base / "inventory" / "group_vars")
         (base / "inventory" / "hosts.yml").write_text(yaml.safe_dump({"all": {"children": {"macmini": {"hosts": {
             "localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}}}))
 
