@@ -403,7 +403,9 @@ def test_fields_of_other_managers_survive_and_ours_are_taken_back(project, kube)
 STORAGE_PLAY = """
 - name: Apply colima_talos's local-path storage, then the Convex workloads, in one play.
   hosts: localhost
-  gather_facts: false
+  # As site.yml: colima_talos's defaults read the user_dir fact.
+  gather_facts: true
+  gather_subset: [min]
   pre_tasks:
     - name: Apply the local-path StorageClass manifest as colima_talos does once its node is up.
       ansible.builtin.include_role:
