@@ -673,7 +673,9 @@ class Controllers(threading.Thread):
         for pod in self._pods(ns, spec["selector"]["matchLabels"]):
             ordinal = pod["metadata"]["name"].rsplit("-", 1)[-1]
             if pod["metadata"]["name"].startswith(name + "-") and ordinal.isdigit() and int(ordinal) >= replicas:
-                cp.request("DELETE", "/api/v1/namespaces/%s/pods/%s" % (ns, pod["metadata"]["name"]))
+                # Grace period 0: a pod bound to a node waits for its kubelet otherwise, and there is none.
+                cp.request("DELETE", "/api/v1/namespaces/%s/pods/%s" % (ns, pod["metadata"]["name"]),
+                           {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0})
                 busy = True
         want = {"observedGeneration": meta["generation"], "replicas": replicas, "readyReplicas": replicas,
                 "currentReplicas": replicas, "updatedReplicas": replicas, "availableReplicas": replicas,
