@@ -95,6 +95,9 @@ def project(tmp_path, kube, convex):
     url, dashboard_port = convex
     ports = copy.deepcopy(GROUP_VARS["convex_published_ports"])
     ports["dashboard"]["host_port"] = dashboard_port
+    # The stand-in's port as the backend's published host port: backup.yml and restore.yml reach the
+    # backend there (convex_backup_url), as on the Mac.
+    ports["api"]["host_port"] = int(url.rsplit(":", 1)[1])
     return MacProject(tmp_path / "project", {
         "convex_state_dir": str(tmp_path / "state"),
         "convex_k8s_apply": True,
