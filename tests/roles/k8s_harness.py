@@ -37,12 +37,19 @@ through the status subresources:
   ControllerRevision data, which tests never compare against (guessed equivalent);
 * deployment controller: the Deployment status counters (deployment_ready in the same file);
   no ReplicaSets and no dashboard pods;
-* namespace controller: reset() deletes every test namespace with its content.
+* namespace controller: reset() deletes every test namespace with its content (cluster-scoped
+  objects a test creates are its own to delete).
 hold() leaves a workload's rollout stuck (new updateRevision, nothing ready) to exercise timeouts;
 set_restarts() sets a pod's container restart count.
 
-What stays out of reach: pod logs (they come from the kubelet); a test that needs them keeps
-its own narrow seam.
+* kubelet registration: one Node (<cluster>-controlplane-1, as Talos's docker provisioner names
+  it) with its InternalIP and kubelet port; the pods are bound to it.
+
+Pod logs come from the kubelet, which does not run here. That is the ONE seam: KubeletLogs, a
+TLS server on the node's kubelet port that only answers GET /containerLogs/... with the text a test
+set (set_log()). The path up to it is real: clients ask kube-apiserver for pods/{name}/log, and
+kube-apiserver calls the node's kubelet endpoint with its kubelet client certificate, verifying
+the kubelet's serving certificate against the cluster CA.
 """
 from __future__ import annotations
 
@@ -61,7 +68,9 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -74,6 +83,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = ROOT / "scripts" / "build-kube-apiserver.sh"
 CLUSTER_NAME = "joelclaw"  # colima_talos_cluster_name's default
+NODE_NAME = CLUSTER_NAME + "-controlplane-1"  # the node container's name (roles/colima_talos/README.md)
 SYSTEM_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease"}
 READY_TIMEOUT = 180  # seconds; two shared cores start kube-apiserver in about 10-30 s
 
@@ -180,6 +190,13 @@ def write_pki(pki: Path):
     admin_key = ec.generate_private_key(ec.SECP256R1())
     admin = _sign(_name(ADMIN_USER, "system:masters"), admin_key, ca_name, ca_key, client=True)
     sa_key = ec.generate_private_key(ec.SECP256R1())
+    # The kubelet pair (serving, IP 127.0.0.1) of the log seam, and the client pair kube-apiserver
+    # presents to kubelets (Talos: --kubelet-client-certificate, CN apiserver-kubelet-client).
+    kubelet_key = ec.generate_private_key(ec.SECP256R1())
+    kubelet = _sign(_name(NODE_NAME), kubelet_key, ca_name, ca_key, server=True)
+    kubelet_client_key = ec.generate_private_key(ec.SECP256R1())
+    kubelet_client = _sign(_name("apiserver-kubelet-client", "system:masters"), kubelet_client_key, ca_name, ca_key,
+                           client=True)
     files = {
         "ca.crt": ca.public_bytes(serialization.Encoding.PEM),
         "apiserver.crt": server.public_bytes(serialization.Encoding.PEM),
@@ -187,6 +204,10 @@ def write_pki(pki: Path):
         "admin.crt": admin.public_bytes(serialization.Encoding.PEM),
         "admin.key": _pem_key(admin_key),
         "service-account.key": _pem_key(sa_key),
+        "kubelet.crt": kubelet.public_bytes(serialization.Encoding.PEM),
+        "kubelet.key": _pem_key(kubelet_key),
+        "apiserver-kubelet-client.crt": kubelet_client.public_bytes(serialization.Encoding.PEM),
+        "apiserver-kubelet-client.key": _pem_key(kubelet_client_key),
         "service-account.pub": sa_key.public_key().public_bytes(serialization.Encoding.PEM,
                                                                 serialization.PublicFormat.SubjectPublicKeyInfo),
     }
@@ -211,6 +232,7 @@ class ControlPlane:
         self.audit_mark = 0
         self._ssl = None
         self.controllers = None
+        self.kubelet = None
 
     # ---- lifecycle
     def start(self):
@@ -248,6 +270,11 @@ class ControlPlane:
             "--admission-control-config-file", str(admission),
             "--audit-policy-file", str(audit_policy), "--audit-log-path", str(self.audit_log),
             "--allow-privileged=true",
+            # How kube-apiserver reaches kubelets for pods/log (here: the log seam, KubeletLogs below).
+            "--kubelet-certificate-authority", str(pki / "ca.crt"),
+            "--kubelet-client-certificate", str(pki / "apiserver-kubelet-client.crt"),
+            "--kubelet-client-key", str(pki / "apiserver-kubelet-client.key"),
+            "--kubelet-preferred-address-types", "InternalIP",
             "--profiling=false",
             "--service-cluster-ip-range", "10.96.0.0/12",
             "--service-account-issuer", "https://127.0.0.1:%d" % self.port,
@@ -258,6 +285,8 @@ class ControlPlane:
         self._ssl.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
         self.wait_ready()
         self._write_kubeconfig(files)
+        self.kubelet = KubeletLogs(pki)
+        self.kubelet.start()
         self.controllers = Controllers(self)
         self.controllers.start()
         return self
@@ -295,6 +324,8 @@ class ControlPlane:
     def stop(self):
         if self.controllers:
             self.controllers.stop()
+        if self.kubelet:
+            self.kubelet.stop()
         for _name, proc in reversed(self.procs):
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -364,6 +395,10 @@ class ControlPlane:
     def release(self, kind, namespace, name):
         self.controllers.held.discard((kind, namespace, name))
 
+    def set_log(self, namespace, pod, container, text):
+        """What the (fake) kubelet answers for this container's log: the one log seam (KubeletLogs)."""
+        self.kubelet.logs[(namespace, pod, container)] = text
+
     def set_restarts(self, namespace, pod, count):
         path = "/api/v1/namespaces/%s/pods/%s" % (namespace, pod)
         obj = self.request("GET", path)
@@ -424,9 +459,70 @@ class ControlPlane:
                     continue
                 delete_namespace(self, name, resources)
             self.controllers.held.clear()
+            self.kubelet.logs.clear()
             self.audit_mark = self.audit_log.stat().st_size if self.audit_log.exists() else 0
         finally:
             self.controllers.paused.clear()
+
+
+class KubeletLogHandler(BaseHTTPRequestHandler):
+    """GET /containerLogs/{namespace}/{pod}/{container}: the kubelet route kube-apiserver calls for
+    pods/log (kubernetes v1.35.0 pkg/registry/core/pod/strategy.go LogLocation builds this path on
+    the node's preferred address and daemonEndpoints.kubeletEndpoint.Port; pkg/kubelet/server/server.go
+    registers it). Query parameters (follow, tailLines, sinceSeconds...) are ignored: the text set by
+    the test is the whole log."""
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    def do_GET(self):
+        segs = [s for s in urllib.parse.urlsplit(self.path).path.split("/") if s]
+        text = None
+        if len(segs) == 4 and segs[0] == "containerLogs":
+            text = self.server.logs.get(tuple(segs[1:]))
+        if text is None:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        data = text.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class KubeletLogs(ThreadingHTTPServer):
+    """THE ONE SEAM: a kubelet that only serves container logs, over TLS on loopback.
+
+    Pod logs come from the kubelet, which does not run here. Everything up to it is real: the
+    client asks kube-apiserver for pods/{name}/log (RBAC, the pod's node), and kube-apiserver
+    fetches the log from the node's kubelet endpoint with its kubelet client certificate, checking
+    this server's certificate against the cluster CA. Only the log text is the test's (set_log())."""
+
+    daemon_threads = True
+
+    def __init__(self, pki: Path):
+        super().__init__(("127.0.0.1", 0), KubeletLogHandler)
+        self.logs = {}
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(pki / "kubelet.crt"), str(pki / "kubelet.key"))
+        context.load_verify_locations(str(pki / "ca.crt"))
+        context.verify_mode = ssl.CERT_REQUIRED  # the API server's kubelet client certificate
+        self.socket = context.wrap_socket(self.socket, server_side=True)
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True, name="kubelet-logs")
+
+    @property
+    def port(self):
+        return self.server_address[1]
+
+    def start(self):
+        self.thread.start()
+
+    def stop(self):
+        self.shutdown()
+        self.server_close()
 
 
 def namespaced_resources(cp):
@@ -480,6 +576,7 @@ class Controllers(threading.Thread):
     """The controllers the roles rely on, played through the API (see the module docstring)."""
 
     PERIOD = 0.2
+    IDLE_PERIOD = 0.5  # nothing to do: poll less (the API server's CPU is shared with ansible)
 
     def __init__(self, cp: ControlPlane):
         super().__init__(daemon=True, name="fake-controllers")
@@ -521,11 +618,28 @@ class Controllers(threading.Thread):
                 busy = True
             if not busy:
                 self.idle.set()
-            time.sleep(self.PERIOD)
+            time.sleep(self.PERIOD if busy else self.IDLE_PERIOD)
+
+    def node(self):
+        """The one node, as the kubelet registers it: its InternalIP and kubelet port (the log seam)."""
+        cp = self.cp
+        path = "/api/v1/nodes/" + NODE_NAME
+        node = cp.get(path)
+        if node is None:
+            node = cp.request("POST", "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {
+                "name": NODE_NAME, "labels": {"kubernetes.io/hostname": NODE_NAME,
+                                              "node-role.kubernetes.io/control-plane": ""}}})
+        endpoint = node.get("status", {}).get("daemonEndpoints", {}).get("kubeletEndpoint", {}).get("Port")
+        if endpoint == cp.kubelet.port:
+            return False
+        cp.patch_status(path, {
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": NODE_NAME}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": cp.kubelet.port}}})
+        return True
 
     def reconcile(self):
-        busy = False
         cp = self.cp
+        busy = self.node()
         for ns in cp.request("GET", "/api/v1/namespaces")["items"]:
             name = ns["metadata"]["name"]
             if ns["status"].get("phase") == "Active" and cp.get(
@@ -559,7 +673,9 @@ class Controllers(threading.Thread):
         for pod in self._pods(ns, spec["selector"]["matchLabels"]):
             ordinal = pod["metadata"]["name"].rsplit("-", 1)[-1]
             if pod["metadata"]["name"].startswith(name + "-") and ordinal.isdigit() and int(ordinal) >= replicas:
-                cp.request("DELETE", "/api/v1/namespaces/%s/pods/%s" % (ns, pod["metadata"]["name"]))
+                # Grace period 0: a pod bound to a node waits for its kubelet otherwise, and there is none.
+                cp.request("DELETE", "/api/v1/namespaces/%s/pods/%s" % (ns, pod["metadata"]["name"]),
+                           {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0})
                 busy = True
         want = {"observedGeneration": meta["generation"], "replicas": replicas, "readyReplicas": replicas,
                 "currentReplicas": replicas, "updatedReplicas": replicas, "availableReplicas": replicas,
@@ -613,6 +729,7 @@ class Controllers(threading.Thread):
                            "apps.kubernetes.io/pod-index": str(ordinal)})
             pod_spec = template["spec"]
             pod_spec["hostname"], pod_spec["subdomain"] = pod_name, sts["spec"].get("serviceName", "")
+            pod_spec["nodeName"] = NODE_NAME  # scheduled: the one node (its kubelet serves the logs)
             pod_spec.setdefault("volumes", [])
             for vct in sts["spec"].get("volumeClaimTemplates", []):
                 pod_spec["volumes"].append({"name": vct["metadata"]["name"], "persistentVolumeClaim": {

@@ -1,445 +1,432 @@
 # Copyright (c) 2026 joelclaw.macmini contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The apply path (convex_k8s_apply: true) against STAND-INS, since no kube-apiserver runs here.
+"""convex_backend's apply path and playbooks/upgrade.yml against a REAL kube-apiserver.
 
-* FakeKubeApiServer below is a TEST STAND-IN for the Kubernetes API: discovery, GET, DELETE and
-  server-side apply (PATCH application/apply-patch+yaml) for the kinds the roles use, and workload
-  status reported ready at once. It is not Kubernetes: no admission, no defaulting, no field
-  ownership, no real merge. It proves the roles drive kubernetes.core the intended way
-  (server-side apply with our field manager, Secret read back, rollout wait reached), not that a
-  real cluster accepts the objects; the strict schema tests cover the objects themselves.
-* tests/standins/convex/convex_standin.py is the Convex TEST STAND-IN (upstream HTTP contract),
-  so the admin key is verified live and the bridge variables are really set.
+* The cluster is tests/roles/k8s_harness.py: etcd + kube-apiserver v1.35 (Talos's flags, Pod
+  Security), no kubelet: the harness plays the StatefulSet/Deployment controllers through the
+  status subresources, and ``kube.hold()`` leaves a rollout stuck.
+* Pod logs have no kubelet here. The upgrade's migration gate reads the backend's log with
+  kubernetes.core.k8s_log through the real API server (pods/log, RBAC, the pod's node); the one
+  seam is the node's kubelet endpoint, which only serves the log text the test sets with
+  ``kube.set_log()`` (KubeletLogs in the harness; tests/k8s/README.md).
+* tests/standins/convex/convex_standin.py is the Convex TEST STAND-IN (upstream HTTP contract): the
+  admin key is verified live, the bridge variables are really set, exports and imports are served.
+
+Variables come the way users set them: the repository's group_vars/all, the test's values in the
+inventory's host_vars; only what the playbooks document as -e (convex_upgrade_sha, the restore
+choice and confirmation) is passed as extra vars.
 """
 from __future__ import annotations
 
-import base64
 import copy
 import json
 import os
-import socket
+import shutil
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from pathlib import Path
 
 import pytest
 import yaml
 
-from test_convex_backend import GROUP_VARS, OTHER_SHA, PLAY, ROOT, SECRET, ansible_playbook, variables
+from k8s_harness import control_plane, free_port, kube  # noqa: F401  pylint: disable=unused-import
+from test_k8s_apply import NAMESPACE, SECRET, Project, client_writes, objects
 
-CORE = [("namespaces", "Namespace", False), ("secrets", "Secret", True), ("services", "Service", True),
-        ("pods", "Pod", True), ("pods/log", "Pod", True), ("persistentvolumeclaims", "PersistentVolumeClaim", True)]
-APPS = [("statefulsets", "StatefulSet", True), ("deployments", "Deployment", True)]
-
-
-def resource_list(group_version, resources):
-    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": [
-        {"name": plural, "singularName": kind.lower(), "namespaced": namespaced, "kind": kind,
-         "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]}
-        for plural, kind, namespaced in resources]}
-
-
-class FakeKubeApiServer(ThreadingHTTPServer):
-    """TEST STAND-IN for the few Kubernetes API calls kubernetes.core makes for these roles."""
-
-    daemon_threads = True
-
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), FakeKubeHandler)
-        self.objects = {}      # (plural, namespace, name) -> object
-        self.requests = []     # (method, path, query, content_type, body)
-        self.applied_at = []   # (time, path, body) of every server-side apply
-        self.lock = threading.Lock()
-        self.version = 0
-        self.backend_log = "INFO db metadata version up to date at 119\nINFO Migration complete\n"
-
-    def next_version(self):
-        self.version += 1
-        return str(self.version)
-
-
-def not_found(name):
-    return 404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
-                 "message": "%s not found" % name, "code": 404}
-
-
-# kube-apiserver refuses a StatefulSet update that changes any other spec field:
-# kubernetes/kubernetes pkg/apis/apps/validation/validation.go ValidateStatefulSetUpdate (read through code
-# search; the field list as Kubernetes 1.34/1.35 print it, with revisionHistoryLimit). The Status shape is a
-# field.Forbidden turned into an Invalid error (apimachinery errors.NewInvalid: reason Invalid, code 422).
-STATEFULSET_MUTABLE = ("replicas", "ordinals", "template", "updateStrategy", "revisionHistoryLimit",
-                       "persistentVolumeClaimRetentionPolicy", "minReadySeconds")
-
-
-def immutable_spec(obj):
-    return {k: v for k, v in obj.get("spec", {}).items() if k not in STATEFULSET_MUTABLE}
-
-
-def statefulset_forbidden(name):
-    detail = ("Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', "
-              "'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and "
-              "'minReadySeconds' are forbidden")
-    return 422, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                 "message": 'StatefulSet.apps "%s" is invalid: spec: %s' % (name, detail), "reason": "Invalid",
-                 "details": {"name": name, "group": "apps", "kind": "StatefulSet",
-                             "causes": [{"reason": "FieldValueForbidden", "message": detail, "field": "spec"}]},
-                 "code": 422}
-
-
-def ready(obj):
-    """Report workloads as rolled out, the way the waiter of kubernetes.core reads it."""
-    spec = obj.get("spec", {})
-    generation = obj["metadata"]["generation"]
-    if obj["kind"] == "StatefulSet":
-        n = spec.get("replicas", 1)
-        obj["status"] = {"observedGeneration": generation, "replicas": n, "readyReplicas": n, "updatedReplicas": n,
-                         "currentRevision": "rev-%d" % generation, "updateRevision": "rev-%d" % generation}
-    elif obj["kind"] == "Deployment":
-        n = spec.get("replicas", 1)
-        obj["status"] = {"observedGeneration": generation, "replicas": n, "availableReplicas": n,
-                         "readyReplicas": n, "updatedReplicas": n}
-
-
-class FakeKubeHandler(BaseHTTPRequestHandler):
-    def log_message(self, *args):  # quiet
-        pass
-
-    def reply(self, status, body):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def route(self):
-        parts = urlsplit(self.path)
-        segs = [s for s in parts.path.split("/") if s]
-        if segs[:2] == ["api", "v1"]:
-            rest = segs[2:]
-        elif segs[:3] == ["apis", "apps", "v1"]:
-            rest = segs[3:]
-        else:
-            return None
-        if rest[:1] == ["namespaces"] and len(rest) == 2:
-            return ("namespaces", None, rest[1])
-        if rest[:1] == ["namespaces"] and len(rest) == 4:
-            return (rest[2], rest[1], rest[3])
-        if rest[:1] == ["namespaces"] and len(rest) == 3:
-            return ("list", rest[1], rest[2])
-        if rest[:1] == ["namespaces"] and len(rest) == 5 and rest[2] == "pods" and rest[4] == "log":
-            return ("log", rest[1], rest[3])
-        return None
-
-    def workload_pod(self, namespace):
-        """The pod a ready StatefulSet would have, for list and log requests."""
-        sts = self.server.objects.get(("statefulsets", namespace, "convex"))
-        if not sts:
-            return []
-        container = sts["spec"]["template"]["spec"]["containers"][0]
-        return [{"apiVersion": "v1", "kind": "Pod",
-                 "metadata": {"name": "convex-0", "namespace": namespace,
-                              "labels": sts["spec"]["template"]["metadata"]["labels"]},
-                 "spec": {"containers": [{"name": container["name"], "image": container["image"]}]},
-                 "status": {"phase": "Running", "containerStatuses": [
-                     {"name": container["name"], "ready": True, "restartCount": 0, "image": container["image"],
-                      "imageID": "", "started": True}]}}]
-
-    def do_GET(self):
-        server = self.server
-        path = urlsplit(self.path).path
-        with server.lock:
-            server.requests.append(("GET", path, urlsplit(self.path).query, None, None))
-        static = {
-            "/version": {"major": "1", "minor": "34", "gitVersion": "v1.34.0"},
-            "/api": {"kind": "APIVersions", "versions": ["v1"]},
-            "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
-                {"name": "apps", "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
-                 "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"}}]},
-            "/api/v1": resource_list("v1", CORE),
-            "/apis/apps/v1": resource_list("apps/v1", APPS),
-        }
-        if path in static:
-            return self.reply(200, static[path])
-        key = self.route()
-        with server.lock:
-            if key and key[0] == "log":
-                data = server.backend_log.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-                return None
-            if key and key[0] == "list" and key[2] == "pods":
-                return self.reply(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {},
-                                        "items": self.workload_pod(key[1])})
-            if key and key[0] == "persistentvolumeclaims" and key[2] == "data-convex-0" and self.workload_pod(key[1]):
-                return self.reply(200, {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                                        "metadata": {"name": key[2], "namespace": key[1]},
-                                        "spec": {"accessModes": ["ReadWriteOnce"]}, "status": {"phase": "Bound"}})
-            if key and key in server.objects:
-                return self.reply(200, server.objects[key])
-        return self.reply(*not_found(path))
-
-    def do_DELETE(self):
-        key = self.route()
-        with self.server.lock:
-            self.server.requests.append(("DELETE", urlsplit(self.path).path, "", None, None))
-            if key and key in self.server.objects:
-                del self.server.objects[key]
-                return self.reply(200, {"kind": "Status", "apiVersion": "v1", "status": "Success"})
-        return self.reply(*not_found(self.path))
-
-    def do_PATCH(self):
-        length = int(self.headers.get("Content-Length", "0"))
-        raw = self.rfile.read(length).decode()
-        content_type = self.headers.get("Content-Type", "")
-        query = urlsplit(self.path).query
-        server = self.server
-        with server.lock:
-            server.requests.append(("PATCH", urlsplit(self.path).path, query, content_type, raw))
-            server.applied_at.append((time.time(), urlsplit(self.path).path, raw))
-            if content_type != "application/apply-patch+yaml":
-                return self.reply(415, {"kind": "Status", "code": 415, "message": "only server-side apply here"})
-            body = yaml.safe_load(raw)
-            key = self.route()
-            old = server.objects.get(key)
-            if key[1] is not None and ("namespaces", None, key[1]) not in server.objects:
-                # The NamespaceLifecycle admission plugin refuses objects in a namespace that does not exist
-                # (kubernetes staging/src/k8s.io/apiserver/pkg/admission/plugin/namespace/lifecycle/admission.go,
-                # a NotFound for the namespace). Written from what that plugin is documented to do; the exact
-                # Status wording is guessed.
-                return self.reply(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                                        "message": 'namespaces "%s" not found' % key[1], "reason": "NotFound",
-                                        "details": {"name": key[1], "kind": "namespaces"}, "code": 404})
-            if old is not None and key[0] == "statefulsets" and immutable_spec(body) != immutable_spec(old):
-                return self.reply(*statefulset_forbidden(key[2]))
-            new = copy.deepcopy(body)
-            meta = new.setdefault("metadata", {})
-            if old is not None:
-                for field in ("uid", "creationTimestamp", "generation", "resourceVersion"):
-                    meta[field] = old["metadata"][field]
-                applied_old = {k: v for k, v in old.items() if k != "status"}
-                applied_old["metadata"] = {k: v for k, v in old["metadata"].items()
-                                           if k not in ("uid", "creationTimestamp", "generation", "resourceVersion")}
-                if applied_old != body:
-                    meta["resourceVersion"] = server.next_version()
-                    if body.get("spec") != old.get("spec"):
-                        meta["generation"] = old["metadata"]["generation"] + 1
-            else:
-                meta.update(uid="uid-%s" % server.next_version(), creationTimestamp="2026-01-01T00:00:00Z",
-                            generation=1, resourceVersion=server.next_version())
-            ready(new)
-            server.objects[key] = new
-            return self.reply(200 if old is not None else 201, new)
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def kube(tmp_path):
-    server = FakeKubeApiServer()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-        "clusters": [{"name": "fake", "cluster": {"server": "http://127.0.0.1:%d" % server.server_address[1]}}],
-        "users": [{"name": "fake", "user": {}}],
-        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
-    }))
-    kubeconfig.chmod(0o600)
-    yield server, kubeconfig
-    server.shutdown()
-    server.server_close()
-
-
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "unit" / "fakebin"))
 import docker_images  # noqa: E402  pylint: disable=wrong-import-position
 
-
-@pytest.fixture(autouse=True)
-def registry(tmp_path, monkeypatch):
-    """A fake `docker` (tests/unit/fakebin/docker_images.py) on PATH for the image check of apply mode:
-    the images of both shas the tests use exist for linux/amd64 and linux/arm64."""
-    fakebin = tmp_path / "fakebin"
-    fakebin.mkdir()
-    docker_images.install(fakebin)
-    colima_home = tmp_path / "colima"
-    colima_home.mkdir(exist_ok=True)  # colima v0.10.3 config/files.go: $COLIMA_HOME only when it exists
-    state = tmp_path / "registry.json"
-    images = {"ghcr.io/get-convex/convex-%s:%s" % (part, sha): ["linux/amd64", "linux/arm64"]
-              for part in ("backend", "dashboard") for sha in (GROUP_VARS["convex_image_sha"], OTHER_SHA)}
-    state.write_text(json.dumps({"images": images, "daemon_host": "unix://%s/default/docker.sock" % colima_home}))
-    monkeypatch.setenv("FAKE_DOCKER_IMAGES", str(state))
-    monkeypatch.setenv("COLIMA_HOME", str(colima_home))
-    monkeypatch.setenv("PATH", str(fakebin) + os.pathsep + os.environ.get("PATH", ""))
-    monkeypatch.delenv("DOCKER_HOST", raising=False)
-    return state
+GROUP_VARS = yaml.safe_load((ROOT / "group_vars" / "all" / "main.yml").read_text())
+SHA = GROUP_VARS["convex_image_sha"]
+OTHER_SHA = "0123456789abcdef0123456789abcdef01234567"
+UPGRADE = str(ROOT / "playbooks" / "upgrade.yml")
+RESTORE = str(ROOT / "playbooks" / "restore.yml")
+# What the backend prints when its migrations are done (crates/model/src/migrations.rs and
+# crates/migrations_model/src/lib.rs at get-convex/convex-backend 94a42c3d: "Migrated {}",
+# "Migration complete"; the "Executing Migration …/…" line with the log line to wait for).
+MIGRATED_LOG = ("WARN Executing Migration 128/128. Wait for log line 'Migrated 128'\n"
+                "INFO Migrated 128\nINFO Migration complete\n")
 
 
 @pytest.fixture
 def convex(tmp_path):
+    """The Convex TEST STAND-IN on free ports (API and dashboard), with the roles' instance secret."""
     port, dashboard_port = free_port(), free_port()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "standins" / "convex" / "convex_standin.py"),
-                             "--port", str(port), "--dashboard-port", str(dashboard_port),
-                             "--instance-name", "joelclaw", "--instance-secret", SECRET],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = "http://127.0.0.1:%d" % port
-    for _attempt in range(100):
-        try:
-            urllib.request.urlopen(url + "/version", timeout=1).read()
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield url, dashboard_port
-    proc.terminate()
-    proc.wait(timeout=10)
+    with subprocess.Popen([sys.executable, str(ROOT / "tests" / "standins" / "convex" / "convex_standin.py"),
+                           "--port", str(port), "--dashboard-port", str(dashboard_port),
+                           "--instance-name", "joelclaw", "--instance-secret", SECRET],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
+        url = "http://127.0.0.1:%d" % port
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/version", timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        yield url, dashboard_port
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
-def apply_vars(tmp_path, kubeconfig, convex, **overrides):
+class MacProject(Project):
+    """The sample inventory's shape: the host in group macmini, which the playbooks target."""
+
+    def __init__(self, base, host_vars):
+        super().__init__(base, host_vars)
+        # The playbooks in the repository find the contract next to the inventory, as in the sample one.
+        shutil.copytree(base / "group_vars", base / "inventory" / "group_vars")
+        (base / "inventory" / "hosts.yml").write_text(yaml.safe_dump({"all": {"children": {"macmini": {"hosts": {
+            "localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}}}))
+
+    def playbook(self, path, *args, **extra):
+        if extra:
+            (self.base / "extra.json").write_text(json.dumps(extra))
+            args = (*args, "-e", "@extra.json")
+        return self.run_playbook(path, *args)
+
+
+@pytest.fixture
+def project(tmp_path, kube, convex):
     url, dashboard_port = convex
     ports = copy.deepcopy(GROUP_VARS["convex_published_ports"])
     ports["dashboard"]["host_port"] = dashboard_port
-    return variables(tmp_path, convex_k8s_apply=True, convex_kubeconfig=str(kubeconfig), convex_backend_admin_url=url,
-                     convex_published_ports=ports,
-                     convex_backend_inngest_url="http://inngest-svc.joelclaw.svc.cluster.local:8288", **overrides)
+    # The stand-in's port as the backend's published host port: backup.yml and restore.yml reach the
+    # backend there (convex_backup_url), as on the Mac.
+    ports["api"]["host_port"] = int(url.rsplit(":", 1)[1])
+    return MacProject(tmp_path / "project", {
+        "convex_state_dir": str(tmp_path / "state"),
+        "convex_k8s_apply": True,
+        "convex_kubeconfig": str(kube.kubeconfig),
+        "convex_admin_url": url,
+        "convex_published_ports": ports,
+        "convex_backend_instance_secret": SECRET,
+        "convex_backend_inngest_url": "http://inngest-svc.joelclaw.svc.cluster.local:8288",
+        # No registry here: the image check runs with the fake docker in test_image_tag_never_built_*.
+        "convex_backend_image_check": "skip",
+        # The test's new sha is no upstream release: its migration range is declared the way a user
+        # declares a release newer than playbooks/vars/convex_releases.yml.
+        "convex_upgrade_releases": {OTHER_SHA: {"database_version": 129, "migrates_from": 116}},
+    })
 
 
-def test_apply_mode_uses_server_side_apply_waits_verifies_and_reads_the_secret_back(tmp_path, kube, convex):
-    server, kubeconfig = kube
-    first = ansible_playbook(tmp_path / "run1", PLAY,
-                             apply_vars(tmp_path, kubeconfig, convex, convex_backend_instance_secret=SECRET), verbosity=2)
+def events(kube, verb=None, resource=None, subresource=None, dry_run=False):
+    found = []
+    for event in kube.audit_events():
+        ref = event.get("objectRef", {})
+        if verb and event["verb"] != verb or resource and ref.get("resource") != resource:
+            continue
+        if ref.get("subresource") != subresource or ("dryRun=All" in event["requestURI"]) != dry_run:
+            continue
+        found.append(event)
+    return found
+
+
+def flat(run):
+    """The run's output with whitespace runs as one space: the YAML result format wraps long messages."""
+    return " ".join(run.output.split())
+
+
+def image(obj):
+    return obj["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def admin_key(state: Path):
+    return [line.split("=", 1)[1].strip("'\"") for line in (state / "convex-admin.env").read_text().splitlines()
+            if line.startswith("CONVEX_SELF_HOSTED_ADMIN_KEY=")][0]
+
+
+def convex_call(url, key, path, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url + path, data=data, headers={
+        "Authorization": "Convex " + key, "Content-Type": "application/json"}, method="POST" if data else "GET")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read() or b"null")
+
+
+# ---------------------------------------------------------------- the apply path
+def test_apply_uses_server_side_apply_reads_the_secret_back_and_verifies_the_admin_key(project, kube, convex, tmp_path):
+    first = project.run("-vv")
     assert first.rc == 0, first.output
     assert SECRET not in first.output
-
-    objects = server.objects
-    assert ("namespaces", None, "joelclaw") in objects
-    secret = objects[("secrets", "joelclaw", "convex-secrets")]
-    assert base64.b64decode(secret["data"]["instance-secret"]).decode() == SECRET
-    sts = objects[("statefulsets", "joelclaw", "convex")]
-    assert sts["spec"]["serviceName"] == "convex-svc"
-    assert ("services", "joelclaw", "convex-svc") in objects
-    assert ("deployments", "joelclaw", "convex-dashboard") in objects
-    assert ("services", "joelclaw", "convex-dashboard-svc") in objects
-
-    # Every write was a server-side apply with our field manager; nothing carries last-applied data.
-    writes = [r for r in server.requests if r[0] == "PATCH"]
-    # Namespace (by each role: either may run alone), Secret, Service, StatefulSet, Service, Deployment.
-    assert len(writes) == 7
-    assert [r[1] for r in writes].count("/api/v1/namespaces/joelclaw") == 2
-    for _method, _path, query, content_type, body in writes:
-        assert content_type == "application/apply-patch+yaml"
-        assert parse_qs(query)["fieldManager"] == ["joelclaw-macmini"]
-        assert "last-applied-configuration" not in body
-    # The Secret is read back before any write; the pre-fill Secret is looked for (absent: nothing to delete).
-    first_patch = next(i for i, r in enumerate(server.requests) if r[0] == "PATCH")
-    assert any(r[0] == "GET" and r[1].endswith("/secrets/convex-secrets") for r in server.requests[:first_patch])
-    assert any(r[0] == "GET" and r[1].endswith("/secrets/convex-dashboard-admin-key") for r in server.requests)
-
-    # Admin key verified live against the Convex stand-in and written for the CLI.
-    env_file = tmp_path / "state" / "convex-admin.env"
-    assert "CONVEX_SELF_HOSTED_ADMIN_KEY=" in env_file.read_text()
-    # The bridge variable is a Convex deployment variable now.
-    key = [line.split("=", 1)[1].strip("'\"") for line in env_file.read_text().splitlines()
-           if line.startswith("CONVEX_SELF_HOSTED_ADMIN_KEY=")][0]
-    request = urllib.request.Request(convex[0] + "/api/list_environment_variables", headers={"Authorization": "Convex " + key})
-    listed = json.loads(urllib.request.urlopen(request, timeout=5).read())["environmentVariables"]
+    # Every write was a server-side apply by our field manager (the server records the manager and
+    # the Apply operation in managedFields); none carries a last-applied annotation.
+    writes = events(kube, "patch") + events(kube, "create") + events(kube, "update")
+    assert writes and all("fieldManager=joelclaw-macmini" in e["requestURI"] for e in writes), \
+        [e["requestURI"] for e in writes]
+    for key, obj in objects(kube).items():
+        assert {m["operation"] for m in obj["metadata"]["managedFields"] if m["manager"] == "joelclaw-macmini"} \
+            == {"Apply"}, key
+        assert "kubectl.kubernetes.io/last-applied-configuration" not in obj["metadata"].get("annotations", {}), key
+    # The Secret was read back before the first write; the dashboard's pre-fill Secret was looked for.
+    audit = kube.audit_events()
+    first_write = next(i for i, e in enumerate(audit) if e["verb"] in ("patch", "create"))
+    assert any(e["verb"] == "get" and e.get("objectRef", {}).get("name") == "convex-secrets"
+               for e in audit[:first_write])
+    assert any(e.get("objectRef", {}).get("name") == "convex-dashboard-admin-key" for e in audit)
+    # Admin key verified live and written for the CLI; the bridge variable is a deployment variable.
+    state = tmp_path / "state"
+    listed = convex_call(convex[0], admin_key(state), "/api/list_environment_variables")["environmentVariables"]
     assert listed["INNGEST_URL"] == "http://inngest-svc.joelclaw.svc.cluster.local:8288"
 
-    # Idempotent in apply mode too, and the secret is read back from the cluster without the vault
-    # value and without the state file.
-    (tmp_path / "state" / "convex-instance-secret").unlink()
-    second = ansible_playbook(tmp_path / "run2", PLAY, apply_vars(tmp_path, kubeconfig, convex))
+    # Without the vaulted value and without the state file, the secret is read back from the cluster.
+    del project.host_vars["convex_backend_instance_secret"]
+    project.write_host_vars()
+    (state / "convex-instance-secret").unlink()
+    second = project.run()
     assert second.rc == 0, second.output
     assert second.recap()["changed"] == 1, second.stdout  # only the state file, restored from the cluster
-    assert (tmp_path / "state" / "convex-instance-secret").read_text().strip() == SECRET
-    third = ansible_playbook(tmp_path / "run3", PLAY, apply_vars(tmp_path, kubeconfig, convex))
-    assert third.rc == 0 and third.recap()["changed"] == 0, third.stdout
+    assert (state / "convex-instance-secret").read_text().strip() == SECRET
+    assert oct((state / "convex-instance-secret").stat().st_mode & 0o777) == "0o600"
 
 
-def test_apply_mode_refuses_a_vaulted_secret_that_differs_from_the_cluster(tmp_path, kube, convex):
-    server, kubeconfig = kube
+def test_a_vaulted_secret_that_differs_from_the_cluster_is_refused_before_any_write(project, kube):
     other = "d1" * 32
-    metadata = {"name": "convex-secrets", "namespace": "joelclaw", "generation": 1, "resourceVersion": "1",
-                "uid": "x", "creationTimestamp": "2026-01-01T00:00:00Z"}
-    server.objects[("secrets", "joelclaw", "convex-secrets")] = {
-        "apiVersion": "v1", "kind": "Secret", "metadata": metadata,
-        "data": {"instance-secret": base64.b64encode(other.encode()).decode()}}
-    extra = apply_vars(tmp_path, kubeconfig, convex, convex_backend_instance_secret=SECRET)
-    run = ansible_playbook(tmp_path / "run", PLAY, extra)
+    kube.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                "metadata": {"name": NAMESPACE}})
+    kube.request("POST", "/api/v1/namespaces/%s/secrets" % NAMESPACE, {
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "convex-secrets"},
+        "stringData": {"instance-secret": other}})
+    kube.reset_audit()
+    run = project.run()
     assert run.rc != 0
-    assert "differs from the one in existing" in run.output
-    assert not [r for r in server.requests if r[0] in ("PATCH", "DELETE")], "something was written"
+    assert "differs from the one in existing" in flat(run)
+    assert other not in run.output and SECRET not in run.output
+    assert client_writes(kube) == [], "something was written"
 
 
-def test_upgrade_exports_first_rolls_both_waits_for_migrations_and_gates(tmp_path, kube, convex):
-    server, kubeconfig = kube
-    converge = ansible_playbook(tmp_path / "run1", PLAY, apply_vars(tmp_path, kubeconfig, convex,
-                                                                    convex_backend_instance_secret=SECRET))
-    assert converge.rc == 0, converge.output
-    server.backend_log = ("WARN Executing Migration 119/119. Wait for log line 'Migrated 119'\n"
-                          "INFO Migrated 119\nINFO Migration complete\n")
+# ---------------------------------------------------------------- playbooks/upgrade.yml
+def upgrade(project, sha=OTHER_SHA, *args, **extra):
+    return project.playbook(UPGRADE, *args, convex_upgrade_sha=sha, **extra)
 
-    extra = apply_vars(tmp_path, kubeconfig, convex, convex_upgrade_sha=OTHER_SHA, convex_upgrade_hosts="localhost",
-                       convex_backup_dir=str(tmp_path / "state" / "backups"))
-    del extra["convex_image_sha"]  # extra vars beat play vars; the playbook sets it from convex_upgrade_sha
-    upgrade = ansible_playbook(tmp_path / "run2", (ROOT / "playbooks" / "upgrade.yml").read_text(), extra)
-    assert upgrade.rc == 0, upgrade.output
 
-    backups = tmp_path / "state" / "backups"
-    exports = sorted(backups.glob("pre-upgrade-*.zip"))
-    records = sorted(backups.glob("upgrade-*-to-*.yml"))
-    assert len(exports) == 1 and len(records) == 1
+def backup_sets(state: Path):
+    """{zip name: manifest} of the complete backup sets in the backup directory."""
+    backups = state / "backups"
+    return {p.name: json.loads(p.with_suffix(".manifest.json").read_text())
+            for p in sorted(backups.glob("*.zip")) if p.with_suffix(".manifest.json").exists()} \
+        if backups.is_dir() else {}
+
+
+def audit_time(event):
+    stamp = event["requestReceivedTimestamp"]  # RFC 3339 with microseconds, UTC
+    return time.mktime(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone + float("0" + stamp[19:-1])
+
+
+def test_upgrade_backs_up_first_rolls_both_waits_gates_refuses_a_downgrade_and_rolls_back(
+        project, kube, convex, tmp_path):
+    state = tmp_path / "state"
+    first = project.run()
+    assert first.rc == 0, first.output
+    kube.settle()
+    url = convex[0]
+    key = admin_key(state)
+    convex_call(url, key, "/api/update_environment_variables",
+                {"changes": [{"name": "APP_SETTING", "value": "before-upgrade"}]})
+    kube.set_log(NAMESPACE, "convex-0", "backend", MIGRATED_LOG)
+    kube.reset_audit()
+
+    run = upgrade(project)
+    assert run.rc == 0, run.output
+    assert SECRET not in run.output
+
+    # The export first, as a full backup set (ZIP, environment variables, manifest) of the old image.
+    sets = backup_sets(state)
+    assert len(sets) == 1, sorted(p.name for p in (state / "backups").iterdir())
+    (name, manifest), = sets.items()
+    assert manifest["backend_image"].endswith(":" + SHA)
+    assert (state / "backups" / name).with_suffix(".env.json").is_file()
+    records = sorted((state / "backups").glob("upgrade-*-to-*.yml"))
+    assert len(records) == 1
     record = yaml.safe_load(records[0].read_text())
-    assert record["previous_sha"] == GROUP_VARS["convex_image_sha"] and record["new_sha"] == OTHER_SHA
-    assert record["export"] == str(exports[0])
-    images = [server.objects[("statefulsets", "joelclaw", "convex")]["spec"]["template"]["spec"]["containers"][0]["image"],
-              server.objects[("deployments", "joelclaw", "convex-dashboard")]["spec"]["template"]["spec"]["containers"][0]["image"]]
-    assert all(image.endswith(":" + OTHER_SHA) for image in images)
-    # The export was complete before the new image was applied.
-    new_image_applied = min(t for t, path, body in server.applied_at if OTHER_SHA in body)
-    assert exports[0].stat().st_mtime <= new_image_applied
-    sts_patches = [r for r in server.requests if r[0] == "PATCH" and r[1].endswith("/statefulsets/convex")]
-    assert OTHER_SHA in sts_patches[-1][4] and GROUP_VARS["convex_image_sha"] in sts_patches[0][4]
-    assert any(r[1].endswith("/pods/convex-0/log") for r in server.requests)
+    assert record["previous_sha"] == SHA and record["new_sha"] == OTHER_SHA
+    assert Path(record["export"]).name == name
+    sts_writes = events(kube, "patch", "statefulsets")
+    assert len(sts_writes) == 1  # the new image, once
+    assert (state / "backups" / name).stat().st_mtime <= audit_time(sts_writes[0])
 
-    # The upgrade sticks: the version record lists both shas in order, and a later converge whose
-    # inventory still pins the old sha is refused as a downgrade before it writes anything.
-    before = len(server.requests)
-    again = ansible_playbook(tmp_path / "run3", PLAY, apply_vars(tmp_path, kubeconfig, convex))
-    assert again.rc != 0, "a converge with the old sha ran: %s" % again.stdout[-2000:]
-    assert "That is a downgrade" in again.output
-    assert not [r for r in server.requests[before:] if r[0] in ("PATCH", "DELETE")]
-    record = yaml.safe_load((tmp_path / "state" / "convex-version.yml").read_text())
-    assert [entry["sha"] for entry in record["history"]] == [GROUP_VARS["convex_image_sha"], OTHER_SHA]
+    # Both images bumped together; the harness's StatefulSet controller replaced the pod (real
+    # revisions), the waiter saw the rollout finish, and the migration gate read the pod's log.
+    live = objects(kube)
+    assert image(live[("StatefulSet", "convex")]).endswith(":" + OTHER_SHA)
+    assert image(live[("Deployment", "convex-dashboard")]).endswith(":" + OTHER_SHA)
+    sts = live[("StatefulSet", "convex")]
+    assert sts["status"]["updateRevision"] == sts["status"]["currentRevision"]
+    assert sts["status"]["observedGeneration"] == sts["metadata"]["generation"] == 2
+    pod = kube.get("/api/v1/namespaces/%s/pods/convex-0" % NAMESPACE)
+    assert pod["spec"]["containers"][0]["image"].endswith(":" + OTHER_SHA)
+    assert events(kube, "get", "pods", "log"), "the migration gate never read the pod log"
+    assert "Gate on the health" in run.stdout and run.recap()["failed"] == 0
+
+    # Downgrade refusal: a converge with the old sha still pinned, and upgrade.yml back to it,
+    # both stop before any write (migrations are forward-only).
+    kube.reset_audit()
+    again = project.run()
+    assert again.rc != 0 and "That is a downgrade" in flat(again), again.output[-2000:]
+    back = upgrade(project, SHA)
+    assert back.rc != 0 and "downgrade" in flat(back), back.output[-2000:]
+    assert client_writes(kube) == []
+    assert len(backup_sets(state)) == 1
+    record = yaml.safe_load((state / "convex-version.yml").read_text())
+    assert [entry["sha"] for entry in record["history"]] == [SHA, OTHER_SHA]
+
+    # The data changes after the upgrade; the rollback must bring back the pre-upgrade state.
+    convex_call(url, key, "/api/update_environment_variables",
+                {"changes": [{"name": "APP_SETTING", "value": "after-upgrade"}]})
+
+    # Rollback as roles/convex_backend/README.md "Upgrade and rollback" says, with no npx:
+    # 1-2. the previous sha, the backend stopped, the version check told it is a rollback.
+    project.host_vars.update(convex_image_sha=record_previous(state), convex_backend_replicas=0,
+                             convex_backend_version_change="rollback")
+    project.write_host_vars()
+    stop = project.run("--tags", "convex_backend")
+    assert stop.rc == 0, stop.output
+    kube.settle()
+    assert kube.get("/api/v1/namespaces/%s/pods/convex-0" % NAMESPACE) is None
+    # 3. the volume goes (SQLite): the claim is deleted (no controller here removes its finalizer).
+    pvc = "/api/v1/namespaces/%s/persistentvolumeclaims/data-convex-0" % NAMESPACE
+    kube.request("PATCH", pvc, {"metadata": {"finalizers": None}}, "application/merge-patch+json")
+    kube.request("DELETE", pvc)
+    # 4. replicas back, the full phase-0 converge of the Convex roles.
+    project.host_vars.update(convex_backend_replicas=1)
+    project.write_host_vars()
+    start = project.run()
+    assert start.rc == 0, start.output
+    live = objects(kube)
+    assert image(live[("StatefulSet", "convex")]).endswith(":" + SHA)
+    assert image(live[("Deployment", "convex-dashboard")]).endswith(":" + SHA)
+    # 5. the pre-upgrade set restored with playbooks/restore.yml: data and variables.
+    restore = project.playbook(RESTORE, convex_restore_backup=name, convex_restore_confirm="joelclaw")
+    assert restore.rc == 0, restore.output
+    listed = convex_call(url, key, "/api/list_environment_variables")["environmentVariables"]
+    assert listed["APP_SETTING"] == "before-upgrade"
 
 
-def test_a_timed_out_migration_gate_shows_the_status_never_the_pod_log(tmp_path, kube, convex):
-    """The backend's log can hold anything its code prints (issue: a timed-out `until` printed the whole
-    k8s_log result). The gate must report only the filtered migration status."""
-    server, kubeconfig = kube
-    converge = ansible_playbook(tmp_path / "run1", PLAY, apply_vars(tmp_path, kubeconfig, convex,
-                                                                    convex_backend_instance_secret=SECRET))
-    assert converge.rc == 0, converge.output
+def test_the_documented_rollback_needs_no_npx():
+    """The steps the test above follows are the README's; none of them needs Node.js on the Mac."""
+    readme = (ROOT / "roles" / "convex_backend" / "README.md").read_text()
+    section = readme[readme.index("**Rollback.**"):readme.index("## ", readme.index("**Rollback.**"))]
+    assert "npx" not in section, section
+    assert "playbooks/restore.yml" in section and "convex_backend_version_change=rollback" in section
+    assert "delete pvc data-convex-0" in section
+
+
+def record_previous(state: Path):
+    record = yaml.safe_load(next((state / "backups").glob("upgrade-*-to-*.yml")).read_text())
+    return record["previous_sha"]
+
+
+def test_a_stuck_rollout_stops_the_upgrade_at_the_timeout_before_the_dashboard(project, kube):
+    first = project.run()
+    assert first.rc == 0, first.output
+    kube.settle()
+    kube.hold("StatefulSet", NAMESPACE, "convex")
+    project.host_vars["convex_backend_rollout_timeout"] = 8
+    project.write_host_vars()
+    run = upgrade(project)
+    assert run.rc != 0
+    assert "Ensure the backend StatefulSet is applied and its rollout has finished" in run.stdout
+    assert "Timed out waiting on resource" in flat(run), run.output[-3000:]
+    live = objects(kube)
+    assert image(live[("StatefulSet", "convex")]).endswith(":" + OTHER_SHA)
+    sts = live[("StatefulSet", "convex")]
+    # (readyReplicas 0 is omitted by the server: omitempty)
+    assert sts["status"].get("readyReplicas", 0) == 0
+    assert sts["status"]["updateRevision"] != sts["status"]["currentRevision"]
+    # Stopped there: the dashboard still runs the old sha, no migration gate or health gate ran.
+    assert image(live[("Deployment", "convex-dashboard")]).endswith(":" + SHA)
+    assert "Wait until the backend logs" not in run.stdout
+
+
+def test_a_timed_out_migration_gate_shows_the_status_never_the_pod_log(project, kube):
+    """The backend's log can hold anything its code prints (run_backend.sh passes INSTANCE_SECRET on
+    the command line). The gate must report only the filtered migration status."""
+    first = project.run()
+    assert first.rc == 0, first.output
+    kube.settle()
     leak = "INFO startup argv: --instance-secret " + SECRET
-    server.backend_log = ("WARN Executing Migration 119/119. Wait for log line 'Migrated 119'\n" + leak + "\n")
+    kube.set_log(NAMESPACE, "convex-0", "backend",
+                 "WARN Executing Migration 128/128. Wait for log line 'Migrated 128'\n" + leak + "\n")
+    run = upgrade(project, OTHER_SHA, "-vvv", convex_upgrade_migration_timeout=10)
+    assert run.rc != 0, run.output[-3000:]
+    assert SECRET not in run.output
+    assert "startup argv" not in run.output
+    assert "Migrated 128" in flat(run) and "did not finish" in flat(run), run.output[-3000:]
 
-    extra = apply_vars(tmp_path, kubeconfig, convex, convex_upgrade_sha=OTHER_SHA, convex_upgrade_hosts="localhost",
-                       convex_backup_dir=str(tmp_path / "state" / "backups"), convex_upgrade_migration_timeout=10)
-    del extra["convex_image_sha"]
-    upgrade = ansible_playbook(tmp_path / "run2", (ROOT / "playbooks" / "upgrade.yml").read_text(), extra,
-                               verbosity=3)
-    assert upgrade.rc != 0, upgrade.output[-3000:]
-    assert SECRET not in upgrade.output
-    assert "startup argv" not in upgrade.output
-    assert "Migrated 119" in upgrade.output and "did not finish" in upgrade.output, upgrade.output[-3000:]
+
+# Releases read upstream (playbooks/vars/convex_releases.yml): the 2025-02-19 release's database is at
+# version 115; the release tip of 2026-08-21 migrates only from 116, the 2025-05-23 release from 104 to 119.
+OLD_RELEASE = "663640f5a01018914dc4314145f23a31f3afdca6"
+STEP_RELEASE = "478d197d54ee6e873f06cf9e9deae1eb4aa35bb5"
+
+
+def test_an_upgrade_upstream_cannot_migrate_in_one_step_is_refused_with_the_steps(project, kube, tmp_path):
+    project.host_vars["convex_image_sha"] = OLD_RELEASE
+    project.write_host_vars()
+    first = project.run()
+    assert first.rc == 0, first.output
+    kube.reset_audit()
+    run = upgrade(project, SHA)
+    assert run.rc != 0
+    assert "Upgrade in steps" in flat(run), run.output[-3000:]
+    assert "%s (self-hosted-release-2025-05-23-478d197d), then %s" % (STEP_RELEASE, SHA) in flat(run)
+    # Refused before the backup and before any write.
+    assert client_writes(kube) == []
+    assert backup_sets(tmp_path / "state") == {}
+    # A sha the table does not know is refused too, naming where to read its range.
+    unknown = upgrade(project, "fedcba9876543210fedcba9876543210fedcba98")
+    assert unknown.rc != 0 and "convex_upgrade_releases" in flat(unknown) and "Transition too old" in flat(unknown)
+    assert client_writes(kube) == []
+
+
+# ---------------------------------------------------------------- guards before any write
+def test_a_converge_never_moves_the_live_sha_and_a_rollback_must_be_explicit(project, kube, tmp_path):
+    project.host_vars["convex_image_sha"] = OTHER_SHA  # e.g. after playbooks/upgrade.yml
+    project.write_host_vars()
+    first = project.run()
+    assert first.rc == 0, first.output
+    del project.host_vars["convex_image_sha"]
+    project.write_host_vars()
+    kube.reset_audit()
+    refused = project.run()
+    assert refused.rc != 0
+    assert "The backend runs %s but convex_image_sha is %s" % (OTHER_SHA, SHA) in flat(refused)
+    assert client_writes(kube) == []
+    project.host_vars["convex_backend_version_change"] = "rollback"
+    project.write_host_vars()
+    rollback = project.run()
+    assert rollback.rc == 0, rollback.output
+    assert image(objects(kube)[("StatefulSet", "convex")]).endswith(":" + SHA)
+    record_file = tmp_path / "state" / "convex-version.yml"
+    record = yaml.safe_load(record_file.read_text())
+    assert [entry["sha"] for entry in record["history"]] == [OTHER_SHA, SHA] and record["sha"] == SHA
+    assert oct(record_file.stat().st_mode & 0o777) == "0o600"
+
+
+def test_an_image_tag_upstream_never_built_fails_before_anything_is_written(project, kube, tmp_path, monkeypatch):
+    """The fake docker (tests/unit/fakebin/docker_images.py) has the backend image but no dashboard."""
+    fakebin = tmp_path / "fakebin"
+    fakebin.mkdir()
+    docker_images.install(fakebin)
+    colima_home = tmp_path / "colima"
+    colima_home.mkdir()  # colima v0.10.3 config/files.go: $COLIMA_HOME only when it exists
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps({"images": {"ghcr.io/get-convex/convex-backend:" + SHA: ["linux/amd64", "linux/arm64"]},
+                                    "daemon_host": "unix://%s/default/docker.sock" % colima_home}))
+    monkeypatch.setenv("FAKE_DOCKER_IMAGES", str(registry))
+    monkeypatch.setenv("COLIMA_HOME", str(colima_home))
+    monkeypatch.setenv("PATH", str(fakebin) + os.pathsep + os.environ.get("PATH", ""))
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    del project.host_vars["convex_backend_image_check"]
+    project.write_host_vars()
+    run = project.run()
+    assert run.rc != 0
+    assert "no such manifest: ghcr.io/get-convex/convex-dashboard:%s" % SHA in flat(run), run.output[-3000:]
+    assert "release branch" in flat(run)
+    assert client_writes(kube) == []
+    calls = json.loads(registry.read_text())["calls"]
+    assert {c["docker_host"] for c in calls} == {"unix://%s/default/docker.sock" % colima_home}

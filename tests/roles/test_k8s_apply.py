@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from k8s_harness import control_plane, free_port, kube  # noqa: F401  pylint: disable=unused-import
+from k8s_harness import NODE_NAME, control_plane, free_port, kube  # noqa: F401  pylint: disable=unused-import
 from playbook_runner import PlaybookRun
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,8 +117,8 @@ def project(tmp_path, kube, convex):
         "convex_backend_instance_secret": SECRET,
         "convex_backend_inngest_url": "http://inngest-svc.joelclaw.svc.cluster.local:8288",
         # The registry check (docker manifest inspect against ghcr.io) cannot run here: no route to
-        # the registry. Its cases run with the fake docker in test_convex_backend_apply.py and
-        # test_convex_k8s_guards.py; these tests are about the API server.
+        # the registry. Its case runs with the fake docker in test_convex_backend_apply.py;
+        # these tests are about the API server.
         "convex_backend_image_check": "skip",
     })
 
@@ -398,3 +398,60 @@ def test_fields_of_other_managers_survive_and_ours_are_taken_back(project, kube)
     owners = [m["manager"] for m in live_sts["metadata"]["managedFields"]
               if "f:replicas" in m.get("fieldsV1", {}).get("f:spec", {})]
     assert owners == ["joelclaw-macmini"], owners
+
+
+STORAGE_PLAY = """
+- name: Apply colima_talos's local-path storage, then the Convex workloads, in one play.
+  hosts: localhost
+  # As site.yml: colima_talos's defaults read the user_dir fact.
+  gather_facts: true
+  gather_subset: [min]
+  pre_tasks:
+    - name: Apply the local-path StorageClass manifest as colima_talos does once its node is up.
+      ansible.builtin.include_role:
+        name: joelclaw.macmini.colima_talos
+        tasks_from: storage.yml
+      vars:
+        colima_talos_cluster: {nodes: ["%s"]}
+  roles:
+    - role: joelclaw.macmini.convex_backend
+    - role: joelclaw.macmini.convex_dashboard
+"""
+STORAGE_CLUSTER_OBJECTS = ("/apis/storage.k8s.io/v1/storageclasses/local-path",
+                           "/apis/rbac.authorization.k8s.io/v1/clusterroles/local-path-provisioner",
+                           "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/local-path-provisioner")
+
+
+def test_local_path_storage_and_the_convex_objects_apply_together(project, kube):
+    (project.base / "storage.yml").write_text(STORAGE_PLAY % NODE_NAME)
+    try:
+        run = project.run_playbook("storage.yml")
+        assert run.rc == 0, run.output
+        kube.settle()
+        # Validated and admitted: the StorageClass is the default one, the provisioner's objects exist.
+        sc = kube.get(STORAGE_CLUSTER_OBJECTS[0])
+        assert sc["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
+        assert sc["provisioner"] == "rancher.io/local-path"
+        assert kube.get("/apis/apps/v1/namespaces/local-path-storage/deployments/local-path-provisioner")
+        # The backend's claim names no class; the DefaultStorageClass admission plugin gave it local-path.
+        pvc = kube.get("/api/v1/namespaces/%s/persistentvolumeclaims/data-convex-0" % NAMESPACE)
+        assert pvc["spec"]["storageClassName"] == "local-path"
+        # Both namespaces carry their Pod Security labels (privileged for the provisioner's hostPath helper pods).
+        labels = {name: kube.get("/api/v1/namespaces/" + name)["metadata"].get("labels", {})
+                  for name in ("local-path-storage", NAMESPACE)}
+        assert {k: v for k, v in labels["local-path-storage"].items() if k.startswith("pod-security")} == {
+            "pod-security.kubernetes.io/enforce": "privileged", "pod-security.kubernetes.io/audit": "privileged",
+            "pod-security.kubernetes.io/warn": "privileged"}
+        assert labels[NAMESPACE]["pod-security.kubernetes.io/enforce"] == "baseline"
+        assert labels[NAMESPACE]["pod-security.kubernetes.io/warn"] == "restricted"
+        assert labels[NAMESPACE]["pod-security.kubernetes.io/audit"] == "restricted"
+        # Only the backend's documented residual was audited; nothing in local-path-storage.
+        assert all(v.split(" ", 1)[1].startswith("statefulsets/convex:") for v in kube.pod_security_violations()), \
+            kube.pod_security_violations()
+        again = project.run_playbook("storage.yml")
+        assert again.rc == 0, again.output
+        assert again.recap()["changed"] == 0, changed_tasks(again)
+    finally:  # cluster-scoped: reset() only removes namespaces
+        for path in STORAGE_CLUSTER_OBJECTS:
+            if kube.get(path) is not None:
+                kube.request("DELETE", path)

@@ -12,7 +12,8 @@ every other source and hid that bug.
 The user_dir fact is the home directory in the password database (ansible-core
 lib/ansible/module_utils/facts/system/user.py reads pwd), so to give the real setup module a private
 home the playbooks run in a mount namespace where /etc/passwd names a temporary one. The cluster
-and the backend are the stand-ins of test_convex_backend_apply.py.
+is the real kube-apiserver of k8s_harness.py; the backend is the Convex stand-in of
+test_convex_backend_apply.py.
 """
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ import yaml
 
 from playbook_runner import INVENTORY_HOST, ansible_playbook_with_inventory, write_inventory
 from test_convex_backend import GROUP_VARS, OTHER_SHA, PLAY, ROOT, SECRET
-from test_convex_backend_apply import convex, kube  # noqa: F401  pylint: disable=unused-import
+from k8s_harness import control_plane, kube  # noqa: F401  pylint: disable=unused-import
+from test_convex_backend_apply import MIGRATED_LOG, convex  # noqa: F401  pylint: disable=unused-import
 
 PLAYBOOKS = ROOT / "playbooks"
 
@@ -127,19 +129,20 @@ def host_vars(convex_fixture):
     ports["api"]["host_port"] = int(url.rsplit(":", 1)[1])
     ports["dashboard"]["host_port"] = dashboard_port
     # No registry is reachable here: the image check is covered with a fake docker in
-    # test_convex_k8s_guards.py and test_docker_image_available.py.
+    # test_convex_backend_apply.py and test_docker_image_available.py.
     return {"convex_published_ports": ports, "convex_backend_instance_secret": SECRET,
-            "convex_backend_image_check": "skip"}
+            "convex_backend_image_check": "skip",
+            # Not an upstream release: its migration range declared as for a release newer than the table.
+            "convex_upgrade_releases": {OTHER_SHA: {"database_version": 129, "migrates_from": 116}}}
 
 
 @needs_namespace
 def test_upgrade_backup_and_health_find_the_state_dir_of_the_converge(tmp_path, kube, convex):  # noqa: F811
-    server, kubeconfig = kube
     home = tmp_path / "home"
     state = home / ".joelclaw"
     state.mkdir(parents=True, mode=0o700)
     # colima_talos writes the kubeconfig here; the stand-in cluster's goes in its place.
-    shutil.copy(kubeconfig, state / "kubeconfig")
+    shutil.copy(kube.kubeconfig, state / "kubeconfig")
     inventory = write_inventory(tmp_path, host_vars(convex))
     prefix = namespace_prefix(home, tmp_path)
 
@@ -150,30 +153,31 @@ def test_upgrade_backup_and_health_find_the_state_dir_of_the_converge(tmp_path, 
     assert (state / "convex-admin.env").is_file()
     assert (state / "convex-instance-secret").read_text().strip() == SECRET
     assert not Path("/var/lib/joelclaw/.joelclaw").exists()
-    server.backend_log = ("WARN Executing Migration 119/119. Wait for log line 'Migrated 119'\n"
-                          "INFO Migrated 119\nINFO Migration complete\n")
-    requests_before = len(server.requests)
+    kube.set_log("joelclaw", "convex-0", "backend", MIGRATED_LOG)
+    kube.reset_audit()
 
     # The one variable the playbook documents as -e.
     upgrade = ansible_playbook_with_inventory(tmp_path / "run2", PLAYBOOKS / "upgrade.yml", inventory,
                                               extra_vars={"convex_upgrade_sha": OTHER_SHA}, prefix=prefix)
     assert upgrade.rc == 0, upgrade.output
     assert upgrade.recap(INVENTORY_HOST)["failed"] == 0
-    assert len(server.requests) > requests_before  # the kubeconfig in the state dir reached the cluster
-    sts = server.objects[("statefulsets", "joelclaw", "convex")]
+    assert kube.audit_events()  # the kubeconfig in the state dir reached the cluster
+    sts = kube.get("/apis/apps/v1/namespaces/joelclaw/statefulsets/convex")
     assert sts["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":" + OTHER_SHA)
-    exports = sorted((state / "backups").glob("pre-upgrade-*.zip"))
-    assert len(exports) == 1, sorted(p.name for p in state.rglob("*"))
+    exports = sorted((state / "backups").glob("*.manifest.json"))
+    assert len(exports) == 1, sorted(p.name for p in state.rglob("*"))  # the pre-upgrade backup set
 
     backup = ansible_playbook_with_inventory(tmp_path / "run3", PLAYBOOKS / "backup.yml", inventory, prefix=prefix)
     assert backup.rc == 0, backup.output
-    sets = sorted(p for p in (state / "backups").glob("*.zip") if not p.name.startswith("pre-upgrade-"))
-    assert len(sets) == 1, sorted(p.name for p in (state / "backups").iterdir())
+    # Retention treats the pre-upgrade set like any other: keep_daily keeps the newest set of the day.
+    sets = sorted((state / "backups").glob("*.zip"))
+    assert len(sets) == 1 and sets[0].with_suffix(".manifest.json") != exports[0], \
+        sorted(p.name for p in (state / "backups").iterdir())
 
     restore = ansible_playbook_with_inventory(tmp_path / "run4", PLAYBOOKS / "restore.yml", inventory, check=True,
                                               extra_vars={"convex_restore_backup": "latest"}, prefix=prefix)
     assert restore.rc == 0, restore.output
-    assert sets[0].name in restore.stdout
+    assert sets[-1].name in restore.stdout
 
     health = ansible_playbook_with_inventory(tmp_path / "run5", PLAYBOOKS / "health.yml", inventory, prefix=prefix,
                                              extra_vars={"convex_health_fail_on": "never",
