@@ -58,11 +58,11 @@ ROLE_PLAY = """
 """
 
 
-
 def rendered(tmp_path):
     """What the role wrote: the main Caddyfile, then the collection's global options and sites files it imports."""
     return "".join((tmp_path / name).read_text() for name in
                    ("Caddyfile", "joelclaw-macmini.global.caddyfile", "joelclaw-macmini.caddyfile"))
+
 
 def free_port():
     with socket.socket() as sock:

