@@ -227,7 +227,7 @@ def test_the_owners_caddyfile_keeps_its_sites_and_gains_two_import_lines_once(ru
     listen = sorted(a for srv in config["apps"]["http"]["servers"].values() for a in srv["listen"])
     assert ":18088" in listen and "127.0.0.1:8780" in listen and "127.0.0.1:8781" in listen, listen
     assert config["admin"]["listen"] == "unix/%s/admin.sock" % (tmp_path / "state")
-    assert "owner@example.com" in json.dumps(config["apps"]["tls"])
+    assert "owner's site" in json.dumps(config["apps"]["http"])
     # auto_https disable_redirects would change the owner's sites too: not while the owner has any.
     assert "disable_redirects" not in (tmp_path / "joelclaw-macmini.global.caddyfile").read_text()
     assert all(not srv.get("automatic_https", {}).get("disable_redirects")
