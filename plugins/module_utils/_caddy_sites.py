@@ -506,13 +506,15 @@ def plan_reach(sites):
       serve_host     - the *.ts.net name Funnel publishes (or, without funnel sites, the first *.ts.net
                        site host; "" when no site uses a *.ts.net name)
       serve          - [{port, target, funnel, site}] for tailscale serve/funnel
-      managed_ports  - ports whose serve/funnel config this collection owns: the Funnel ports, plus
-                       every port Caddy serves on a *.ts.net name (a serve entry there would shadow Caddy)
+      managed_ports  - ports besides serve's that must hold no foreign serve handler: every port Caddy
+                       serves itself on a *.ts.net name (a serve entry there would shadow Caddy). Funnel ports
+                       the sites do not use stay the owner's; tailscale_serve's ledger finds the collection's
+                       earlier funnels there.
       reach_table    - one row per site for the README-style report
     """
     serve = []
     serve_host = ""
-    managed = set(FUNNEL_PORTS)
+    managed = set()
     table = []
     for s in sites:
         origin = "https://%s" % s["host"] if s["port"] == 443 else "https://%s:%d" % (s["host"], s["port"])

@@ -5,6 +5,10 @@
 # Private to joelclaw.macmini: this module_util may change without notice.
 """Read tailscaled's serve/funnel config and plan the smallest change to reach a desired one.
 
+Only ports the collection owns are changed: what it asks for, what it set on an earlier run (a ledger the
+module keeps), and ports the caller needs free. A handler someone else set up on such a port stops the task
+(ownership(), conflict_message()) unless the caller lists the port for takeover.
+
 Pure functions, no I/O: the tailscale_serve module runs the CLI, these decide.
 
 Shapes read (tailscale ipn.ServeConfig as printed by `tailscale serve status --json`, and
@@ -224,8 +228,78 @@ def _removal(port, have):
     return steps
 
 
+def describe(entry):
+    """What a port serves, in words, e.g. "/ -> proxy http://127.0.0.1:3000 over HTTPS, Funnel on"."""
+    detail = entry.get("detail")
+    if entry["kind"] == "proxy":
+        text = "/ -> proxy %s over HTTPS" % entry["target"]
+    elif entry["kind"] == "tcp":
+        text = "TCP forward to %s" % (detail or {}).get("TCPForward", "?")
+    elif entry["kind"] == "web":
+        parts = []
+        for mount in sorted(detail or {}):
+            handler = detail[mount] or {}
+            what = ", ".join("%s %s" % (key.lower(), handler[key]) for key in sorted(handler) if handler[key])
+            parts.append("%s -> %s" % (mount, what or "(empty handler)"))
+        text = "%s over %s" % ("; ".join(parts), "HTTP" if entry["http"] else "HTTPS")
+    else:
+        return "a Funnel flag with no handler"
+    return text + (", Funnel on" if entry["funnel"] else "")
+
+
+def _same(have, recorded):
+    return bool(recorded) and have["kind"] == "proxy" and have["target"] == recorded.get("target") \
+        and have["funnel"] == bool(recorded.get("funnel"))
+
+
+def ownership(current, desired, managed, recorded, takeover):
+    """Split the ports this task would act on into ours and the owner's.
+
+    current  - current_entries(); desired - {port: {target, funnel}}; managed - ports that must not hold a
+    foreign handler (besides desired); recorded - {port: {target, funnel}} this task set on an earlier run
+    (its ledger); takeover - ports whose foreign handler may be replaced.
+
+    A port's config is ours when it is what we set before (the ledger), already the plain proxy to the
+    target we want (Funnel flag aside), or a Funnel flag with no handler (nothing is served there).
+    Returns (act_on, conflicts, abandoned, taken_over):
+      act_on     - ports plan() may change;
+      conflicts  - [(port, entry)] foreign handlers on ports we need: the task must stop;
+      abandoned  - [(port, entry)] ports we set earlier that someone has since changed: left alone;
+      taken_over - ports whose foreign handler takeover lets us replace.
+    """
+    act_on, conflicts, abandoned, taken_over = set(), [], [], []
+    for port in sorted(set(desired) | set(managed) | set(recorded)):
+        have = current.get(port)
+        want = desired.get(port)
+        ours = (not have or have["kind"] == "funnel" or _same(have, recorded.get(port))
+                or (want is not None and have["kind"] == "proxy" and have["target"] == want["target"]))
+        if ours:
+            act_on.add(port)
+        elif port in takeover:
+            act_on.add(port)
+            taken_over.append(port)
+        elif want is not None or port in managed:
+            conflicts.append((port, have))
+        else:
+            abandoned.append((port, have))
+    return act_on, conflicts, abandoned, taken_over
+
+
+def conflict_message(conflicts):
+    ports = ", ".join(str(port) for port, _have in conflicts)
+    return (
+        "tailscale serve already serves something this collection did not set up on %s: %s. Nothing was changed. "
+        "Move that service to another port (tailscale serve --https=PORT off, then serve it elsewhere), or let the "
+        "collection replace it: add the port to takeover_ports (caddy_tailscale_serve_takeover_ports in the "
+        "caddy_tailscale role)" % (
+            "port " + ports if len(conflicts) == 1 else "ports " + ports,
+            "; ".join("port %d: %s" % (port, describe(have)) for port, have in conflicts),
+        )
+    )
+
+
 def plan(current, desired, managed):
-    """Actions that turn current into desired on the managed ports only."""
+    """Actions that turn current into desired on the given ports only (the ones we may act on)."""
     actions = []
     for port in sorted(managed):
         have = current.get(port)

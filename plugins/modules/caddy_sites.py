@@ -245,11 +245,13 @@ serve:
   sample:
     - {port: 443, target: "http://127.0.0.1:8780", funnel: true, site: api}
 managed_ports:
-  description: Ports whose serve/funnel config the collection owns (Funnel ports and Caddy's C(*.ts.net) ports).
+  description:
+    - Ports besides RV(serve)'s that must carry no foreign serve handler, for M(joelclaw.macmini.tailscale_serve)
+      (the ports Caddy itself serves on a C(*.ts.net) name).
   returned: success
   type: list
   elements: int
-  sample: [443, 8443, 8444, 10000]
+  sample: [8444]
 reach_table:
   description: One row per site, who can reach it and through what.
   returned: success

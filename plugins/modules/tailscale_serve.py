@@ -14,12 +14,16 @@ version_added: 0.1.0
 description:
   - Reads the node's current serve/funnel config with C(tailscale serve status --json) and the node's
     name and capabilities with C(tailscale status --json), computes the difference to O(serve) on the
-    O(managed_ports), and applies only that difference with C(tailscale serve|funnel --bg --yes --https=PORT TARGET)
+    ports it owns, and applies only that difference with C(tailscale serve|funnel --bg --yes --https=PORT TARGET)
     and removes stale ports with the serve verb (C(tailscale serve --yes --https=PORT off), C(--tcp=PORT off) for a TCP
     forward), never C(tailscale funnel ... off), which without the Funnel capability prints a URL and exits 0 having
     done nothing. A Funnel flag left without a handler is cleared by setting a throwaway handler with the serve verb
     and removing it. Re-reads the config afterwards and fails if it does not match.
-  - Ports outside O(managed_ports) and O(serve) are never touched; they are returned in RV(unmanaged_ports).
+  - It owns only O(serve)'s ports, what it set on an earlier run (recorded in O(state_file)) and O(managed_ports).
+    A handler someone else set up on one of those ports (a foreign handler) stops the task before any change, with
+    the port and the handler in the message, unless the port is listed in O(takeover_ports). A port it set earlier
+    that someone has since changed is left alone with a warning. Every other port is never touched; they are
+    returned in RV(unmanaged_ports).
   - Before any change it checks that tailscaled is running, that O(host) is this node's MagicDNS name, and,
     when a port is funnelled, that the tailnet policy grants HTTPS, the C(funnel) node attribute and the port.
     Otherwise C(tailscale funnel) would stop and wait for someone to enable Funnel in the admin console.
@@ -55,11 +59,26 @@ options:
         type: str
   managed_ports:
     description:
-      - Ports whose serve/funnel config this task owns. Anything configured on them that O(serve) does not
-        ask for is removed (stale funnel ports). Ports in O(serve) are always managed.
+      - Ports besides O(serve)'s that must carry no serve/funnel handler but this task's own, for example a port
+        Caddy serves itself on the node's name (a serve handler there would shadow it). This task's own earlier
+        config on them is removed; a foreign handler stops the task unless the port is in O(takeover_ports).
+      - Earlier releases defaulted to C([443, 8443, 10000]) and removed anything on those ports.
     type: list
     elements: int
-    default: [443, 8443, 10000]
+    default: []
+  takeover_ports:
+    description:
+      - Ports whose foreign handler (one this task did not set) may be replaced or removed. Without it such a
+        handler stops the task before any change.
+    type: list
+    elements: int
+    default: []
+  state_file:
+    description:
+      - A JSON file where this task records the ports it configured (port, target, Funnel flag), so that a later
+        run can tell its own config from someone else's and remove only its own. Written only after a successful
+        change, mode 0600. Without it, only a plain proxy to the target O(serve) asks for counts as this task's.
+    type: path
   tailscale_bin:
     description:
       - The C(tailscale) CLI, a name looked up on the PATH or an absolute path. On macOS the App Store and
@@ -94,12 +113,22 @@ EXAMPLES = r"""
     serve:
       - {port: 443, target: "http://127.0.0.1:8780", site: api}
       - {port: 8443, target: "http://127.0.0.1:8781", site: site}
-    managed_ports: [443, 8443, 8444, 10000]
+    managed_ports: [8444]
+    state_file: /opt/homebrew/var/lib/caddy-tailscale/tailscale-serve.json
 
-- name: Remove every funnel this collection made (custom-domain mode).
+- name: Take port 443 over from an app the owner served there by hand.
+  joelclaw.macmini.tailscale_serve:
+    host: macmini.example-tailnet.ts.net
+    serve:
+      - {port: 443, target: "http://127.0.0.1:8780", site: api}
+    takeover_ports: [443]
+    state_file: /opt/homebrew/var/lib/caddy-tailscale/tailscale-serve.json
+
+- name: Remove every funnel this collection made (custom-domain mode); others stay.
   joelclaw.macmini.tailscale_serve:
     host: macmini.example-tailnet.ts.net
     serve: []
+    state_file: /opt/homebrew/var/lib/caddy-tailscale/tailscale-serve.json
 """
 
 RETURN = r"""
@@ -119,8 +148,14 @@ after:
   returned: success
   type: dict
   sample: {"443": {"target": "http://127.0.0.1:8780", "funnel": true}}
+taken_over:
+  description: Ports whose foreign handler was (or in check mode would be) replaced, as O(takeover_ports) allowed.
+  returned: success
+  type: list
+  elements: int
+  sample: [443]
 unmanaged_ports:
-  description: Ports with serve/funnel config that this task left alone.
+  description: Ports with serve/funnel config that this task left alone (the owner's).
   returned: success
   type: list
   elements: int
@@ -132,6 +167,7 @@ tailscale_bin:
   sample: /opt/homebrew/bin/tailscale
 """
 
+import json
 import os
 import subprocess
 
@@ -142,9 +178,12 @@ from ansible_collections.joelclaw.macmini.plugins.module_utils._tailscale_serve 
     check_desired,
     check_node,
     command,
+    conflict_message,
     current_entries,
+    describe,
     explain_cli_error,
     node_info,
+    ownership,
     parse_json,
     plan,
     summary,
@@ -189,6 +228,39 @@ def read_json(module, binary, args, what):
         module.fail_json(msg=" | ".join(exc.problems), cmd=argv)
 
 
+def read_ledger(module, path, host):
+    """{port: {target, funnel}} this task recorded for host; {} when there is no ledger (yet)."""
+    if not path or not os.path.exists(path):
+        return {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+        if data.get("host") != host:
+            return {}
+        return dict((int(port), {"target": entry["target"], "funnel": bool(entry["funnel"])})
+                    for port, entry in (data.get("ports") or {}).items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        module.fail_json(msg="state_file %s is not a ledger this module wrote (%s); remove it and re-run, after "
+                             "checking `tailscale serve status` for ports the collection set" % (path, exc))
+
+
+def write_ledger(module, path, host, desired):
+    """Record what this task now serves, atomically and private (0600); returns True when it changed."""
+    text = json.dumps({"host": host, "ports": dict((str(port), desired[port]) for port in sorted(desired))},
+                      indent=1, sort_keys=True) + "\n"
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as handle:
+            if handle.read() == text:
+                return False
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(directory, ".%s.tmp" % os.path.basename(path))
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
+        handle.write(text)
+    module.atomic_move(tmp, path)
+    os.chmod(path, 0o600)
+    return True
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -204,7 +276,9 @@ def main():
                     site=dict(type="str"),
                 ),
             ),
-            managed_ports=dict(type="list", elements="int", default=[443, 8443, 10000]),
+            managed_ports=dict(type="list", elements="int", default=[]),
+            takeover_ports=dict(type="list", elements="int", default=[]),
+            state_file=dict(type="path"),
             tailscale_bin=dict(type="str", default="tailscale"),
             when_missing=dict(type="str", choices=["fail", "skip"], default="fail"),
             command_timeout=dict(type="int", default=30),
@@ -225,7 +299,7 @@ def main():
         )
         if module.params["when_missing"] == "skip":
             module.exit_json(changed=False, skipped=True, msg=reason, commands=[], before={}, after={},
-                             unmanaged_ports=[], tailscale_bin="")
+                             taken_over=[], unmanaged_ports=[], tailscale_bin="")
         module.fail_json(msg=reason)
 
     info = node_info(read_json(module, binary, ["status", "--json"], "tailscale status --json"))
@@ -236,22 +310,38 @@ def main():
 
     config = read_json(module, binary, ["serve", "status", "--json"], "tailscale serve status --json")
     current = current_entries(config, host)
-    actions = plan(current, desired, managed)
+    state_file = module.params["state_file"]
+    recorded = read_ledger(module, state_file, host)
+    act_on, conflicts, abandoned, taken_over = ownership(
+        current, desired, managed - set(desired), recorded, set(module.params["takeover_ports"]))
+    if conflicts:
+        module.fail_json(msg=conflict_message(conflicts),
+                         conflicts=[dict(port=port, handler=describe(have)) for port, have in conflicts])
+    for port, have in abandoned:
+        module.warn("tailscale serve port %d was set up by this collection earlier but now serves %s; someone "
+                    "changed it, so it is left alone and no longer counted as the collection's" % (port, describe(have)))
+    actions = plan(current, desired, act_on)
     commands = [command(binary, action) for action in actions]
-    before = summary(current, managed)
-    after = summary(dict((port, dict(want, kind="proxy")) for port, want in desired.items()), managed)
+    before = summary(current, act_on)
+    after = summary(dict((port, dict(want, kind="proxy")) for port, want in desired.items()), act_on)
+    ledger_stale = bool(state_file) and recorded != desired
     result = dict(
-        changed=bool(actions),
+        changed=bool(actions) or ledger_stale,
         commands=commands,
         before=before,
         after=after,
-        unmanaged_ports=sorted(port for port in current if port not in managed),
+        taken_over=taken_over,
+        unmanaged_ports=sorted(port for port in current if port not in act_on),
         tailscale_bin=binary,
     )
     if module._diff:
         result["diff"] = dict(before=before, after=after, before_header="tailscale serve (before)",
                               after_header="tailscale serve (after)")
-    if module.check_mode or not actions:
+    if module.check_mode:
+        module.exit_json(**result)
+    if not actions:
+        if ledger_stale:
+            result["changed"] = write_ledger(module, state_file, host, desired)
         module.exit_json(**result)
 
     said = []
@@ -267,7 +357,7 @@ def main():
                 cmd=argv, **result)
 
     config = read_json(module, binary, ["serve", "status", "--json"], "tailscale serve status --json")
-    now = summary(current_entries(config, host), managed)
+    now = summary(current_entries(config, host), act_on)
     if now != after:
         # The CLI can exit 0 having changed nothing: e.g. `tailscale funnel` without the Funnel capability
         # prints an enablement URL instead (funnel.go verifyFunnelEnabled, tailscale v1.102.3).
@@ -278,6 +368,8 @@ def main():
                 "compare with `tailscale serve status --json`%s%s"
                 % (after, now, ("; the CLI said: " + text) if text else "", ("; " + hint) if hint else ""),
             **result)
+    if state_file:
+        write_ledger(module, state_file, host, desired)
     module.exit_json(**result)
 
 

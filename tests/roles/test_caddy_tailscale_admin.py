@@ -124,8 +124,8 @@ def test_the_default_admin_api_is_a_unix_socket_in_a_private_dir_that_other_user
                                                     text=True, check=False).stdout
 
     # The role's own reload path (macOS handler, systemd ExecReload) goes through the socket.
-    (tmp_path / "Caddyfile").write_text((tmp_path / "Caddyfile").read_text().replace(
-        "stream_close_delay 5m", "stream_close_delay 6m"))
+    sites_file = tmp_path / "joelclaw-macmini.caddyfile"
+    sites_file.write_text(sites_file.read_text().replace("stream_close_delay 5m", "stream_close_delay 6m"))
     reload = subprocess.run([CADDY, "reload", "--config", str(tmp_path / "Caddyfile"), "--adapter", "caddyfile",
                              "--address", listen], capture_output=True, text=True, timeout=60, check=False)
     assert reload.returncode == 0, reload.stderr

@@ -55,12 +55,12 @@ def test_hostile_values_are_refused_before_the_caddyfile_is_written(tmp_path, ca
     host_vars = local_paths(tmp_path, caddy_tailscale_tailnet_addresses=[])
     host_vars.update(extra)
     rc, output = run_with_inventory(tmp_path, RENDER_PLAY, host_vars)
-    caddyfile = tmp_path / "Caddyfile"
+    caddyfile = tmp_path / "joelclaw-macmini.caddyfile"
     injected = caddyfile.read_text() if caddyfile.exists() else ""
     assert "respond injected" not in injected, "injected a site Caddy accepted:\n" + injected
     assert rc != 0, output
     assert "Invalid Caddy sites" in output and expected in output, output
-    assert not caddyfile.exists()
+    assert not caddyfile.exists() and not (tmp_path / "Caddyfile").exists()
 
 
 UNIT_PLAY = """

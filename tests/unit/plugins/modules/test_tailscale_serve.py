@@ -69,6 +69,19 @@ def node(tmp_path, monkeypatch):
     return lambda **kw: Node(tmp_path, monkeypatch, **kw)
 
 
+def ledger(tmp_path, ports):
+    """A state_file as the module writes it: what the collection set on an earlier run."""
+    path = tmp_path / "serve-ledger.json"
+    path.write_text(json.dumps({"host": HOST, "ports": dict(
+        (str(port), {"target": target, "funnel": funnel}) for port, (target, funnel) in ports.items())}))
+    return str(path)
+
+
+# What earlier runs of the collection set: the two Funnel sites, and a third site it once had on 10000.
+EARLIER = {443: ("http://127.0.0.1:8780", True), 8443: ("http://127.0.0.1:8781", True),
+           10000: ("http://127.0.0.1:3000", True)}
+
+
 def test_nothing_configured_becomes_configured_then_stays(node, run_module):
     ts = node()
     checked = run_module(tailscale_serve, ts.args(), check_mode=True, diff=True)
@@ -103,13 +116,15 @@ def test_already_configured_is_unchanged_in_both_modes(node, run_module):
     assert ts.changing_calls() == []
 
 
-def test_a_stale_funnel_port_is_removed_and_unmanaged_ports_are_left_alone(node, run_module):
+def test_a_stale_funnel_port_is_removed_and_unmanaged_ports_are_left_alone(node, run_module, tmp_path):
+    # 10000 is a site the collection served on an earlier run (its ledger says so); 9000 is someone else's.
     ts = node(serve="serve_stale_funnel.json")
-    checked = run_module(tailscale_serve, ts.args(), check_mode=True, diff=True)
+    state = ledger(tmp_path, EARLIER)
+    checked = run_module(tailscale_serve, ts.args(state_file=state), check_mode=True, diff=True)
     assert checked["changed"] is True and ts.changing_calls() == []
     assert "10000" in checked["diff"]["before"] and "10000" not in checked["diff"]["after"]
 
-    result = run_module(tailscale_serve, ts.args())
+    result = run_module(tailscale_serve, ts.args(state_file=state))
     assert result["changed"] is True
     assert ts.changing_calls() == [["serve", "--yes", "--https=10000", "off"]]
     assert result["unmanaged_ports"] == [9000]
@@ -118,18 +133,19 @@ def test_a_stale_funnel_port_is_removed_and_unmanaged_ports_are_left_alone(node,
     assert HOST + ":10000" not in serve["AllowFunnel"]
     assert serve["Web"][HOST + ":9000"] == {"Handlers": {"/": {"Proxy": "http://127.0.0.1:9001"}}}
 
-    assert run_module(tailscale_serve, ts.args())["changed"] is False
+    assert run_module(tailscale_serve, ts.args(state_file=state))["changed"] is False
 
 
-def test_a_changed_target_is_set_in_place_without_a_gap(node, run_module):
+def test_a_changed_target_is_set_in_place_without_a_gap(node, run_module, tmp_path):
     # SetWebHandler replaces the "/" handler (ipn/serve.go@v1.102.3): no removal, so no moment without a proxy.
     ts = node(serve="serve_configured.json")
     want = [dict(WANT[0], target="http://127.0.0.1:8790"), WANT[1]]
-    result = run_module(tailscale_serve, ts.args(serve=want))
+    state = ledger(tmp_path, EARLIER)
+    result = run_module(tailscale_serve, ts.args(serve=want, state_file=state))
     assert result["changed"] is True
     assert ts.changing_calls() == [["funnel", "--bg", "--yes", "--https=443", "http://127.0.0.1:8790"]]
     assert ts.state["serve"]["Web"][HOST + ":443"]["Handlers"]["/"]["Proxy"] == "http://127.0.0.1:8790"
-    assert run_module(tailscale_serve, ts.args(serve=want))["changed"] is False
+    assert run_module(tailscale_serve, ts.args(serve=want, state_file=state))["changed"] is False
 
 
 def test_funnel_turned_off_on_a_port_by_setting_it_with_the_serve_verb(node, run_module):
@@ -143,24 +159,26 @@ def test_funnel_turned_off_on_a_port_by_setting_it_with_the_serve_verb(node, run
     assert run_module(tailscale_serve, ts.args(serve=want))["changed"] is False
 
 
-def test_stale_funnels_are_removed_even_when_the_funnel_capability_is_gone(node, run_module):
+def test_stale_funnels_are_removed_even_when_the_funnel_capability_is_gone(node, run_module, tmp_path):
     # Without the capability `tailscale funnel ... off` prints an enablement URL and exits 0 having done
     # nothing (funnel.go verifyFunnelEnabled); removal goes through the serve verb, which needs no capability.
     ts = node(serve="serve_stale_funnel.json", status="status_no_funnel.json")
-    result = run_module(tailscale_serve, ts.args(serve=[], managed_ports=[443, 8443, 10000]))
+    state = ledger(tmp_path, EARLIER)
+    result = run_module(tailscale_serve, ts.args(serve=[], managed_ports=[], state_file=state))
     assert result.get("failed") is not True, result["msg"]
     assert ts.changing_calls() == [["serve", "--yes", "--https=443", "off"],
                                    ["serve", "--yes", "--https=8443", "off"],
                                    ["serve", "--yes", "--https=10000", "off"]]
     assert ts.state["serve"] == {"TCP": {"9000": {"HTTPS": True}},
                                  "Web": {HOST + ":9000": {"Handlers": {"/": {"Proxy": "http://127.0.0.1:9001"}}}}}
-    assert run_module(tailscale_serve, ts.args(serve=[], managed_ports=[443, 8443, 10000]))["changed"] is False
+    assert run_module(tailscale_serve, ts.args(serve=[], managed_ports=[], state_file=state))["changed"] is False
 
 
 def test_a_tcp_forward_with_funnel_is_removed_with_tcp_off_then_its_funnel_flag(node, run_module):
     # removeTCPServe refuses --https (serving TCP) and leaves AllowFunnel behind (serve_v2.go@v1.102.3).
+    # The forward is not the collection's: only an explicit takeover lets it go.
     ts = node(serve="serve_tcp_forward.json")
-    result = run_module(tailscale_serve, ts.args(serve=[WANT[0]]))
+    result = run_module(tailscale_serve, ts.args(serve=[WANT[0]], takeover_ports=[10000]))
     assert result.get("failed") is not True, result["msg"]
     calls = ts.changing_calls()
     assert calls[0] == ["serve", "--tcp=10000", "off"]
@@ -170,7 +188,7 @@ def test_a_tcp_forward_with_funnel_is_removed_with_tcp_off_then_its_funnel_flag(
         "TCP": {"443": {"HTTPS": True}},
         "Web": {HOST + ":443": {"Handlers": {"/": {"Proxy": "http://127.0.0.1:8780"}}}},
         "AllowFunnel": {HOST + ":443": True}}
-    assert run_module(tailscale_serve, ts.args(serve=[WANT[0]]))["changed"] is False
+    assert run_module(tailscale_serve, ts.args(serve=[WANT[0]], takeover_ports=[10000]))["changed"] is False
 
 
 def test_a_funnel_flag_without_a_handler_is_cleared(node, run_module):
@@ -194,21 +212,21 @@ def test_a_port_with_several_mounts_is_removed_without_a_prompt(node, run_module
     # Before v1.90 the "delete N handlers?" prompt reads stdin and, with none, answers no (exit 0, no change).
     monkeypatch.setenv("FAKE_TAILSCALE_VERSION", cli_version)
     ts = node(serve="serve_multi_mount.json")
-    result = run_module(tailscale_serve, ts.args(serve=[WANT[0]]))
+    result = run_module(tailscale_serve, ts.args(serve=[WANT[0]], takeover_ports=[8443]))
     assert result.get("failed") is not True, result["msg"]
     assert ts.changing_calls() == [["serve", "--yes", "--https=8443", "off"]]
     assert sorted(ts.state["serve"]["TCP"]) == ["443"]
 
 
-def test_a_tailnet_only_serve_on_a_port_caddy_needs_is_cleared(node, run_module):
+def test_a_tailnet_only_serve_on_a_port_caddy_needs_is_cleared_when_taken_over(node, run_module):
     # Someone ran `tailscale serve --https=8444 ...`: it would shadow Caddy's dashboard on the Tailscale IP.
     ts = node(serve="serve_configured.json")
     serve = ts.state["serve"]
     serve["TCP"]["8444"] = {"HTTPS": True}
     serve["Web"][HOST + ":8444"] = {"Handlers": {"/": {"Proxy": "http://127.0.0.1:6791"}}}
     tailscale_cli.write_state(ts.state_path, caps=tailscale_cli.DEFAULT_CAPS, serve=serve)
-    result = run_module(tailscale_serve, ts.args())
-    assert result["changed"] is True
+    result = run_module(tailscale_serve, ts.args(takeover_ports=[8444]))
+    assert result["changed"] is True and result["taken_over"] == [8444]
     assert ts.changing_calls() == [["serve", "--yes", "--https=8444", "off"]]
 
 
@@ -396,3 +414,132 @@ def test_the_fake_cli_status_has_the_upstream_shape(tmp_path, monkeypatch):
     assert status["Self"]["CapMap"] == recorded["Self"]["CapMap"]
     proc, _serve = run_fake(tmp_path, monkeypatch, {}, "ip")
     assert proc.stdout.split() == recorded["TailscaleIPs"]
+
+
+# ------------------------------------------------------------------ coexisting with the owner's serve config
+# serve_foreign.json: the owner's app funnelled on 10000 and a tailnet TCP forward on 5432, set up before the
+# collection arrived (shapes: ipn/serve.go ServeConfig, TCPPortHandler, HTTPHandler at tailscale v1.102.3,
+# commit 53a0d659afa51835dd7a9283873cca44261454f8).
+FOREIGN_PORTS = {"10000", "5432"}
+
+
+def foreign_part(serve):
+    """The owner's entries of a ServeConfig: everything keyed by a port in FOREIGN_PORTS."""
+    return {
+        "TCP": dict((p, v) for p, v in (serve.get("TCP") or {}).items() if p in FOREIGN_PORTS),
+        "Web": dict((k, v) for k, v in (serve.get("Web") or {}).items() if k.rsplit(":", 1)[1] in FOREIGN_PORTS),
+        "AllowFunnel": dict((k, v) for k, v in (serve.get("AllowFunnel") or {}).items()
+                            if k.rsplit(":", 1)[1] in FOREIGN_PORTS),
+    }
+
+
+def with_foreign_443(serve):
+    """The owner's app already funnelled on 443, the port the collection's API needs."""
+    serve = json.loads(json.dumps(serve))
+    serve.setdefault("TCP", {})["443"] = {"HTTPS": True}
+    serve.setdefault("Web", {})[HOST + ":443"] = {"Handlers": {"/": {"Proxy": "http://127.0.0.1:3000"}}}
+    serve.setdefault("AllowFunnel", {})[HOST + ":443"] = True
+    return serve
+
+
+def coexist_args(ts, tmp_path, **extra):
+    """The role's call: no managed_ports beyond serve, and a ledger of what the collection set."""
+    args = {"host": HOST, "serve": WANT, "tailscale_bin": ts.bin, "state_file": str(tmp_path / "serve-ledger.json")}
+    args.update(extra)
+    return args
+
+
+def test_foreign_ports_survive_converging_our_own(node, run_module, tmp_path):
+    ts = node(serve="serve_foreign.json")
+    owner = foreign_part(ts.state["serve"])
+    result = run_module(tailscale_serve, coexist_args(ts, tmp_path))
+    assert result.get("failed") is not True, result.get("msg")
+    assert ts.changing_calls() == [
+        ["funnel", "--bg", "--yes", "--https=443", "http://127.0.0.1:8780"],
+        ["funnel", "--bg", "--yes", "--https=8443", "http://127.0.0.1:8781"],
+    ]
+    assert foreign_part(ts.state["serve"]) == owner
+    assert result["unmanaged_ports"] == [5432, 10000]
+    again = run_module(tailscale_serve, coexist_args(ts, tmp_path))
+    assert again["changed"] is False and again["commands"] == []
+
+
+def test_a_foreign_handler_on_a_port_we_need_stops_before_any_change(node, run_module, tmp_path):
+    ts = node(serve="serve_foreign.json")
+    tailscale_cli.write_state(ts.state_path, serve=with_foreign_443(ts.state["serve"]))
+    before = ts.state["serve"]
+    for check_mode in (True, False):
+        result = run_module(tailscale_serve, coexist_args(ts, tmp_path), check_mode=check_mode)
+        assert result["failed"] is True
+        assert "port 443" in result["msg"] and "proxy http://127.0.0.1:3000" in result["msg"], result["msg"]
+        assert "takeover_ports" in result["msg"] and "caddy_tailscale_serve_takeover_ports" in result["msg"]
+    assert ts.changing_calls() == []
+    assert ts.state["serve"] == before
+    assert not (tmp_path / "serve-ledger.json").exists()
+
+
+def test_a_foreign_handler_on_a_port_caddy_serves_stops_too(node, run_module, tmp_path):
+    # managed_ports: Caddy's own port on the node's name (the dashboard's 8444); a serve handler there shadows it.
+    ts = node(serve="serve_foreign.json")
+    serve = ts.state["serve"]
+    serve["TCP"]["8444"] = {"TCPForward": "127.0.0.1:6000"}
+    tailscale_cli.write_state(ts.state_path, serve=serve)
+    result = run_module(tailscale_serve, coexist_args(ts, tmp_path, managed_ports=[8444]))
+    assert result["failed"] is True
+    assert "port 8444" in result["msg"] and "TCP forward to 127.0.0.1:6000" in result["msg"], result["msg"]
+    assert ts.changing_calls() == []
+
+
+def test_takeover_is_opt_in_per_port(node, run_module, tmp_path):
+    ts = node(serve="serve_foreign.json")
+    tailscale_cli.write_state(ts.state_path, serve=with_foreign_443(ts.state["serve"]))
+    owner = foreign_part(ts.state["serve"])
+    checked = run_module(tailscale_serve, coexist_args(ts, tmp_path, takeover_ports=[443]), check_mode=True, diff=True)
+    assert checked["changed"] is True and ts.changing_calls() == []
+    assert checked["taken_over"] == [443]
+    result = run_module(tailscale_serve, coexist_args(ts, tmp_path, takeover_ports=[443]))
+    assert result["commands"] == checked["commands"]
+    assert ts.changing_calls() == [
+        ["funnel", "--bg", "--yes", "--https=443", "http://127.0.0.1:8780"],
+        ["funnel", "--bg", "--yes", "--https=8443", "http://127.0.0.1:8781"],
+    ]
+    assert ts.state["serve"]["Web"][HOST + ":443"] == {"Handlers": {"/": {"Proxy": "http://127.0.0.1:8780"}}}
+    assert foreign_part(ts.state["serve"]) == owner
+    # Once taken over, the port is the collection's: no takeover needed to keep it.
+    assert run_module(tailscale_serve, coexist_args(ts, tmp_path))["changed"] is False
+
+
+def test_removal_takes_only_what_the_collection_set(node, run_module, tmp_path):
+    ts = node(serve="serve_foreign.json")
+    assert run_module(tailscale_serve, coexist_args(ts, tmp_path))["changed"] is True
+    owner = foreign_part(ts.state["serve"])
+    # Someone else has since put their own handler on 8443; the collection then drops its funnel sites.
+    serve = ts.state["serve"]
+    serve["Web"][HOST + ":8443"] = {"Handlers": {"/": {"Proxy": "http://127.0.0.1:4000"}}}
+    tailscale_cli.write_state(ts.state_path, serve=serve)
+    calls_before = len(ts.changing_calls())
+    result = run_module(tailscale_serve, coexist_args(ts, tmp_path, serve=[]))
+    assert result.get("failed") is not True, result.get("msg")
+    assert ts.changing_calls()[calls_before:] == [["serve", "--yes", "--https=443", "off"]]
+    warnings = " ".join(str(w) for w in result["warnings"])
+    assert "port 8443" in warnings and "http://127.0.0.1:4000" in warnings, warnings
+    after = ts.state["serve"]
+    assert foreign_part(after) == owner
+    assert after["Web"][HOST + ":8443"] == {"Handlers": {"/": {"Proxy": "http://127.0.0.1:4000"}}}
+    assert HOST + ":443" not in after["Web"]
+    assert run_module(tailscale_serve, coexist_args(ts, tmp_path, serve=[]))["changed"] is False
+
+
+def test_the_fake_models_a_foreign_handler_like_the_recorded_fixture(tmp_path):
+    # foreign_serve() and the `seed` entry point must give what the owner's own commands leave behind.
+    built = tailscale_cli.foreign_serve(HOST, web={10000: ("3000", True)}, tcp={5432: "127.0.0.1:5432"})
+    assert built == fixture("serve_foreign.json")
+    state = tmp_path / "seeded.json"
+    proc = subprocess.run([sys.executable, tailscale_cli.__file__, "seed", str(state), HOST, "--web",
+                           "10000=3000,funnel", "--tcp", "5432=127.0.0.1:5432"], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    wrapper = tailscale_cli.install(tmp_path, state=str(state))
+    out = subprocess.run([wrapper, "serve", "status", "--json"], capture_output=True, text=True, check=True,
+                         env=dict((k, v) for k, v in os.environ.items() if k != "FAKE_TAILSCALE_STATE")).stdout
+    assert json.loads(out) == fixture("serve_foreign.json")
