@@ -107,8 +107,7 @@ RENDER_CONVERGE = """
 
 
 def ansible_playbook_with_inventory(workdir: Path, playbook: Path, inventory: Path, extra_vars: dict | None = None,
-                                    check: bool = False, verbosity: int = 0, prefix: tuple = (),
-                                    timeout: int = 300) -> PlaybookRun:
+                                    check: bool = False, verbosity: int = 0, prefix: tuple = ()) -> PlaybookRun:
     """Run a playbook file in place with -i inventory; extra_vars only for what users pass with -e.
     prefix wraps the command (e.g. a namespace that gives the user another home directory)."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -121,7 +120,7 @@ def ansible_playbook_with_inventory(workdir: Path, playbook: Path, inventory: Pa
         cmd.append("--check")
     if verbosity:
         cmd.append("-" + "v" * verbosity)
-    return _run(cmd, workdir, timeout)
+    return _run(cmd, workdir)
 
 
 # What the output of an ansible-playbook run must never show (issue 16: "-vvv runs of every role and
@@ -158,7 +157,7 @@ def assert_no_leak(run, secrets: dict, verbosity: int = 3, machine_config: bool 
     assert not found, "the output leaks: " + ", ".join(found)
 
 
-def _run(cmd: list, workdir: Path, timeout: int = 300) -> PlaybookRun:
+def _run(cmd: list, workdir: Path) -> PlaybookRun:
     env = dict(os.environ)
     env.update({
         "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".collections"),
@@ -169,5 +168,5 @@ def _run(cmd: list, workdir: Path, timeout: int = 300) -> PlaybookRun:
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
         "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
     })
-    proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=300, check=False)
     return PlaybookRun(proc.returncode, proc.stdout, proc.stderr)
