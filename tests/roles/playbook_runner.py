@@ -9,6 +9,7 @@ from an inventory directory with the repository's group_vars and a host_vars fil
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -123,6 +124,40 @@ def ansible_playbook_with_inventory(workdir: Path, playbook: Path, inventory: Pa
         cmd.append("-" + "v" * verbosity)
     cmd += list(options)
     return _run(cmd, workdir)
+
+
+# What the output of an ansible-playbook run must never show (issue 16: "-vvv runs of every role and
+# playbook leak no secret, hash or machine config"). Markers that only occur in a Talos machine config
+# or a PEM private key (the cluster CA keys): a PEM key footer, the node containers' USERDATA env (talos
+# providers/docker/node.go@v1.12.11) and the fake CA keys of tests/unit/fakebin/macos_clis.py.
+MACHINE_CONFIG_MARKERS = ("PRIVATE KEY-----", "USERDATA=", "FAKE-MACHINE-CA-PRIVATE-KEY", "FAKE-CLUSTER-CA-PRIVATE-KEY")
+
+
+def secret_forms(value: str) -> tuple:
+    """A secret and the encodings a log could carry it in: as is, base64 (slurp, Kubernetes Secret
+    data, with and without a trailing newline) and JSON-escaped."""
+    forms = {value, base64.b64encode(value.encode()).decode(), base64.b64encode((value + "\n").encode()).decode(),
+             json.dumps(value)[1:-1]}
+    return tuple(sorted(form for form in forms if form))
+
+
+def assert_no_leak(run, secrets: dict, verbosity: int = 3, machine_config: bool = True):
+    """Fail when run (a PlaybookRun or an output string) shows any of secrets ({label: value}, each
+    in every form of secret_forms) or a machine-config marker. With verbosity 3 the run must really
+    have been at -vvv (the connection plugin's ESTABLISH line only shows from -vvv on), so the grep
+    cannot pass on a quiet run."""
+    output = run if isinstance(run, str) else run.output
+    if verbosity >= 3:
+        assert "ESTABLISH LOCAL CONNECTION" in output, "not a -vvv run: the leak grep would prove nothing"
+    found = []
+    for label, value in secrets.items():
+        assert value, "empty needle for " + label
+        for form in secret_forms(value):
+            if form in output:
+                found.append("%s (%r...)" % (label, form[:10]))
+    if machine_config:
+        found += ["machine config marker %r" % marker for marker in MACHINE_CONFIG_MARKERS if marker in output]
+    assert not found, "the output leaks: " + ", ".join(found)
 
 
 def _run(cmd: list, workdir: Path) -> PlaybookRun:

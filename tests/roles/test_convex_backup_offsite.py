@@ -24,7 +24,7 @@ import time
 
 import pytest
 
-from playbook_runner import ROOT, ansible_playbook, ansible_playbook_with_inventory, write_inventory
+from playbook_runner import ROOT, ansible_playbook, ansible_playbook_with_inventory, assert_no_leak, write_inventory
 
 sys.path.insert(0, str(ROOT / "tests" / "standins" / "convex"))
 sys.path.insert(0, str(ROOT / ".collections"))
@@ -154,7 +154,8 @@ def offsite_run(restic, sshd, tmp_path_factory):
     }
     with open(host_vars["convex_admin_key_env_file"], "w") as handle:
         handle.write("CONVEX_SELF_HOSTED_URL=%s\nCONVEX_SELF_HOSTED_ADMIN_KEY=%s\n" % (standin.url, standin.admin_key()))
-    install = ansible_playbook(tmp / "install", INSTALL_PLAY, host_vars=host_vars)
+    # At -vvv: the leak check of the role (issue 16).
+    install = ansible_playbook(tmp / "install", INSTALL_PLAY, host_vars=host_vars, verbosity=3)
     install_dir = state / "backup-job"
     job = subprocess.run([SYSTEM_PYTHON, "-I", "-S", str(install_dir / "convex_backup_job.py"), "--config",
                           str(install_dir / "config.json")], capture_output=True, text=True, timeout=300, check=False)
@@ -201,7 +202,9 @@ def test_password_stays_in_one_0600_file(offsite_run):
     # Nothing restic was started with holds the password; nor did Ansible or the job print it.
     argv = offsite_run["argv_log"].read_text()
     assert "backup --json" in argv and PASSWORD not in argv
-    assert PASSWORD not in offsite_run["install"].output and PASSWORD not in offsite_run["job"].stderr
+    assert_no_leak(offsite_run["install"], {"restic password": PASSWORD,
+                                            "admin key": offsite_run["standin"].admin_key()})
+    assert PASSWORD not in offsite_run["job"].stderr
 
 
 def test_restore_playbook_restores_from_sftp_into_the_backend(offsite_run, tmp_path):
@@ -217,12 +220,13 @@ def test_restore_playbook_restores_from_sftp_into_the_backend(offsite_run, tmp_p
         run = ansible_playbook_with_inventory(
             tmp_path / "run", ROOT / "playbooks" / "restore.yml", inventory,
             extra_vars={"convex_restore_source": "offsite", "convex_restore_repository": "nas",
-                        "convex_restore_backup": "latest", "convex_restore_confirm": "joelclaw"})
+                        "convex_restore_backup": "latest", "convex_restore_confirm": "joelclaw"}, verbosity=3)
         assert run.rc == 0, run.output
         assert target.state.tables["messages"] == TABLES["messages"]
         assert target.state.tables["users"] == TABLES["users"]
         assert target.state.env == ENV
-        assert ENV["SECRET_TOKEN"] not in run.output and PASSWORD not in run.output
+        assert_no_leak(run, {"restored environment variable": ENV["SECRET_TOKEN"], "restic password": PASSWORD,
+                             "admin key": target.admin_key()})
     finally:
         target.stop()
 

@@ -19,7 +19,7 @@ import subprocess
 
 import pytest
 
-from playbook_runner import ROOT, ansible_playbook_with_inventory, write_inventory
+from playbook_runner import ROOT, ansible_playbook_with_inventory, assert_no_leak, write_inventory
 from test_convex_health_schedule_job import EVENT_KEY, Receiver
 
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -49,11 +49,11 @@ PLAY = """
 """ % {"templates": TEMPLATES}
 
 
-def converge(tmp_path, host_vars, check=False):
+def converge(tmp_path, host_vars, check=False, verbosity=0):
     inventory = write_inventory(tmp_path, host_vars)
     playbook = tmp_path / "play.yml"
     playbook.write_text(PLAY)
-    return ansible_playbook_with_inventory(tmp_path / "run", playbook, inventory, check=check)
+    return ansible_playbook_with_inventory(tmp_path / "run", playbook, inventory, check=check, verbosity=verbosity)
 
 
 def host_vars(tmp_path, receiver_url, **changes):
@@ -87,12 +87,14 @@ def receiver():
 def test_install_renders_verifies_is_idempotent_and_the_job_alerts_without_ansible(tmp_path, receiver):
     (tmp_path / "render").mkdir()
     variables = host_vars(tmp_path, receiver.url)
-    first = converge(tmp_path, variables)
+    # At -vvv: the leak check of the role (issue 16), module arguments and results in full.
+    first = converge(tmp_path, variables, verbosity=3)
     assert first.rc == 0, first.output
-    second = converge(tmp_path, variables)
+    second = converge(tmp_path, variables, verbosity=3)
     assert second.rc == 0, second.output
     assert second.recap(host="joelclaw-mini")["changed"] == 0, second.output
-    assert EVENT_KEY not in first.output + second.output
+    for run in (first, second):
+        assert_no_leak(run, {"Inngest event key": EVENT_KEY})
 
     install = tmp_path / "state" / "health-job"
     assert stat.S_IMODE(os.stat(install).st_mode) == 0o700

@@ -28,12 +28,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from playbook_runner import INVENTORY_HOST, ansible_playbook_with_inventory, write_inventory
+from playbook_runner import INVENTORY_HOST, ansible_playbook_with_inventory, assert_no_leak, write_inventory
 from test_convex_backend import GROUP_VARS, OTHER_SHA, PLAY, ROOT, SECRET
 from k8s_harness import control_plane, kube  # noqa: F401  pylint: disable=unused-import
 from test_convex_backend_apply import MIGRATED_LOG, convex  # noqa: F401  pylint: disable=unused-import
 
 PLAYBOOKS = ROOT / "playbooks"
+# The end-to-end runs below are also the leak check of the playbooks (issue 16): at -vvv every module's
+# arguments and result are printed, and the output is grepped for each secret the runs handle.
+VERBOSITY = 3
 
 
 # ---------------------------------------------------------------- no silent fact fallbacks
@@ -148,7 +151,8 @@ def test_upgrade_backup_and_health_find_the_state_dir_of_the_converge(tmp_path, 
 
     converge = tmp_path / "converge.yml"
     converge.write_text(PLAY.replace("hosts: localhost", "hosts: macmini").replace("gather_facts: false", "gather_facts: true"))
-    first = ansible_playbook_with_inventory(tmp_path / "run1", converge, inventory, prefix=prefix)
+    first = ansible_playbook_with_inventory(tmp_path / "run1", converge, inventory, prefix=prefix,
+                                          verbosity=VERBOSITY)
     assert first.rc == 0, first.output
     assert (state / "convex-admin.env").is_file()
     assert (state / "convex-instance-secret").read_text().strip() == SECRET
@@ -158,7 +162,8 @@ def test_upgrade_backup_and_health_find_the_state_dir_of_the_converge(tmp_path, 
 
     # The one variable the playbook documents as -e.
     upgrade = ansible_playbook_with_inventory(tmp_path / "run2", PLAYBOOKS / "upgrade.yml", inventory,
-                                              extra_vars={"convex_upgrade_sha": OTHER_SHA}, prefix=prefix)
+                                              extra_vars={"convex_upgrade_sha": OTHER_SHA}, prefix=prefix,
+                                              verbosity=VERBOSITY)
     assert upgrade.rc == 0, upgrade.output
     assert upgrade.recap(INVENTORY_HOST)["failed"] == 0
     assert kube.audit_events()  # the kubeconfig in the state dir reached the cluster
@@ -167,7 +172,8 @@ def test_upgrade_backup_and_health_find_the_state_dir_of_the_converge(tmp_path, 
     exports = sorted((state / "backups").glob("*.manifest.json"))
     assert len(exports) == 1, sorted(p.name for p in state.rglob("*"))  # the pre-upgrade backup set
 
-    backup = ansible_playbook_with_inventory(tmp_path / "run3", PLAYBOOKS / "backup.yml", inventory, prefix=prefix)
+    backup = ansible_playbook_with_inventory(tmp_path / "run3", PLAYBOOKS / "backup.yml", inventory, prefix=prefix,
+                                             verbosity=VERBOSITY)
     assert backup.rc == 0, backup.output
     # Retention treats the pre-upgrade set like any other: keep_daily keeps the newest set of the day.
     sets = sorted((state / "backups").glob("*.zip"))
@@ -175,11 +181,13 @@ def test_upgrade_backup_and_health_find_the_state_dir_of_the_converge(tmp_path, 
         sorted(p.name for p in (state / "backups").iterdir())
 
     restore = ansible_playbook_with_inventory(tmp_path / "run4", PLAYBOOKS / "restore.yml", inventory, check=True,
-                                              extra_vars={"convex_restore_backup": "latest"}, prefix=prefix)
+                                              extra_vars={"convex_restore_backup": "latest"}, prefix=prefix,
+                                              verbosity=VERBOSITY)
     assert restore.rc == 0, restore.output
     assert sets[-1].name in restore.stdout
 
     health = ansible_playbook_with_inventory(tmp_path / "run5", PLAYBOOKS / "health.yml", inventory, prefix=prefix,
+                                             verbosity=VERBOSITY,
                                              extra_vars={"convex_health_fail_on": "never",
                                                          "convex_health_report_path": str(tmp_path / "health.json")})
     assert health.rc == 0, health.output
@@ -187,3 +195,10 @@ def test_upgrade_backup_and_health_find_the_state_dir_of_the_converge(tmp_path, 
     # The newest backup was found in the state dir, and the kubeconfig there reached the cluster.
     assert probes["backup_age"]["status"] == "ok", probes["backup_age"]
     assert probes["statefulset"]["status"] == "ok", probes["statefulset"]
+
+    # None of the five runs shows the instance secret or the admin key derived from it.
+    admin_key = [line.split("=", 1)[1] for line in (state / "convex-admin.env").read_text().splitlines()
+                 if line.startswith("CONVEX_SELF_HOSTED_ADMIN_KEY=")][0]
+    for run in (first, upgrade, backup, restore, health):
+        assert_no_leak(run, {"instance secret": SECRET, "admin key": admin_key,
+                             "admin key, signed part": admin_key.split("|", 1)[-1]}, verbosity=VERBOSITY)
