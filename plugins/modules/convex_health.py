@@ -86,6 +86,7 @@ options:
       - The offsite status file the P(joelclaw.macmini.convex_backup#role) job writes after each restic copy;
         enables one C(offsite_age <repository>) probe per repository (age of its newest snapshot, with the
         O(thresholds.backup_age_warn_hours) / O(thresholds.backup_age_fail_hours) limits; a failed copy or check warns).
+    type: path
   backup_job_file:
     description:
       - A file the backup job's installation writes, such as the config of the

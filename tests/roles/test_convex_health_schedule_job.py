@@ -157,7 +157,7 @@ def test_state_changes_send_one_event_each_way_and_never_repeat(job_module, setu
     backend.state.status_override.clear()
     run(job_module, path, t0 + 3600)
     assert len(receiver.received) == 4
-    recovered = [e for e in receiver.events()[2:]]
+    recovered = list(receiver.events()[2:])
     assert {e.get("data", e)["verdict"] for e in recovered} == {"ok"}
     assert {e.get("data", e)["previous_verdict"] for e in recovered} == {"fail"}
     run(job_module, path, t0 + 3900)
@@ -190,7 +190,7 @@ def test_receiver_down_retries_with_backoff_logs_and_exits_0(job_module, setup, 
     backend.state.status_override["/version"] = 503
     receiver.status = 503
     sleeps, logs = [], []
-    rc, _ = run(job_module, path, 1_800_000_000.0, sleeps, logs)
+    rc = run(job_module, path, 1_800_000_000.0, sleeps, logs)[0]
     assert rc == 0
     assert len(receiver.received) == 3
     assert sleeps == [2.0, 4.0]
@@ -206,7 +206,7 @@ def test_receiver_down_retries_with_backoff_logs_and_exits_0(job_module, setup, 
     receiver.received.clear()
     backend.state.status_override.clear()
     sleeps, logs = [], []
-    rc, _ = run(job_module, write(inngest_url="http://127.0.0.1:9"), 1_800_000_900.0, sleeps, logs)
+    rc = run(job_module, write(inngest_url="http://127.0.0.1:9"), 1_800_000_900.0, sleeps, logs)[0]
     assert rc == 0 and sleeps == [2.0, 4.0]
     assert any("after 3 attempts" in line and "refused" in line for line in logs), logs
 
@@ -233,7 +233,7 @@ def test_missing_key_file_is_a_failed_probe_not_a_crash(job_module, setup, recei
     config, write, _key = setup
     os.unlink(config["admin_key_env_file"])
     logs = []
-    rc, _ = run(job_module, write(webhook_url=None), 1_800_000_000.0, logs=logs)
+    rc = run(job_module, write(webhook_url=None), 1_800_000_000.0, logs=logs)[0]
     assert rc == 0
     event = receiver.events()[0]["data"]
     assert [f["name"] for f in event["failing"]] == ["admin_key"]
