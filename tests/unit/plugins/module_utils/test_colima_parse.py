@@ -13,7 +13,7 @@ from ansible_collections.joelclaw.macmini.plugins.module_utils import _colima
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', 'modules', 'fixtures', 'colima_talos')
 VARIABLES = {k: 'colima_talos_' + k for k in ('state', 'cpus', 'memory', 'disk', 'arch', 'vm_type', 'runtime',
-                                              'allow_restart')}
+                                              'allow_restart', 'restart_confirm')}
 
 
 def fixture(name):
@@ -113,7 +113,8 @@ def desired(**overrides):
     (current(runtime='docker+k3s'), desired(), False, []),
 ])
 def test_plan(cur, want, allow, actions):
-    decision = _colima.plan('default', want, cur, allow, VARIABLES)
+    # An allowed restart is confirmed with the profile's name, as the role passes colima_talos_restart_confirm.
+    decision = _colima.plan('default', want, cur, allow, VARIABLES, confirm='default' if allow else '')
     assert decision['errors'] == []
     assert decision['actions'] == actions
 
@@ -127,6 +128,13 @@ def test_plan(cur, want, allow, actions):
     ({'exists': False}, desired(state='stopped'), False, 'colima_talos_state=running'),
 ])
 def test_plan_refusals(cur, want, allow, needle):
-    decision = _colima.plan('default', want, cur, allow, VARIABLES)
+    decision = _colima.plan('default', want, cur, allow, VARIABLES, confirm='default' if allow else '')
     assert decision['actions'] == []
     assert any(needle in error for error in decision['errors']), decision['errors']
+
+
+@pytest.mark.parametrize('confirm', ['', 'Default', 'yes'])
+def test_an_allowed_restart_without_the_profile_name_as_confirmation_is_refused(confirm):
+    decision = _colima.plan('default', desired(cpus=6), current(), True, VARIABLES, confirm=confirm)
+    assert decision['actions'] == []
+    assert any('colima_talos_restart_confirm=default' in error for error in decision['errors']), decision['errors']
