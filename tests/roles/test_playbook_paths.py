@@ -152,7 +152,7 @@ def test_upgrade_backup_and_health_find_the_state_dir_of_the_converge(tmp_path, 
     converge = tmp_path / "converge.yml"
     converge.write_text(PLAY.replace("hosts: localhost", "hosts: macmini").replace("gather_facts: false", "gather_facts: true"))
     first = ansible_playbook_with_inventory(tmp_path / "run1", converge, inventory, prefix=prefix,
-                                          verbosity=VERBOSITY)
+                                            verbosity=VERBOSITY)
     assert first.rc == 0, first.output
     assert (state / "convex-admin.env").is_file()
     assert (state / "convex-instance-secret").read_text().strip() == SECRET
