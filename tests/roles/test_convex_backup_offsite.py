@@ -352,7 +352,7 @@ def test_health_reports_the_age_of_each_repository(tmp_path):
     ([{"name": "usb", "type": "local", "path": "/Volumes/Backup/r"}], "",
      "convex_backup_offsite_password must be the repositories' password"),
     ([{"name": "b2", "type": "b2", "path": "/bucket"}], PASSWORD, "type local or sftp (sftp also needs host and user); unknown types:"),
-])
+], ids=["no-password", "unknown-type"])  # fixed ids: PASSWORD is random, and pytest-xdist workers must agree
 def test_bad_offsite_input_fails_before_any_change(tmp_path, repos, password, needle):
     state = tmp_path / "state"
     host_vars = {
