@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
 from playbook_runner import RENDER_CONVERGE, ROOT, ansible_playbook_with_inventory, write_inventory
+from test_caddy_tailscale_listeners import free_port, wait_for_port  # noqa: E402  pylint: disable=wrong-import-position
 
 sys.path.insert(0, str(ROOT / "tests" / "unit" / "fakebin"))
 sys.path.insert(0, str(ROOT / "plugins" / "module_utils"))
@@ -49,9 +51,11 @@ SERVED = {"TCP": {"443": {"HTTPS": True}, "8443": {"HTTPS": True}, "10000": {"HT
           "Web": dict({HOST + ":443": {"Handlers": {"/": {"Proxy": "http://127.0.0.1:8780"}}},
                        HOST + ":8443": {"Handlers": {"/": {"Proxy": "http://127.0.0.1:8781"}}}}, **FOREIGN),
           "AllowFunnel": {HOST + ":443": True, HOST + ":8443": True}}
-OWNER_CADDYFILE = "{\n\temail owner@example.com\n}\n\nhttp://127.0.0.1:9099 {\n\trespond \"the owner's blog\"\n}\n"
-OUR_SITE = "http://127.0.0.1:8780 {\n\treverse_proxy 127.0.0.1:3210\n}\n"
-OUR_GLOBAL = "admin off\n"
+# An owner's Caddy with its own admin endpoint and a site; the collection's site next to it.
+OWNER_CADDYFILE = ("{\n\temail owner@example.com\n\tadmin 127.0.0.1:%(admin)d\n}\n\n"
+                   "http://127.0.0.1:%(owner)d {\n\trespond \"the owner's blog\"\n}\n")
+OUR_SITE = "http://127.0.0.1:%(ours)d {\n\trespond convex\n}\n"
+OUR_GLOBAL = "grace_period 1s\n"
 
 
 class Mac:
@@ -80,11 +84,13 @@ class Mac:
         self.play.write_text(RENDER_CONVERGE)
         self.runs = 0
 
-    def caddy_and_serve(self, owner_caddyfile=OWNER_CADDYFILE):
+    def caddy_and_serve(self, owner=True):
         """What caddy_tailscale leaves: its two files, imported from the main Caddyfile, and its serve ledger."""
+        self.ports = {"admin": free_port(), "owner": free_port(), "ours": free_port()}
+        self.owner_caddyfile = OWNER_CADDYFILE % self.ports if owner else None
         self.ours[0].write_text(OUR_GLOBAL)
-        self.ours[1].write_text(OUR_SITE)
-        self.caddyfile.write_text(ensure_imports(owner_caddyfile, str(self.ours[0]), str(self.ours[1])))
+        self.ours[1].write_text(OUR_SITE % self.ports)
+        self.caddyfile.write_text(ensure_imports(self.owner_caddyfile, str(self.ours[0]), str(self.ours[1])))
         assert self.validate().returncode == 0
         self.caddy_state.mkdir(exist_ok=True)
         # The ledger as plugins/modules/tailscale_serve.py write_ledger writes it.
@@ -132,8 +138,19 @@ def torn_down(tmp_path_factory):
     mac.before = {p.name: p.read_text() for p in (mac.state / "manifests").rglob("secret.yml")}
     mac.kept = mac.data()
     assert mac.before and mac.served()["Web"]
-    mac.run_teardown = mac.teardown()
-    assert mac.run_teardown.rc == 0, mac.run_teardown.output
+    # The owner's Caddy runs the combined config, as after a converge.
+    caddy = subprocess.Popen([CADDY, "run", "--config", str(mac.caddyfile), "--adapter", "caddyfile"],
+                             cwd=mac.etc, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(mac.ports["ours"], caddy)
+        wait_for_port(mac.ports["owner"], caddy)
+        mac.run_teardown = mac.teardown()
+        assert mac.run_teardown.rc == 0, mac.run_teardown.output
+        mac.answers = {name: get(mac.ports[name]) for name in ("owner", "ours")}
+        mac.caddy_running = caddy.poll() is None
+    finally:
+        caddy.terminate()
+        caddy.wait(timeout=10)
     yield mac
     patch.undo()
 
@@ -142,9 +159,13 @@ def test_teardown_keeps_the_owners_caddy_sites_and_removes_only_the_collections(
     mac = torn_down
     assert not any(path.exists() for path in mac.ours)
     # The owner's file exactly as it was before caddy_tailscale added its two import lines.
-    assert mac.caddyfile.read_text() == OWNER_CADDYFILE
+    assert mac.caddyfile.read_text() == mac.owner_caddyfile
     validated = mac.validate()
     assert validated.returncode == 0, validated.stderr
+    # Reloaded, not stopped: the owner's site still answers and the collection's is gone.
+    assert mac.caddy_running
+    assert mac.answers["owner"] == "the owner's blog"
+    assert mac.answers["ours"].startswith("unreachable"), mac.answers["ours"]
 
 
 def test_teardown_removes_only_the_serve_ports_recorded_as_the_collections(torn_down):
@@ -160,6 +181,14 @@ def test_teardown_keeps_data_and_keys_and_a_converge_brings_the_same_secret_back
     mac.converge()
     after = {p.name: p.read_text() for p in (mac.state / "manifests").rglob("secret.yml")}
     assert after == mac.before  # the same instance secret: every admin key still works
+
+
+def get(port):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=5) as response:
+            return response.read().decode()
+    except OSError as exc:
+        return "unreachable: %s" % exc
 
 
 def confirmation_check(teardown_data, teardown_confirm):
@@ -200,7 +229,7 @@ def test_a_bad_confirmation_is_a_clear_error_and_removes_nothing(tmp_path, monke
 
 def test_teardown_data_removes_the_data_and_keys_and_the_caddyfile_the_collection_created(tmp_path, monkeypatch):
     mac = Mac(tmp_path, monkeypatch)
-    mac.caddy_and_serve(owner_caddyfile=None)  # no main Caddyfile before: caddy_tailscale created it
+    mac.caddy_and_serve(owner=False)  # no main Caddyfile before: caddy_tailscale created it
     mac.state.mkdir()
     (mac.state / "convex-instance-secret").write_text("FAKE SECRET\n")
     mac.keys()
