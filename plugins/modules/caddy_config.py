@@ -216,7 +216,7 @@ def absent(module, old_main):
     main_dir = os.path.dirname(main_path)
     cleanup = []
     try:
-        if owner_content:
+        if owner_content and new_main != old_main:
             if not os.access(params["caddy_bin"], os.X_OK):
                 module.fail_json(msg="cannot validate the owner's remaining Caddy config: the caddy binary %s is "
                                      "missing, so nothing was removed" % params["caddy_bin"])
