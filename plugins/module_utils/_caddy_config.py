@@ -111,3 +111,29 @@ def point_imports(text, mapping):
             line = "%s%s\n" % (indent, import_line(mapping[path]))
         out.append(line)
     return "".join(out)
+
+
+def remove_imports(text, global_path, sites_path):
+    """text without the collection's two import lines: the inverse of ensure_imports.
+
+    The blank line ensure_imports put before the sites import goes with it, and so does a global options block
+    left empty at the top of the file (the one ensure_imports adds when the file had none); every other line
+    is kept as it is.
+    """
+    lines = (text or "").splitlines(True)
+    out = []
+    for line in lines:
+        path = _imported(line)
+        if path == sites_path:
+            if out and not out[-1].strip():
+                out.pop()
+            continue
+        if path == global_path:
+            continue
+        out.append(line)
+    first = _first_token_line(out)
+    if (first is not None and out[first].strip() == "{" and first + 1 < len(out)
+            and out[first + 1].strip() == "}"):
+        drop = 3 if first + 2 < len(out) and not out[first + 2].strip() else 2
+        del out[first:first + drop]
+    return "".join(out)

@@ -35,9 +35,8 @@ options:
     type: path
     required: true
   global_content:
-    description: The content of O(global_file).
+    description: The content of O(global_file). Required with O(state=present).
     type: str
-    required: true
   exclusive_global_options:
     description: Global option lines added to O(global_file) only while the main Caddyfile holds nothing else.
     type: list
@@ -48,9 +47,9 @@ options:
     type: path
     required: true
   sites_content:
-    description: The content of O(sites_file). It may hold bcrypt hashes, so it is never logged.
+    description: The content of O(sites_file). It may hold bcrypt hashes, so it is never logged. Required with
+      O(state=present).
     type: str
-    required: true
   sites_diff:
     description: Include O(sites_file) in the diff (off when it holds basic-auth hashes).
     type: bool
@@ -70,6 +69,15 @@ options:
     description: The caddy binary used for C(caddy validate) and C(caddy adapt).
     type: path
     required: true
+  state:
+    description:
+      - V(present) writes the owned files and adds the import lines.
+      - V(absent) removes the two import lines from the main Caddyfile (validating what is left with Caddy
+        first) and then the owned files. A main Caddyfile that holds nothing but the import lines (the one this
+        module created) is removed too; RV(owner_content) says which case it was.
+    type: str
+    choices: [present, absent]
+    default: present
 attributes:
   check_mode:
     support: full
@@ -84,6 +92,14 @@ notes:
 """
 
 EXAMPLES = r"""
+- name: Remove the collection's files and import lines, keeping the owner's sites.
+  joelclaw.macmini.caddy_config:
+    caddyfile: /opt/homebrew/etc/Caddyfile
+    global_file: /opt/homebrew/etc/joelclaw-macmini.global.caddyfile
+    sites_file: /opt/homebrew/etc/joelclaw-macmini.caddyfile
+    caddy_bin: /opt/homebrew/bin/caddy
+    state: absent
+
 - name: Keep the Convex sites in their own file, imported from the owner's Caddyfile.
   joelclaw.macmini.caddy_config:
     caddyfile: /opt/homebrew/etc/Caddyfile
@@ -110,6 +126,10 @@ owner_content:
   description: Whether the main Caddyfile holds sites or options of the owner's.
   returned: success
   type: bool
+removed_main:
+  description: With O(state=absent), whether the main Caddyfile was removed (it held nothing but the import lines).
+  returned: success
+  type: bool
 admin_listen:
   description: The admin endpoint of the new config (C(localhost:2019) when no config sets one), or C(off).
   returned: success
@@ -134,6 +154,7 @@ from ansible_collections.joelclaw.macmini.plugins.module_utils._caddy_config imp
     ensure_imports,
     has_owner_content,
     point_imports,
+    remove_imports,
 )
 
 # caddyserver/caddy v2.11.4 admin.go DefaultAdminListen.
@@ -172,21 +193,72 @@ def stage(directory, name, content, cleanup):
     return path
 
 
+def absent(module, old_main):
+    """Remove the import lines (validating what is left first), then the owned files; never the owner's lines."""
+    params = module.params
+    main_path, global_path, sites_path = params["caddyfile"], params["global_file"], params["sites_file"]
+    owner_content = old_main is not None and has_owner_content(old_main, global_path, sites_path)
+    new_main = remove_imports(old_main, global_path, sites_path) if owner_content else None
+    owned = [path for path in (global_path, sites_path) if os.path.exists(path)]
+    removed_main = old_main is not None and not owner_content
+    result = dict(changed=bool(owned) or removed_main or (owner_content and new_main != old_main),
+                  changed_files=owned + ([main_path] if removed_main or (owner_content and new_main != old_main)
+                                         else []),
+                  created_main=False, owner_content=owner_content, removed_main=removed_main,
+                  admin_listen="", admin_listen_before="")
+    if module._diff:
+        result["diff"] = [dict(before_header=path, after_header=path, before=read(path) or "", after="")
+                          for path in [global_path] + ([main_path] if removed_main else [])
+                          if path in result["changed_files"]]
+        if owner_content and new_main != old_main:
+            result["diff"].append(dict(before_header=main_path, after_header=main_path, before=old_main,
+                                       after=new_main))
+    main_dir = os.path.dirname(main_path)
+    cleanup = []
+    try:
+        if owner_content and new_main != old_main:
+            if not os.access(params["caddy_bin"], os.X_OK):
+                module.fail_json(msg="cannot validate the owner's remaining Caddy config: the caddy binary %s is "
+                                     "missing, so nothing was removed" % params["caddy_bin"])
+            staged_main = stage(main_dir, os.path.basename(main_path), new_main, cleanup)
+            rc, out, err = caddy(module, ["validate", "--adapter", "caddyfile", "--config", staged_main], main_dir)
+            if rc != 0:
+                module.fail_json(msg="Caddy failed to validate %s without the collection's import lines, so nothing "
+                                     "was removed: %s" % (main_path, (err or out).strip().replace(
+                                         staged_main, main_path)[-3000:]), **result)
+            result["admin_listen"] = admin_of(module, staged_main, main_dir) or ""
+            result["admin_listen_before"] = admin_of(module, main_path, main_dir) or ""
+        if module.check_mode or not result["changed"]:
+            module.exit_json(**result)
+        # The main file first: its import lines must never name a file that is already gone.
+        if owner_content and new_main != old_main:
+            module.atomic_move(stage(main_dir, os.path.basename(main_path), new_main, cleanup), main_path)
+        for path in owned + ([main_path] if removed_main else []):
+            os.unlink(path)
+    finally:
+        for path in cleanup:
+            if os.path.exists(path):
+                os.unlink(path)
+    module.exit_json(**result)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             caddyfile=dict(type="path", required=True),
             global_file=dict(type="path", required=True),
-            global_content=dict(type="str", required=True),
+            global_content=dict(type="str"),
             exclusive_global_options=dict(type="list", elements="str", default=[]),
             sites_file=dict(type="path", required=True),
-            sites_content=dict(type="str", required=True, no_log=True),
+            sites_content=dict(type="str", no_log=True),
             sites_diff=dict(type="bool", default=True),
             owner=dict(type="str"),
             group=dict(type="str"),
             mode=dict(type="raw", default="0600"),
             caddy_bin=dict(type="path", required=True),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
         ),
+        required_if=[("state", "present", ("global_content", "sites_content"))],
         supports_check_mode=True,
     )
     params = module.params
@@ -199,6 +271,8 @@ def main():
         module.fail_json(msg="caddyfile, global_file and sites_file must be three different files")
 
     old_main = read(main_path)
+    if params["state"] == "absent":
+        absent(module, old_main)
     try:
         new_main = ensure_imports(old_main, global_path, sites_path)
     except ConfigError as exc:

@@ -11,6 +11,7 @@ from ansible_collections.joelclaw.macmini.plugins.module_utils._caddy_config imp
     ensure_imports,
     has_owner_content,
     point_imports,
+    remove_imports,
 )
 
 G = "/etc/caddy/joelclaw-macmini.global.caddyfile"
@@ -55,3 +56,17 @@ def test_staged_copies_are_imported_in_place_of_the_real_files():
     out = point_imports(ensure_imports(None, G, S), {G: "/etc/caddy/.g.staged", S: "/etc/caddy/.s.staged"})
     assert '\timport "/etc/caddy/.g.staged"\n' in out and '\nimport "/etc/caddy/.s.staged"\n' in out
     assert G not in out.replace("joelclaw-macmini.caddy_tailscale", "")
+
+
+@pytest.mark.parametrize("owner", [
+    "# mine\n{\n\temail me@example.com\n}\n\nexample.com {\n\trespond hi\n}\n",
+    "example.com {\n\trespond hi\n}\n",
+    "example.com {\n\timport snippets/*\n}\n\n\n",
+])
+def test_teardown_removes_exactly_what_ensure_imports_added(owner):
+    assert remove_imports(ensure_imports(owner, G, S), G, S) == owner
+
+
+def test_teardown_keeps_an_owners_import_of_another_file_and_its_global_options():
+    text = '{\n\timport "%s"\n\tadmin off\n}\nimport other.caddyfile\n\nimport %s\n' % (G, S)
+    assert remove_imports(text, G, S) == "{\n\tadmin off\n}\nimport other.caddyfile\n"
