@@ -19,7 +19,7 @@ import shutil
 import tempfile
 
 from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_backup as backup
-from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexError, int64
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import int64
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_snapshot import (
     download_export, request_export, run_import)
 
