@@ -322,6 +322,32 @@ def probe_offsite(status_file, warn_hours, fail_hours, now=None):
     return probes
 
 
+def probe_restore_drill(result_file, warn_days, now=None):
+    """The last restore drill's outcome, from the JSON file playbooks/restore-drill.yml writes
+    (_convex_drill.result_record): fail when it failed, warn when it is older than warn_days or
+    when no drill was ever run."""
+    try:
+        with open(result_file, "r") as handle:
+            record = json.load(handle)
+        ok, finished = record["ok"], float(record["date_unix"])
+    except FileNotFoundError:
+        return [Probe("restore_drill", WARN, "none", "no restore drill recorded in %s: run playbooks/restore-drill.yml"
+                      % result_file)]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return [Probe("restore_drill", FAIL, "none", "cannot read %s (%s): run playbooks/restore-drill.yml again"
+                      % (result_file, getattr(exc, "strerror", None) or type(exc).__name__))]
+    days = ((time.time() if now is None else now) - finished) / 86400.0
+    value = "%.1fd ago, RTO %ss" % (days, record.get("rto_seconds"))
+    if ok is not True:
+        problems = record.get("problems") or []
+        return [Probe("restore_drill", FAIL, value, "the last restore drill FAILED: %s" % "; ".join(problems)[:500],
+                      age_days=round(days, 2), backup=record.get("backup"))]
+    status = WARN if days >= warn_days else OK
+    hint = "the last restore drill is older than %gd: run playbooks/restore-drill.yml" % warn_days if status == WARN else ""
+    return [Probe("restore_drill", status, value, hint, age_days=round(days, 2), rto_seconds=record.get("rto_seconds"),
+                  backup=record.get("backup"))]
+
+
 def _no_backup_yet(backup_dir, pattern, warn_hours, require_manifest, job_file):
     what = "verified backup (%s with its %s)" % (pattern, MANIFEST_SUFFIX) if require_manifest else pattern
     take_one = "take one now with playbooks/backup.yml"

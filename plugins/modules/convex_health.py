@@ -87,6 +87,11 @@ options:
         enables one C(offsite_age <repository>) probe per repository (age of its newest snapshot, with the
         O(thresholds.backup_age_warn_hours) / O(thresholds.backup_age_fail_hours) limits; a failed copy or check warns).
     type: path
+  restore_drill_file:
+    description:
+      - The result file C(playbooks/restore-drill.yml) writes; enables the C(restore_drill) probe (fails when
+        the last drill failed, warns when none was recorded or it is older than O(thresholds.restore_drill_warn_days)).
+    type: path
   backup_job_file:
     description:
       - A file the backup job's installation writes, such as the config of the
@@ -103,7 +108,7 @@ options:
   timeouts:
     description:
       - Per-probe overrides of O(timeout), by probe name (C(backend_version), C(instance_name),
-        C(admin_key), C(http_actions), C(dashboard), C(tls), C(kubernetes), C(backup_age), C(offsite_age)).
+        C(admin_key), C(http_actions), C(dashboard), C(tls), C(kubernetes), C(backup_age), C(offsite_age), C(restore_drill)).
     type: dict
     default: {}
   thresholds:
@@ -127,6 +132,10 @@ options:
         description: Fail when the newest backup is older.
         type: float
         default: 50
+      restore_drill_warn_days:
+        description: Warn when the last restore drill is older (a monthly drill plus a few days).
+        type: float
+        default: 35
       restarts_warn:
         description: Warn at this many container restarts (summed over the backend's pods).
         type: int
@@ -217,11 +226,12 @@ THRESHOLDS = dict(
     tls_days_fail=dict(type="float", default=3),
     backup_age_warn_hours=dict(type="float", default=26),
     backup_age_fail_hours=dict(type="float", default=50),
+    restore_drill_warn_days=dict(type="float", default=35),
     restarts_warn=dict(type="int", default=1),
     restarts_fail=dict(type="int", default=5),
 )
 PROBE_NAMES = ("backend_version", "instance_name", "admin_key", "http_actions", "dashboard", "tls", "kubernetes", "backup_age",
-               "offsite_age")
+               "offsite_age", "restore_drill")
 
 
 def build_jobs(params, admin_key):
@@ -265,6 +275,9 @@ def build_jobs(params, admin_key):
     if params["offsite_status_file"]:
         jobs.append((["offsite_age"], tmo["offsite_age"], lambda: health.probe_offsite(
             params["offsite_status_file"], limit["backup_age_warn_hours"], limit["backup_age_fail_hours"])))
+    if params.get("restore_drill_file"):
+        jobs.append((["restore_drill"], tmo["restore_drill"], lambda: health.probe_restore_drill(
+            params["restore_drill_file"], limit["restore_drill_warn_days"])))
     return jobs
 
 
@@ -286,6 +299,7 @@ def main():
             backup_pattern=dict(type="str", default="*.zip"),
             backup_require_manifest=dict(type="bool", default=True),
             offsite_status_file=dict(type="path"),
+            restore_drill_file=dict(type="path"),
             backup_job_file=dict(type="path"),
             timeout=dict(type="float", default=5),
             timeouts=dict(type="dict", default={}),
