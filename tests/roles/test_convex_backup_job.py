@@ -9,6 +9,7 @@ import json
 import os
 import plistlib
 import secrets
+import shlex
 import stat
 import subprocess
 import sys
@@ -267,7 +268,9 @@ def render_schedule(run_playbook, tmp_path, standin):
                   if line.startswith("ExecStart=")]
     with open(out / "job.plist", "rb") as handle:
         program = plistlib.load(handle)["ProgramArguments"]
-    return variables, exec_start[0].split(), program
+    # systemd.service(5) "Command lines": the template double-quotes each word (escaping); shlex reads
+    # that subset of the syntax the same way.
+    return variables, shlex.split(exec_start[0]), program
 
 
 def test_schedule_runs_the_system_python_isolated_without_site(run_playbook, tmp_path, source):
