@@ -10,21 +10,24 @@ and other callbacks do not.) The role runs them quietly and re-raises only the m
 which the modules guarantee holds no secret. Each test checks that the message is in the failed
 task's own record and that no secret value appears anywhere in the output.
 
-The cluster and the backend are the stand-ins of test_convex_backend_apply.py; variables come
+The cluster is the real kube-apiserver of k8s_harness.py and the backend the stand-in of
+test_convex_backend_apply.py; variables come
 from inventory files (group_vars/all.yml = the contract, host_vars = the user's settings).
 """
 from __future__ import annotations
 
-import base64
 import copy
 import re
+import shutil
 import textwrap
 
 import yaml
 
+from k8s_harness import KubeError, control_plane, free_port, kube  # noqa: F401  pylint: disable=unused-import
 from playbook_runner import ansible_playbook
 from test_convex_backend import GROUP_VARS, OTHER_SHA, PLAY, ROOT, SECRET
-from test_convex_backend_apply import convex, free_port, kube  # noqa: F401  pylint: disable=unused-import
+from test_convex_backend_apply import convex  # noqa: F401  pylint: disable=unused-import
+from test_k8s_apply import NAMESPACE, client_writes
 
 OTHER_SECRET = "d1" * 32  # 64 hex characters; a test fixture, not a real secret
 # An admin key as convex_admin_key issues it: <instance name>|<hex>.
@@ -78,49 +81,54 @@ def assert_reaches_the_person(run, expected, secrets):
     assert not ADMIN_KEY.search(run.output), ADMIN_KEY.search(run.output).group(0)
 
 
-def cluster_secret(server, value):
-    metadata = {"name": "convex-secrets", "namespace": "joelclaw", "generation": 1, "resourceVersion": "1",
-                "uid": "x", "creationTimestamp": "2026-01-01T00:00:00Z"}
-    server.objects[("namespaces", None, "joelclaw")] = {"apiVersion": "v1", "kind": "Namespace", "metadata": {
-        "name": "joelclaw", "generation": 1, "resourceVersion": "1", "uid": "n", "creationTimestamp": "2026-01-01T00:00:00Z"}}
-    server.objects[("secrets", "joelclaw", "convex-secrets")] = {
-        "apiVersion": "v1", "kind": "Secret", "metadata": metadata,
-        "data": {"instance-secret": base64.b64encode(value.encode()).decode()}}
+def cluster_secret(kube, value):  # noqa: F811
+    """Put value in the cluster's convex-secrets Secret through the API, creating the namespace first."""
+    try:
+        kube.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                    "metadata": {"name": NAMESPACE}})
+    except KubeError as exc:
+        if exc.status != 409:  # AlreadyExists: an earlier converge made it
+            raise
+    path = "/api/v1/namespaces/%s/secrets" % NAMESPACE
+    if kube.get(path + "/convex-secrets") is None:
+        kube.request("POST", path, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "convex-secrets"},
+                                    "stringData": {"instance-secret": value}})
+    else:
+        kube.request("PATCH", path + "/convex-secrets", {"stringData": {"instance-secret": value}},
+                     "application/merge-patch+json")
 
 
 def test_a_rotated_instance_secret_is_named_and_no_secret_is_shown(tmp_path, kube, convex):  # noqa: F811
     """The cluster's Secret no longer matches the running backend's INSTANCE_SECRET: the admin key
     derived from it is refused with 401 BadAdminKey."""
-    server, kubeconfig = kube
-    cluster_secret(server, OTHER_SECRET)  # the backend stand-in runs with SECRET
+    cluster_secret(kube, OTHER_SECRET)  # the backend stand-in runs with SECRET
     url, dashboard_port = convex
-    run = converge(tmp_path, host_vars(tmp_path, kubeconfig, url, dashboard_port))
+    run = converge(tmp_path, host_vars(tmp_path, kube.kubeconfig, url, dashboard_port))
     assert_reaches_the_person(run, "was INSTANCE_SECRET rotated?", [SECRET, OTHER_SECRET])
 
 
 def test_a_backend_that_refuses_connections_is_named_and_no_secret_is_shown(tmp_path, kube):  # noqa: F811
-    _server, kubeconfig = kube
     url = "http://127.0.0.1:%d" % free_port()  # nothing listens there
-    run = converge(tmp_path, host_vars(tmp_path, kubeconfig, url, convex_backend_instance_secret=SECRET))
+    run = converge(tmp_path, host_vars(tmp_path, kube.kubeconfig, url, convex_backend_instance_secret=SECRET))
     assert_reaches_the_person(run, "connection refused", [SECRET])
 
 
 def test_a_vaulted_secret_that_differs_from_the_cluster_is_named_and_neither_is_shown(tmp_path, kube):  # noqa: F811
-    server, kubeconfig = kube
-    cluster_secret(server, OTHER_SECRET)
+    cluster_secret(kube, OTHER_SECRET)
+    kube.reset_audit()
     url = "http://127.0.0.1:%d" % free_port()
-    run = converge(tmp_path, host_vars(tmp_path, kubeconfig, url, convex_backend_instance_secret=SECRET))
+    run = converge(tmp_path, host_vars(tmp_path, kube.kubeconfig, url, convex_backend_instance_secret=SECRET))
     assert_reaches_the_person(run, "differs from the one in existing", [SECRET, OTHER_SECRET])
-    assert not [r for r in server.requests if r[0] in ("PATCH", "DELETE")], "something was written"
+    assert client_writes(kube) == [], "something was written"
 
 
 def test_a_refused_bridge_variable_is_named_and_its_value_is_not_shown(tmp_path, kube, convex):  # noqa: F811
     """convex_env refuses a value over the backend's 8 KiB limit before sending it; the message
     names the variable and the size, never the value (here a Redis URL with its password)."""
-    _server, kubeconfig = kube
     url, dashboard_port = convex
     password = "redis-password-not-real-" + "x" * 9000
-    run = converge(tmp_path, host_vars(tmp_path, kubeconfig, url, dashboard_port, convex_backend_instance_secret=SECRET,
+    run = converge(tmp_path, host_vars(tmp_path, kube.kubeconfig, url, dashboard_port,
+                                       convex_backend_instance_secret=SECRET,
                                        convex_backend_redis_url="redis://:%s@redis-svc.joelclaw.svc.cluster.local:6379"
                                        % password))
     assert_reaches_the_person(run, "REDIS_URL has a value of", [SECRET, password[:40]])
@@ -129,18 +137,22 @@ def test_a_refused_bridge_variable_is_named_and_its_value_is_not_shown(tmp_path,
 def test_a_refused_admin_key_stops_the_upgrade_before_the_export_with_its_message(tmp_path, kube, convex):  # noqa: F811
     """playbooks/upgrade.yml exports the running backend first; when the cluster's Secret no longer
     matches the backend's INSTANCE_SECRET, the export's admin key check says so, and nothing is upgraded."""
-    server, kubeconfig = kube
     url, dashboard_port = convex
-    variables = host_vars(tmp_path, kubeconfig, url, dashboard_port, convex_backend_instance_secret=SECRET)
+    variables = host_vars(tmp_path, kube.kubeconfig, url, dashboard_port, convex_backend_instance_secret=SECRET)
     first = converge(tmp_path, variables)
     assert first.rc == 0, first.output[-3000:]
-    cluster_secret(server, OTHER_SECRET)  # changed behind the running backend's back
+    cluster_secret(kube, OTHER_SECRET)  # changed behind the running backend's back
     del variables["convex_backend_instance_secret"]
-    before = len(server.requests)
+    # The test's new sha is no upstream release: declared the way a user declares a newer release
+    # (as the project fixture of test_convex_backend_apply.py does).
+    variables["convex_upgrade_releases"] = {OTHER_SHA: {"database_version": 129, "migrates_from": 116}}
+    # upgrade.yml reads vars/convex_releases.yml next to itself (vars_files).
+    shutil.copytree(ROOT / "playbooks" / "vars", tmp_path / "upgrade" / "vars")
+    kube.reset_audit()
     # The two variables upgrade.yml documents as -e.
     upgrade = ansible_playbook(tmp_path / "upgrade", UPGRADE.read_text(),
                                {"convex_upgrade_sha": OTHER_SHA, "convex_upgrade_hosts": "localhost"},
                                group_vars=GROUP_VARS, host_vars=variables)
     assert_reaches_the_person(upgrade, "was INSTANCE_SECRET rotated?", [SECRET, OTHER_SECRET])
     assert "Nothing was upgraded" in failures(upgrade)[-1]["msg"]
-    assert not [r for r in server.requests[before:] if r[0] in ("PATCH", "DELETE")], "something was written"
+    assert client_writes(kube) == [], "something was written"
