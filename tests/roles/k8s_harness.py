@@ -199,6 +199,8 @@ def write_pki(pki: Path):
                            client=True)
     files = {
         "ca.crt": ca.public_bytes(serialization.Encoding.PEM),
+        # Kept so a test can sign client certificates of its own users (client_certificate()).
+        "ca.key": _pem_key(ca_key),
         "apiserver.crt": server.public_bytes(serialization.Encoding.PEM),
         "apiserver.key": _pem_key(server_key),
         "admin.crt": admin.public_bytes(serialization.Encoding.PEM),
@@ -215,6 +217,15 @@ def write_pki(pki: Path):
         (pki / name).write_bytes(data)
         (pki / name).chmod(0o600)
     return files
+
+
+def client_certificate(pki: Path, common_name, organization=None):
+    """A client pair signed by the cluster CA in pki: (certificate PEM, key PEM), for a kubeconfig user."""
+    ca = x509.load_pem_x509_certificate((pki / "ca.crt").read_bytes())
+    ca_key = serialization.load_pem_private_key((pki / "ca.key").read_bytes(), password=None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _sign(_name(common_name, organization), key, ca.subject, ca_key, client=True)
+    return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
 
 
 # ---------------------------------------------------------------- the control plane
