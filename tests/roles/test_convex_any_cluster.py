@@ -196,9 +196,12 @@ def test_the_volume_uses_the_named_existing_class_and_nothing_of_colima_talos_ap
     assert converged["pvc"]["spec"]["storageClassName"] == "standard"
     assert converged["classes"] == ["cluster-default", "standard"]
     assert converged["local_path_namespace"] is None
-    creates = {(e["objectRef"]["resource"], e["objectRef"].get("namespace")) for e in converged["first_audit"]
-               if e["verb"] == "create" and e["user"]["username"] == USER}
-    assert all(namespace == NAMESPACE or resource == "namespaces" for resource, namespace in creates), creates
+    # Every write of the roles landed in convex_namespace (or was that namespace): no StorageClass, no
+    # provisioner, no cluster-wide object.
+    writes = {(e["objectRef"]["resource"], e["objectRef"].get("namespace"), e["objectRef"].get("name"))
+              for e in converged["first_audit"] if e["verb"] in WRITES and e["user"]["username"] == USER}
+    outside = {w for w in writes if w[1] != NAMESPACE and w[:3:2] != ("namespaces", NAMESPACE)}
+    assert writes and not outside, sorted(outside)
 
 
 def test_the_nodeports_and_the_image_check_need_no_colima(converged):
