@@ -96,7 +96,7 @@ def main():
         password_file = os.path.join(workdir, "password")
         with open(os.open(password_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as out:
             out.write(secrets.token_hex(16))
-        manifests = [backup.take_backup(client, backup_dir, True, Deadline(600), request_timeout=120) for _ in range(2)]
+        manifests = [backup.take_backup(client, backup_dir, True, Deadline(600), request_timeout=120) for _set in range(2)]
         rounds = [one_round(restic, workdir, backup_dir, manifests, password_file, i) for i in range(ROUNDS)]
 
         same_zip = manifests[0]["sha256"] == manifests[1]["sha256"]
