@@ -47,6 +47,7 @@ def one_round(restic, workdir, backup_dir, manifests, password_file, index):
     """Copy both sets to a new repository; returns (first_s, first_backup_s, second_s, second_backup_s,
     base_size, size1, size2, forget1, forget2, config, repo, runner)."""
     base = os.path.join(workdir, "round%d" % index)
+    os.makedirs(base)
     repo = {"name": "bench", "type": "local", "path": os.path.join(base, "repo")}
     config = {"restic": restic, "password_file": password_file, "cache_dir": os.path.join(base, "cache"),
               "status_file": os.path.join(base, "status.json"), "stage_dir": os.path.join(base, "stage"),
