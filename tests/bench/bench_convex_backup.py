@@ -14,55 +14,18 @@ The Convex TEST STAND-IN runs as its own process on loopback, seeded with incomp
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, ".collections"))
-STANDIN = os.path.join(ROOT, "tests", "standins", "convex", "convex_standin.py")
-SIZE_MB = 66  # rows of base64 random data; deflated to about 50 MB
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from standin_dataset import SIZE_MB, standin_dataset  # noqa: E402  pylint: disable=wrong-import-position
 from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_backup as backup  # noqa: E402  pylint: disable=wrong-import-position
-from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexClient  # noqa: E402  pylint: disable=wrong-import-position
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_snapshot import Deadline  # noqa: E402  pylint: disable=wrong-import-position
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_up(url, deadline=60):
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        try:
-            urllib.request.urlopen(url + "/version", timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("stand-in did not start")
-
-
 def main():
-    secret = secrets.token_hex(32)
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, STANDIN, "--port", str(port), "--instance-name", "joelclaw",
-                             "--instance-secret", secret, "--seed-random-mb", str(SIZE_MB)],
-                            stderr=subprocess.DEVNULL)
-    workdir = tempfile.mkdtemp(prefix="bench-convex-backup-")
-    try:
-        url = "http://127.0.0.1:%d" % port
-        wait_up(url)
-        key = subprocess.run([sys.executable, STANDIN, "--instance-name", "joelclaw", "--instance-secret", secret,
-                              "--print-admin-key"], capture_output=True, text=True, check=True).stdout.strip()
-        client = ConvexClient(url, key, timeout=120)
+    with standin_dataset("bench-convex-backup-") as (client, workdir):
         client.update_env([{"name": "SITE_URL", "value": "https://example.test"}])
         backup_dir = os.path.join(workdir, "backups")
 
@@ -87,10 +50,6 @@ def main():
         print("  restore (verify + upload + replaceAll + env):    %6.2f s  (%d documents written)"
               % (restore_s, result["rows_written"]))
         print("  size on disk of the set: %.1f MB (ZIP %.1f MB)" % (on_disk / 1e6, manifest["size"] / 1e6))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

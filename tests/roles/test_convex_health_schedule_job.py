@@ -238,3 +238,25 @@ def test_missing_key_file_is_a_failed_probe_not_a_crash(job_module, setup, recei
     event = receiver.events()[0]["data"]
     assert [f["name"] for f in event["failing"]] == ["admin_key"]
     assert "cannot read" in event["failing"][0]["hint"]
+
+
+def test_a_failed_restore_drill_turns_the_scheduled_health_to_fail_and_alerts(job_module, setup, receiver, tmp_path):
+    """The drill result file as playbooks/restore-drill.yml (or the monthly runner) writes it."""
+    config, write, _admin_key = setup
+    drill = tmp_path / "restore-drill.json"
+    t0 = 1_800_000_000.0
+    record = {"format": 1, "ok": True, "date": "2027-01-15T08:00:00Z", "date_unix": t0 - 3600, "rto_seconds": 27.0,
+              "backup": "snapshot_joelclaw_x.zip", "documents": 8, "problems": []}
+    drill.write_text(json.dumps(record))
+    path = write(restore_drill_file=str(drill))
+    assert run(job_module, path, t0)[0] == 0
+    report = json.load(open(os.path.join(config["state_dir"], "report.json")))
+    probes = {p["name"]: p for p in report["probes"]}
+    assert probes["restore_drill"]["status"] == "ok" and report["verdict"] == "ok", report
+    drill.write_text(json.dumps(dict(record, ok=False, problems=["the scheduled drill (ansible-playbook) exited 2"])))
+    assert run(job_module, path, t0 + 600)[0] == 0
+    report = json.load(open(os.path.join(config["state_dir"], "report.json")))
+    probes = {p["name"]: p for p in report["probes"]}
+    assert probes["restore_drill"]["status"] == "fail" and report["verdict"] == "fail", report
+    assert "exited 2" in probes["restore_drill"]["hint"]
+    assert [e["data"]["verdict"] for e in receiver.events() if e.get("name") == "joelclaw/convex.health"] == ["fail"]

@@ -161,6 +161,10 @@ def build_jobs(health, env_file, config):
     if config.get("backup_dir"):
         jobs.append((["backup_age"], tmo, lambda: health.probe_backup(
             config["backup_dir"], "*.zip", limit["backup_age_warn_hours"], limit["backup_age_fail_hours"], True)))
+    if config.get("restore_drill_file"):
+        # The monthly drill's (or a manual drill's) outcome: fail when it failed, warn when it is old.
+        jobs.append((["restore_drill"], tmo, lambda: health.probe_restore_drill(
+            config["restore_drill_file"], float(limit.get("restore_drill_warn_days", 35)))))
     return jobs, early, admin_key
 
 
