@@ -30,10 +30,10 @@ B = "b2" * 32
 
 
 def resolve(tmp_path, check=False, **args):
-    """Run joelclaw.macmini.convex_k8s_instance_secret ad hoc; return (rc, result dict, raw output)."""
+    """Run joelclaw.macmini.convex_instance_secret ad hoc; return (rc, result dict, raw output)."""
     args.setdefault("state_file", str(tmp_path / "secret"))
     cmd = [str(Path(sys.executable).with_name("ansible")), "localhost", "-i", "localhost,", "-c", "local",
-           "-m", "joelclaw.macmini.convex_k8s_instance_secret", "-a", json.dumps(args)]
+           "-m", "joelclaw.macmini.convex_instance_secret", "-a", json.dumps(args)]
     if check:
         cmd.append("--check")
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"), ANSIBLE_NOCOLOR="1",
