@@ -24,7 +24,18 @@ PLAY = """
       joelclaw.macmini.convex_k8s_instance_secret:
         state_file: "{{ playbook_dir }}/secret"
       no_log: true
+    - name: The filters under their old names.
+      ansible.builtin.assert:
+        that:
+          - "'quay.io/x/y:abc' | joelclaw.macmini.convex_k8s_image_tag == 'abc'"
+          - "'' | joelclaw.macmini.convex_k8s_migration_status is mapping"
+          - "{'spec': {}} | joelclaw.macmini.convex_k8s_immutable_changes({}) == []"
+          - "'a' | joelclaw.macmini.convex_k8s_version_check('a', {}) == ''"
+          - "{} | joelclaw.macmini.convex_k8s_version_record('a') is mapping"
 """
+
+FILTERS = ("convex_k8s_image_tag", "convex_k8s_migration_status", "convex_k8s_immutable_changes",
+           "convex_k8s_version_check", "convex_k8s_version_record")
 
 
 def test_old_names_redirect_with_a_deprecation(tmp_path):
@@ -34,6 +45,9 @@ def test_old_names_redirect_with_a_deprecation(tmp_path):
     flat = " ".join(run.output.split())
     assert "convex_k8s_instance_secret has been deprecated" in flat, run.output
     assert "joelclaw.macmini.convex_instance_secret" in flat, run.output
+    for old in FILTERS:
+        assert 'Filter "joelclaw.macmini.' + old + '" has been deprecated' in flat, (old, run.output)
+        assert "joelclaw.macmini." + old.replace("_k8s_", "_") in flat, (old, run.output)
 
 
 def test_every_redirect_is_deprecated_for_1_0_0():
