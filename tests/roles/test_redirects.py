@@ -24,6 +24,10 @@ PLAY = """
       joelclaw.macmini.convex_k8s_instance_secret:
         state_file: "{{ playbook_dir }}/secret"
       no_log: true
+    - name: The Caddy site plan module under its old name.
+      joelclaw.macmini.caddy_sites:
+        sites: [{name: api, host: mini.example.ts.net, tls: tailscale, reach: tailnet, upstream: "127.0.0.1:3210"}]
+      register: _redirect_plan
     - name: The filters under their old names.
       ansible.builtin.assert:
         that:
@@ -32,6 +36,7 @@ PLAY = """
           - "{'spec': {}} | joelclaw.macmini.convex_k8s_immutable_changes({}) == []"
           - "'a' | joelclaw.macmini.convex_k8s_version_check('a', {}) == ''"
           - "{} | joelclaw.macmini.convex_k8s_version_record('a') is mapping"
+          - _redirect_plan.sites[0].name == 'api'
 """
 
 FILTERS = ("convex_k8s_image_tag", "convex_k8s_migration_status", "convex_k8s_immutable_changes",
@@ -45,6 +50,7 @@ def test_old_names_redirect_with_a_deprecation(tmp_path):
     flat = " ".join(run.output.split())
     assert "convex_k8s_instance_secret has been deprecated" in flat, run.output
     assert "joelclaw.macmini.convex_instance_secret" in flat, run.output
+    assert "caddy_sites has been deprecated" in flat and "joelclaw.macmini.caddy_site_plan" in flat, run.output
     for old in FILTERS:
         assert 'Filter "joelclaw.macmini.' + old + '" has been deprecated' in flat, (old, run.output)
         assert "joelclaw.macmini." + old.replace("_k8s_", "_") in flat, (old, run.output)
