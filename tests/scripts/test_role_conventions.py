@@ -7,6 +7,7 @@
 * Secrets: every role option whose name says it holds a secret (secret, password, token, key, or a
   URL that can carry credentials) is no_log in meta/argument_specs.yml, suboptions included. The
   deliberate exceptions are listed below with the reason.
+* Registered results start with __ so none shares a prefix with an input variable.
 """
 from __future__ import annotations
 
@@ -120,3 +121,16 @@ def test_the_secret_check_sees_the_known_secrets_and_exceptions():
             "caddy_tailscale_dashboard_basic_auth_password", "convex_backup_offsite_password",
             "convex_auth_github_secret", "convex_health_schedule_inngest_event_key",
             "convex_health_schedule_webhook_url"} <= flagged
+
+
+REGISTER = re.compile(r"^\s*register:\s*(\S+)\s*$", re.M)
+
+
+def test_registered_results_never_share_an_input_prefix():
+    """Roles and playbooks register __<role or playbook>_...: an input is never named so (ansible-lint's
+    var-naming skips registered names starting with __), so a result cannot shadow or look like one."""
+    files = sorted((ROOT / "roles").glob("*/tasks/*.yml")) + sorted((ROOT / "playbooks").glob("*.yml"))
+    registered = [(str(path.relative_to(ROOT)), name) for path in files for name in REGISTER.findall(path.read_text())]
+    assert len(registered) > 50
+    bad = [(where, name) for where, name in registered if not name.startswith("__")]
+    assert not bad, bad
