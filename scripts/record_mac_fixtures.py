@@ -42,10 +42,10 @@ REPO = os.path.dirname(HERE)
 KB = 1024
 
 # The formulas the roles install: roles/colima_talos/defaults/main.yml (colima_talos_homebrew_packages)
-# and roles/caddy_tailscale/tasks/install-Darwin.yml (caddy).
+# and roles/caddy_tailscale/tasks/install_Darwin.yml (caddy).
 FORMULAS = ['colima', 'docker', 'talosctl', 'kubernetes-cli', 'caddy']
 # The launchd labels the roles install: colima_talos_boot_label, convex_backup_launchd_label, and
-# homebrew.mxcl.caddy (community.general.homebrew_services in roles/caddy_tailscale/tasks/service-Darwin.yml).
+# homebrew.mxcl.caddy (community.general.homebrew_services in roles/caddy_tailscale/tasks/service_Darwin.yml).
 LABELS = ['com.joelclaw.colima-talos', 'com.joelclaw.convex-backup', 'homebrew.mxcl.caddy']
 
 # Only the fields _talos.summarize/node_role read; each `{{json .X}}` is docker's text/template

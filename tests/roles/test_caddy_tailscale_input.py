@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Bad input to caddy_tailscale fails with a clear message before any change.
 
-Each case runs the real role (argument specs, then the caddy_sites check) with ansible-playbook.
+Each case runs the real role (argument specs, then the caddy_site_plan check) with ansible-playbook.
 """
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ PLAY = """
     - name: Run the role's basic-auth tasks.
       ansible.builtin.include_role:
         name: joelclaw.macmini.caddy_tailscale
-        tasks_from: basic-auth.yml
+        tasks_from: basic_auth.yml
     - name: Run the role's config task.
       ansible.builtin.include_role:
         name: joelclaw.macmini.caddy_tailscale

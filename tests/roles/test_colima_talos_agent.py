@@ -68,7 +68,7 @@ def install_agent(tmp_path, world, state_name="joelclaw"):
         "colima_talos_cluster_name": "joelclaw",
         "colima_talos_bin_dir": str(Path(world.bin)),
         # What the colima_profile task registers; the plist falls back to it.
-        "colima_talos_vm": {"docker_host": world.docker_host()},
+        "__colima_talos_vm": {"docker_host": world.docker_host()},
     }))
     playbook = tmp_path / "play.yml"
     playbook.write_text(PLAY.format(root=ROOT))

@@ -20,9 +20,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / ".collections"))
 
-from ansible_collections.joelclaw.macmini.plugins.filter.convex_k8s_image_tag import convex_k8s_image_tag  # noqa: E402
-from ansible_collections.joelclaw.macmini.plugins.filter.convex_k8s_migration_status import (  # noqa: E402
-    convex_k8s_migration_status,
+from ansible_collections.joelclaw.macmini.plugins.filter.convex_image_tag import convex_image_tag  # noqa: E402
+from ansible_collections.joelclaw.macmini.plugins.filter.convex_migration_status import (  # noqa: E402
+    convex_migration_status,
 )
 
 A = "a1" * 32
@@ -30,10 +30,10 @@ B = "b2" * 32
 
 
 def resolve(tmp_path, check=False, **args):
-    """Run joelclaw.macmini.convex_k8s_instance_secret ad hoc; return (rc, result dict, raw output)."""
+    """Run joelclaw.macmini.convex_instance_secret ad hoc; return (rc, result dict, raw output)."""
     args.setdefault("state_file", str(tmp_path / "secret"))
     cmd = [str(Path(sys.executable).with_name("ansible")), "localhost", "-i", "localhost,", "-c", "local",
-           "-m", "joelclaw.macmini.convex_k8s_instance_secret", "-a", json.dumps(args)]
+           "-m", "joelclaw.macmini.convex_instance_secret", "-a", json.dumps(args)]
     if check:
         cmd.append("--check")
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"), ANSIBLE_NOCOLOR="1",
@@ -121,7 +121,7 @@ def test_a_loose_state_file_is_tightened(tmp_path):
     ("ghcr.io/get-convex/convex-backend:abc@sha256:" + "0" * 64, "abc"),
 ])
 def test_image_tag(image, tag):
-    assert convex_k8s_image_tag(image) == tag
+    assert convex_image_tag(image) == tag
 
 
 LOG_DONE = """
@@ -138,14 +138,14 @@ INFO Migration complete
 
 
 def test_migrations_wait_for_every_named_line():
-    status = convex_k8s_migration_status(LOG_DONE)
+    status = convex_migration_status(LOG_DONE)
     assert status["worker_done"] and status["executed"] == [118, 119]
     assert status["awaiting"] == ["Index backfill done"]
     assert not status["complete"]
-    done = convex_k8s_migration_status(LOG_DONE + "INFO Index backfill done\n")
+    done = convex_migration_status(LOG_DONE + "INFO Index backfill done\n")
     assert done["complete"] and done["awaiting"] == []
 
 
 def test_migrations_not_complete_before_the_worker_finishes():
-    assert not convex_k8s_migration_status("INFO Attempting migration\n")["complete"]
-    assert convex_k8s_migration_status("INFO db metadata version up to date at 119\nINFO Migration complete\n")["complete"]
+    assert not convex_migration_status("INFO Attempting migration\n")["complete"]
+    assert convex_migration_status("INFO db metadata version up to date at 119\nINFO Migration complete\n")["complete"]

@@ -412,7 +412,7 @@ STORAGE_PLAY = """
         name: joelclaw.macmini.colima_talos
         tasks_from: storage.yml
       vars:
-        colima_talos_cluster: {nodes: ["%s"]}
+        __colima_talos_cluster: {nodes: ["%s"]}
   roles:
     - role: joelclaw.macmini.convex_backend
     - role: joelclaw.macmini.convex_dashboard

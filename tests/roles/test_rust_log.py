@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """convex_backend refuses a RUST_LOG that hides the migration lines upgrade.yml's gate waits for.
 
-The gate (playbooks/upgrade.yml, filter convex_k8s_migration_status) reads "Executing Migration"
+The gate (playbooks/upgrade.yml, filter convex_migration_status) reads "Executing Migration"
 (WARN, target migrations_model) and "Migrated N" / "Migration complete" (INFO, target
 model::migrations) from the backend's log; get-convex/convex-backend at
 94a42c3db8d7ba6d9fe36f2698f9d9d9daaac731, crates/migrations_model/src/lib.rs and

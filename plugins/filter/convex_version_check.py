@@ -37,7 +37,7 @@ def _older(desired, live, shas):
     return desired in shas[:shas.index(live)]
 
 
-def convex_k8s_version_check(desired, live, record=None, change='none'):
+def convex_version_check(desired, live, record=None, change='none'):
     """'' when the change is allowed, else the reason it is refused (names the variables to set)."""
     if change not in CHANGES:
         raise AnsibleFilterError('convex_backend_version_change is %r; expected one of %s' % (change, ', '.join(CHANGES)))
@@ -58,7 +58,7 @@ def convex_k8s_version_check(desired, live, record=None, change='none'):
             'roles/convex_backend/README.md (convex_backend_version_change: rollback).' % (live, desired, desired, live))
 
 
-def convex_k8s_version_record(record, sha, live='', now=''):
+def convex_version_record(record, sha, live='', now=''):
     """The record after sha was applied: history gains sha (and, first, a live sha it never saw)."""
     history = [dict(entry) if isinstance(entry, dict) else {'sha': str(entry)} for entry in ((record or {}).get('history') or [])]
     if live and not history:
@@ -70,5 +70,5 @@ def convex_k8s_version_record(record, sha, live='', now=''):
 
 class FilterModule(object):
     def filters(self):
-        return {'convex_k8s_version_check': convex_k8s_version_check,
-                'convex_k8s_version_record': convex_k8s_version_record}
+        return {'convex_version_check': convex_version_check,
+                'convex_version_record': convex_version_record}

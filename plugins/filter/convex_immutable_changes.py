@@ -68,7 +68,7 @@ def _walk(path, desired, live, changes):
         changes.append({'field': path, 'live': live, 'desired': desired})
 
 
-def convex_k8s_immutable_changes(desired, live):
+def convex_immutable_changes(desired, live):
     """[{'field': 'spec.x', 'live': ..., 'desired': ...}] for every immutable StatefulSet field that differs.
 
     desired: the manifest about to be applied; live: the object read from the cluster ({} or None: none).
@@ -76,7 +76,7 @@ def convex_k8s_immutable_changes(desired, live):
     if not live:
         return []
     if not isinstance(desired, dict) or not isinstance(live, dict):
-        raise AnsibleFilterError('convex_k8s_immutable_changes expects two StatefulSet objects (dicts)')
+        raise AnsibleFilterError('convex_immutable_changes expects two StatefulSet objects (dicts)')
     want, have = desired.get('spec') or {}, live.get('spec') or {}
     changes = []
     for key in sorted(set(want) | set(DEFAULTS)):
@@ -102,4 +102,4 @@ def convex_k8s_immutable_changes(desired, live):
 
 class FilterModule(object):
     def filters(self):
-        return {'convex_k8s_immutable_changes': convex_k8s_immutable_changes}
+        return {'convex_immutable_changes': convex_immutable_changes}

@@ -8,7 +8,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 ---
-module: caddy_sites
+module: caddy_site_plan
 short_description: Validate and normalise the sites Caddy serves in front of Convex
 version_added: 0.1.0
 description:
@@ -155,7 +155,7 @@ notes:
 
 EXAMPLES = r"""
 - name: Validate the Caddy sites before changing anything.
-  joelclaw.macmini.caddy_sites:
+  joelclaw.macmini.caddy_site_plan:
     sites:
       - name: api
         host: macmini.example-tailnet.ts.net
@@ -168,10 +168,10 @@ EXAMPLES = r"""
         tls: tailscale
         upstream: 127.0.0.1:6791
         reach: tailnet
-  register: caddy_sites
+  register: caddy_site_plan
 
 - name: Publish the API through Funnel, dashboard on the tailnet only.
-  joelclaw.macmini.caddy_sites:
+  joelclaw.macmini.caddy_site_plan:
     sites:
       - name: api
         host: macmini.example-tailnet.ts.net
@@ -187,7 +187,7 @@ EXAMPLES = r"""
         reach: tailnet
         upstream: 127.0.0.1:6791
     admin_address: unix//opt/homebrew/var/lib/caddy-tailscale/admin.sock
-  register: caddy_sites
+  register: caddy_site_plan
 """
 
 RETURN = r"""

@@ -8,10 +8,10 @@ import copy
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.joelclaw.macmini.plugins.filter.convex_k8s_immutable_changes import (
-    convex_k8s_immutable_changes, quantity)
-from ansible_collections.joelclaw.macmini.plugins.filter.convex_k8s_version_check import (
-    convex_k8s_version_check, convex_k8s_version_record)
+from ansible_collections.joelclaw.macmini.plugins.filter.convex_immutable_changes import (
+    convex_immutable_changes, quantity)
+from ansible_collections.joelclaw.macmini.plugins.filter.convex_version_check import (
+    convex_version_check, convex_version_record)
 
 A, B, C = "a" * 40, "b" * 40, "c" * 40
 LABELS = {"app.kubernetes.io/name": "convex-backend", "app.kubernetes.io/instance": "joelclaw"}
@@ -45,8 +45,8 @@ def fields(changes):
 
 def test_same_object_with_api_defaults_and_mutable_changes_is_no_change():
     want = desired(replicas=0, template={"spec": {"containers": [{"name": "backend", "image": "x:" + B}]}})
-    assert convex_k8s_immutable_changes(want, live()) == []
-    assert convex_k8s_immutable_changes(want, {}) == [] and convex_k8s_immutable_changes(want, None) == []
+    assert convex_immutable_changes(want, live()) == []
+    assert convex_immutable_changes(want, {}) == [] and convex_immutable_changes(want, None) == []
 
 
 def test_quantities_compare_by_value():
@@ -55,26 +55,26 @@ def test_quantities_compare_by_value():
     assert quantity("5 GB") is None
     want = desired()
     want["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] = "5120Mi"
-    assert convex_k8s_immutable_changes(want, live()) == []
+    assert convex_immutable_changes(want, live()) == []
 
 
 def test_each_immutable_field_is_named():
     bigger = desired()
     bigger["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] = "10Gi"
-    assert fields(convex_k8s_immutable_changes(bigger, live())) == [
+    assert fields(convex_immutable_changes(bigger, live())) == [
         "spec.volumeClaimTemplates[data].spec.resources.requests.storage"]
     classed = desired()
     classed["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] = "local-path"
-    assert fields(convex_k8s_immutable_changes(classed, live())) == [
+    assert fields(convex_immutable_changes(classed, live())) == [
         "spec.volumeClaimTemplates[data].spec.storageClassName"]
-    assert fields(convex_k8s_immutable_changes(desired(serviceName="other"), live())) == ["spec.serviceName"]
+    assert fields(convex_immutable_changes(desired(serviceName="other"), live())) == ["spec.serviceName"]
     renamed = desired(selector={"matchLabels": dict(LABELS, **{"app.kubernetes.io/instance": "other"})})
-    assert fields(convex_k8s_immutable_changes(renamed, live())) == [
+    assert fields(convex_immutable_changes(renamed, live())) == [
         "spec.selector.matchLabels.app.kubernetes.io/instance"]
     # A StatefulSet created with OrderedReady (the default when the field is absent) cannot become Parallel.
     old = live()
     del old["spec"]["podManagementPolicy"]
-    changes = convex_k8s_immutable_changes(desired(), old)
+    changes = convex_immutable_changes(desired(), old)
     assert changes == [{"field": "spec.podManagementPolicy", "live": "OrderedReady", "desired": "Parallel"}]
 
 
@@ -82,7 +82,7 @@ def test_a_class_set_live_but_left_out_now_is_a_change():
     # volumeClaimTemplates is replaced whole, so leaving storageClassName out would drop it.
     was = live()
     was["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] = "local-path"
-    changes = convex_k8s_immutable_changes(desired(), was)
+    changes = convex_immutable_changes(desired(), was)
     assert changes == [{"field": "spec.volumeClaimTemplates[data].spec.storageClassName",
                         "live": "local-path", "desired": None}]
 
@@ -90,12 +90,12 @@ def test_a_class_set_live_but_left_out_now_is_a_change():
 def test_a_claim_template_added_or_removed_is_a_change():
     two = copy.deepcopy(desired())
     two["spec"]["volumeClaimTemplates"].append({"metadata": {"name": "more"}, "spec": {}})
-    assert fields(convex_k8s_immutable_changes(two, live())) == ["spec.volumeClaimTemplates"]
+    assert fields(convex_immutable_changes(two, live())) == ["spec.volumeClaimTemplates"]
 
 
 def test_bad_input_is_an_error():
     with pytest.raises(AnsibleFilterError):
-        convex_k8s_immutable_changes("statefulset", live())
+        convex_immutable_changes("statefulset", live())
 
 
 # ---------------------------------------------------------------- versions
@@ -104,44 +104,44 @@ def record(*shas):
 
 
 def test_nothing_live_or_the_same_sha_is_always_allowed():
-    assert convex_k8s_version_check(A, "") == ""
-    assert convex_k8s_version_check(A, A, record(B, A)) == ""
+    assert convex_version_check(A, "") == ""
+    assert convex_version_check(A, A, record(B, A)) == ""
 
 
 def test_a_converge_never_moves_the_live_sha():
-    message = convex_k8s_version_check(A, B, {}, "none")
+    message = convex_version_check(A, B, {}, "none")
     assert message.startswith("The backend runs %s but convex_image_sha is %s" % (B, A))
     assert "playbooks/upgrade.yml -e convex_upgrade_sha=%s" % A in message
 
 
 def test_an_older_sha_is_a_downgrade_even_for_the_upgrade_playbook():
     for change in ("none", "upgrade"):
-        message = convex_k8s_version_check(A, B, record(A, B), change)
+        message = convex_version_check(A, B, record(A, B), change)
         assert "That is a downgrade" in message and "pin convex_image_sha: %s" % B in message
 
 
 def test_the_upgrade_playbook_may_move_to_a_sha_not_known_as_older():
-    assert convex_k8s_version_check(C, B, record(A, B), "upgrade") == ""
+    assert convex_version_check(C, B, record(A, B), "upgrade") == ""
     # After a rollback (A, B, A), the live A first ran before B: going to B again is an upgrade.
-    assert convex_k8s_version_check(B, A, record(A, B, A), "upgrade") == ""
-    assert "downgrade" in convex_k8s_version_check(A, B, record(A, B, A, B), "none")
+    assert convex_version_check(B, A, record(A, B, A), "upgrade") == ""
+    assert "downgrade" in convex_version_check(A, B, record(A, B, A, B), "none")
 
 
 def test_rollback_allows_any_sha():
-    assert convex_k8s_version_check(A, B, record(A, B), "rollback") == ""
+    assert convex_version_check(A, B, record(A, B), "rollback") == ""
 
 
 def test_an_unknown_change_is_an_error():
     with pytest.raises(AnsibleFilterError):
-        convex_k8s_version_check(A, B, {}, "force")
+        convex_version_check(A, B, {}, "force")
 
 
 def test_the_record_grows_only_when_the_sha_changes():
-    first = convex_k8s_version_record({}, A, "", "2026-12-01T00:00:00Z")
+    first = convex_version_record({}, A, "", "2026-12-01T00:00:00Z")
     assert first == {"sha": A, "history": [{"sha": A, "applied": "2026-12-01T00:00:00Z"}]}
-    assert convex_k8s_version_record(first, A, A, "later") == first
-    second = convex_k8s_version_record(first, B, A, "2026-12-02T00:00:00Z")
+    assert convex_version_record(first, A, A, "later") == first
+    second = convex_version_record(first, B, A, "2026-12-02T00:00:00Z")
     assert [e["sha"] for e in second["history"]] == [A, B] and second["sha"] == B
     # A deployment older than the record: the live sha is entered first.
-    adopted = convex_k8s_version_record({}, B, A, "now")
+    adopted = convex_version_record({}, B, A, "now")
     assert [e["sha"] for e in adopted["history"]] == [A, B]

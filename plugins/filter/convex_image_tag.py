@@ -9,10 +9,10 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 
 
-def convex_k8s_image_tag(image):
+def convex_image_tag(image):
     """Return the tag of an image reference, or "" when it has none (digest-only or bare name)."""
     if not isinstance(image, str):
-        raise AnsibleFilterError("convex_k8s_image_tag expects an image reference string, got %s" % type(image).__name__)
+        raise AnsibleFilterError("convex_image_tag expects an image reference string, got %s" % type(image).__name__)
     name = image.split("@", 1)[0]
     last = name.rsplit("/", 1)[-1]  # a ":" before the last "/" is a registry port, not a tag
     if ":" not in last:
@@ -22,4 +22,4 @@ def convex_k8s_image_tag(image):
 
 class FilterModule(object):
     def filters(self):
-        return {"convex_k8s_image_tag": convex_k8s_image_tag}
+        return {"convex_image_tag": convex_image_tag}

@@ -8,7 +8,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 ---
-module: convex_k8s_instance_secret
+module: convex_instance_secret
 short_description: Resolve the Convex INSTANCE_SECRET once and keep it stable across runs
 version_added: 0.1.0
 description:
@@ -61,7 +61,7 @@ notes:
 
 EXAMPLES = r"""
 - name: Resolve the instance secret without ever rotating it.
-  joelclaw.macmini.convex_k8s_instance_secret:
+  joelclaw.macmini.convex_instance_secret:
     secret: "{{ vault_convex_instance_secret | default('') }}"
     existing: "{{ cluster_secret.resources[0].data['instance-secret'] | b64decode if cluster_secret.resources else '' }}"
     state_file: /var/lib/joelclaw/.joelclaw/convex-instance-secret

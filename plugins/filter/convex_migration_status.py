@@ -18,10 +18,10 @@ _EXECUTING = re.compile(r"Executing Migration (\d+)/(\d+)\. Wait for log line '(
 _DONE = "Migration complete"
 
 
-def convex_k8s_migration_status(log_text):
+def convex_migration_status(log_text):
     """Return {complete, worker_done, executed, awaiting} for one container's log text."""
     if not isinstance(log_text, str):
-        raise AnsibleFilterError("convex_k8s_migration_status expects the log as one string, got %s" % type(log_text).__name__)
+        raise AnsibleFilterError("convex_migration_status expects the log as one string, got %s" % type(log_text).__name__)
     executed = []
     awaiting = []
     for match in _EXECUTING.finditer(log_text):
@@ -40,4 +40,4 @@ def convex_k8s_migration_status(log_text):
 
 class FilterModule(object):
     def filters(self):
-        return {"convex_k8s_migration_status": convex_k8s_migration_status}
+        return {"convex_migration_status": convex_migration_status}
