@@ -43,8 +43,8 @@ PLAY = """
         name: joelclaw.macmini.convex_backup
         tasks_from: "{{ item }}"
         public: true
-      loop: [validate.yml, drill-validate.yml, drill-install.yml]
-    - name: Render the schedule files drill-schedule.yml would write.
+      loop: [validate.yml, drill_validate.yml, drill_install.yml]
+    - name: Render the schedule files drill_schedule.yml would write.
       ansible.builtin.template:
         src: "%(templates)s/{{ item.src }}"
         dest: "{{ playbook_dir }}/render/{{ item.dest }}"
@@ -158,7 +158,7 @@ BAD_PLAY = """
       ansible.builtin.include_role:
         name: joelclaw.macmini.convex_backup
         tasks_from: "{{ item }}"
-      loop: [validate.yml, drill-validate.yml, drill-install.yml]
+      loop: [validate.yml, drill_validate.yml, drill_install.yml]
 """
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # Copyright (c) 2026 joelclaw.macmini contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The scheduled restore drill (roles/convex_backup, tasks/drill-install.yml), run by the systemd timer
+"""The scheduled restore drill (roles/convex_backup, tasks/drill_install.yml), run by the systemd timer
 (Linux) or the LaunchDaemon (macOS) with the system Python, -I -S, standard library only.
 
 The drill needs the cluster (it creates a second StatefulSet), so this runner does not do it itself: it runs
