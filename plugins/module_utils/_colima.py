@@ -250,7 +250,7 @@ def plan(profile, desired, current, allow_restart, variables, confirm=''):
                 % (profile, ', '.join(resize), variables['allow_restart'], variables['restart_confirm'], profile,
                    ' (now %s=%s, %s=%r)' % (variables['allow_restart'], str(bool(allow_restart)).lower(),
                                             variables['restart_confirm'], confirm) if allow_restart else '',
-                   ', or set colima_talos_adopt: true to take the profile as it is'))
+                   ', or set %s=true to take the profile as it is' % variables.get('adopt', 'adopt')))
     return {'actions': actions, 'errors': errors, 'pending': resize if errors else []}
 
 
