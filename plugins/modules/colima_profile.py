@@ -129,19 +129,10 @@ options:
     type: str
     default: colima
 notes:
-  - Check mode computes the same commands and C(changed) without running them.
-  - Supports diff mode (the profile's status and resources before and after, and with O(mounts) the mounts, with
-    O(kernel_modules) or O(block_host_access) the provision entries added); check mode shows the diff the real run
-    would.
-  - Error messages name this module's options (C(cpus=0 is not a positive number)); the colima_talos role
-    translates them to its variables.
-attributes:
-  check_mode:
-    description: Computes the same commands and C(changed) without running them.
-    support: full
-  diff_mode:
-    description: Shows the state before and after.
-    support: full
+  - The diff shows the profile's status and resources before and after, with O(mounts) the mounts, and with
+    O(kernel_modules) or O(block_host_access) the provision entries added.
+extends_documentation_fragment:
+  - joelclaw.macmini.manager
 '''
 
 EXAMPLES = r'''

@@ -175,20 +175,12 @@ options:
 requirements:
   - PyYAML on the managed host (to read and prune the talosconfig and kubeconfig)
 notes:
-  - Check mode computes the same commands and C(changed) without running them or writing files.
   - In diff mode the diff shows, before and after, C(nodes) (C(<container> (<state>))), C(restart_policy),
     C(bridges), C(talosconfig_contexts), C(kubeconfig_contexts), C(kube_server) and C(cluster_state), as far as the
     run looked at them; check mode shows the diff the real run would.
-  - Error messages name this module's options (C(workers=1 but ...)); the colima_talos role translates them to
-    its variables.
   - The Kubernetes version of an existing cluster is not compared; upgrade it with C(talosctl upgrade-k8s).
-attributes:
-  check_mode:
-    description: Computes the same commands and C(changed) without running them.
-    support: full
-  diff_mode:
-    description: Shows the state before and after.
-    support: full
+extends_documentation_fragment:
+  - joelclaw.macmini.manager
 '''
 
 EXAMPLES = r'''
