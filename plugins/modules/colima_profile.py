@@ -210,7 +210,7 @@ except ImportError as exc:  # pragma: no cover - depends on the managed host
 
 # The options _colima.plan() names in its errors (it takes the names to print; here the module's own).
 OPTIONS = {option: option for option in ('state', 'cpus', 'memory', 'disk', 'arch', 'vm_type', 'runtime',
-                                          'allow_restart', 'restart_confirm', 'adopt')}
+                                         'allow_restart', 'restart_confirm', 'adopt')}
 # What the diff compares.
 PROFILE_FIELDS = ('exists', 'status', 'cpus', 'memory', 'disk', 'vm_type', 'arch', 'runtime')
 

@@ -506,8 +506,8 @@ class TalosClusterManager(Manager):
                 msg='adopt=true but no Talos cluster %r runs at docker_host=%s (no container labelled '
                     'talos.cluster.name=%s); nothing was created. Set name= to the name of the existing cluster '
                     '(`docker ps --filter label=talos.owned=true` lists the nodes of every Talos cluster), or set '
-                    'adopt=false to let the collection create its own.' % (self.name, self.params['docker_host'],
-                                                                          self.name))
+                    'adopt=false to let the collection create its own.'
+                    % (self.name, self.params['docker_host'], self.name))
         if self.nodes:
             self.converge()
         else:
