@@ -216,14 +216,7 @@ def plan(profile, desired, current, allow_restart, variables, confirm=''):
     resize = []
     if desired.get('mounts_change'):  # a new mount list takes a VM restart (Lima mounts at boot)
         resize.append(desired['mounts_change'])
-    if desired.get('cpus') is not None and current.get('cpus') != desired['cpus']:
-        resize.append('cpus %s -> %s' % (current.get('cpus'), desired['cpus']))
-    if desired.get('memory') is not None and (
-            current.get('memory') is None
-            or abs(current['memory'] * GIB - desired['memory'] * GIB) > MEMORY_TOLERANCE):
-        resize.append('memory %s GiB -> %s GiB' % (_fmt(current.get('memory')), _fmt(desired['memory'])))
-    if desired.get('disk') is not None and current.get('disk') is not None and desired['disk'] > current['disk']:
-        resize.append('disk %s GiB -> %s GiB' % (_fmt(current['disk']), _fmt(desired['disk'])))
+    resize += resource_changes(desired, current, smaller_disk=False)  # a smaller disk was refused above
 
     status = current.get('status')
     if desired['state'] == 'stopped':
@@ -250,7 +243,7 @@ def plan(profile, desired, current, allow_restart, variables, confirm=''):
                 % (profile, ', '.join(resize), variables['allow_restart'], variables['restart_confirm'], profile,
                    ' (now %s=%s, %s=%r)' % (variables['allow_restart'], str(bool(allow_restart)).lower(),
                                             variables['restart_confirm'], confirm) if allow_restart else '',
-                   ', or set colima_talos_adopt: true to take the profile as it is'))
+                   ', or set %s=true to take the profile as it is' % variables.get('adopt', 'adopt')))
     return {'actions': actions, 'errors': errors, 'pending': resize if errors else []}
 
 
@@ -261,13 +254,23 @@ def differences(desired, current):
         have = (current.get(field) or '').split('+')[0]
         if desired.get(field) and have and desired[field] != have:
             found.append('%s %s -> %s' % (field.replace('_', ' '), have, desired[field]))
+    return found + resource_changes(desired, current, smaller_disk=True)
+
+
+def resource_changes(desired, current, smaller_disk):
+    """CPUs, memory (within MEMORY_TOLERANCE) and disk the request changes, as `field current -> wanted` texts.
+
+    smaller_disk: whether a disk smaller than the current one counts (Colima only grows disks).
+    """
+    found = []
     if desired.get('cpus') is not None and current.get('cpus') != desired['cpus']:
         found.append('cpus %s -> %s' % (current.get('cpus'), desired['cpus']))
     if desired.get('memory') is not None and (
             current.get('memory') is None
             or abs(current['memory'] * GIB - desired['memory'] * GIB) > MEMORY_TOLERANCE):
         found.append('memory %s GiB -> %s GiB' % (_fmt(current.get('memory')), _fmt(desired['memory'])))
-    if desired.get('disk') is not None and current.get('disk') is not None and desired['disk'] != current['disk']:
+    if desired.get('disk') is not None and current.get('disk') is not None and (
+            desired['disk'] > current['disk'] or (smaller_disk and desired['disk'] < current['disk'])):
         found.append('disk %s GiB -> %s GiB' % (_fmt(current['disk']), _fmt(desired['disk'])))
     return found
 

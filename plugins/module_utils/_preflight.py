@@ -118,28 +118,29 @@ def check_python(purpose, path, version_output, minimum):
     return Probe(name, OK, "%s (Python %s)" % (path, version_text(found)))
 
 
-def check_talosctl(tag, minimum):
-    if tag is None:
-        return Probe("talosctl", OK, "not installed", "colima_talos installs it with Homebrew")
-    found = parse_version(tag)
+def check_installed_tool(name, version, minimum, unparsed_hint, too_old_hint):
+    """A tool colima_talos installs with Homebrew: fine when missing, a warning when its version cannot be read,
+    a failure when older than minimum. too_old_hint has one %s for the minimum version."""
+    if version is None:
+        return Probe(name, OK, "not installed", "colima_talos installs it with Homebrew")
+    found = parse_version(version)
     if found is None:
-        return Probe("talosctl", WARN, tag, "talosctl version --client printed no Tag; check `talosctl version --client`")
+        return Probe(name, WARN, version, unparsed_hint)
     if found < minimum:
-        return Probe("talosctl", FAIL, tag, "talosctl %s or later is needed (`cluster create docker`): brew upgrade "
-                     "talosctl" % version_text(minimum))
-    return Probe("talosctl", OK, tag)
+        return Probe(name, FAIL, version, too_old_hint % version_text(minimum))
+    return Probe(name, OK, version)
+
+
+def check_talosctl(tag, minimum):
+    return check_installed_tool("talosctl", tag, minimum,
+                                "talosctl version --client printed no Tag; check `talosctl version --client`",
+                                "talosctl %s or later is needed (`cluster create docker`): brew upgrade talosctl")
 
 
 def check_colima(version, minimum):
-    if version is None:
-        return Probe("colima", OK, "not installed", "colima_talos installs it with Homebrew")
-    found = parse_version(version)
-    if found is None:
-        return Probe("colima", WARN, version, "a build from a commit: colima_profile treats it as newer than any release")
-    if found < minimum:
-        return Probe("colima", FAIL, version, "Colima %s or later is needed (`colima status --json`): brew upgrade "
-                     "colima" % version_text(minimum))
-    return Probe("colima", OK, version)
+    return check_installed_tool("colima", version, minimum,
+                                "a build from a commit: colima_profile treats it as newer than any release",
+                                "Colima %s or later is needed (`colima status --json`): brew upgrade colima")
 
 
 # ---------------------------------------------------------------------------- Tailscale

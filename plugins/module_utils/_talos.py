@@ -169,12 +169,16 @@ def cpus_flag(cpus):
     return '%.1f' % cpus if float(cpus).is_integer() else repr(float(cpus))
 
 
-def drift(name, desired, nodes, variables, compare_ports=True):
-    """What differs between the running cluster and the request, as messages naming the variable.
+def drift(name, desired, nodes, variables=None, compare_ports=True):
+    """What differs between the running cluster and the request, as messages naming the option.
 
     talosctl cannot change a docker cluster in place: every difference means recreating it. With
     compare_ports=False the published ports are left to port_plan (missing ones can be bridged).
+    variables: option name -> the name to print instead (by default the option's own).
     """
+    variables = dict({key: key for key in ('workers', 'image', 'cpus_controlplanes', 'memory_controlplanes',
+                                           'cpus_workers', 'memory_workers', 'published_ports')},
+                     **(variables or {}))
     problems = []
     controlplanes = [n for n in nodes if n['role'] == 'controlplane']
     workers = [n for n in nodes if n['role'] == 'worker']

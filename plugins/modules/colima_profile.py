@@ -129,15 +129,10 @@ options:
     type: str
     default: colima
 notes:
-  - Check mode computes the same commands and C(changed) without running them.
-  - Supports diff mode (the profile's resources before and after).
-attributes:
-  check_mode:
-    description: Computes the same commands and C(changed) without running them.
-    support: full
-  diff_mode:
-    description: Shows the state before and after.
-    support: full
+  - The diff shows the profile's status and resources before and after, with O(mounts) the mounts, and with
+    O(kernel_modules) or O(block_host_access) the provision entries added.
+extends_documentation_fragment:
+  - joelclaw.macmini.manager
 '''
 
 EXAMPLES = r'''
@@ -203,6 +198,7 @@ import re
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.joelclaw.macmini.plugins.module_utils import _colima
+from ansible_collections.joelclaw.macmini.plugins.module_utils._manager import Manager
 
 try:
     import yaml
@@ -212,20 +208,11 @@ except ImportError as exc:  # pragma: no cover - depends on the managed host
     HAS_YAML = False
     YAML_IMPORT_ERROR = exc
 
-# Role variables that feed each option, so errors name what the operator sets.
-VARIABLES = {
-    'state': 'colima_talos_colima_state',
-    'cpus': 'colima_talos_cpus',
-    'memory': 'colima_talos_memory',
-    'disk': 'colima_talos_disk',
-    'arch': 'colima_talos_arch',
-    'vm_type': 'colima_talos_vm_type',
-    'runtime': 'colima_talos_runtime',
-    'allow_restart': 'colima_talos_allow_restart',
-    'restart_confirm': 'colima_talos_restart_confirm',
-    'kernel_modules': 'colima_talos_kernel_modules',
-    'mounts': 'colima_talos_mounts',
-}
+# The options _colima.plan() names in its errors (it takes the names to print; here the module's own).
+OPTIONS = {option: option for option in ('state', 'cpus', 'memory', 'disk', 'arch', 'vm_type', 'runtime',
+                                         'allow_restart', 'restart_confirm', 'adopt')}
+# What the diff compares.
+PROFILE_FIELDS = ('exists', 'status', 'cpus', 'memory', 'disk', 'vm_type', 'arch', 'runtime')
 
 
 class Colima:
@@ -235,8 +222,8 @@ class Colima:
         self.module = module
         self.binary = module.get_bin_path(module.params['executable'])
         if not self.binary:
-            module.fail_json(msg='The colima executable %r was not found on PATH (%s). Install it with Homebrew '
-                                 '(colima_talos_homebrew_packages) or set its path.'
+            module.fail_json(msg='executable=%r: the colima executable was not found on PATH (%s). Install it with '
+                                 'Homebrew or set executable to its path.'
                                  % (module.params['executable'], os.environ.get('PATH', '')))
         self.profile = _colima.normalize_profile(module.params['name'])
 
@@ -279,6 +266,12 @@ class Colima:
         except _colima.ColimaOutputError as exc:
             self.module.fail_json(msg=str(exc))
 
+    def observed(self, colima_dir):
+        """The profile as the module reports it (see _colima.observed)."""
+        instance = self.instance()
+        status = self.status() if instance and instance.get('status') == 'Running' else None
+        return _colima.observed(instance, status, _colima.read_vm_type(self.profile, colima_dir))
+
 
 def start_args(profile, params, create):
     if params['adopt']:  # the profile's own saved configuration (colima.yaml)
@@ -314,7 +307,7 @@ def write_colima_yaml(module, path, config):
     """Colima saves this file itself on every start (rendered onto its commented template), keeping our entries."""
     if not os.path.exists(path):
         module.warn('%s does not exist, so no provision entry was added; the kernel modules are loaded only until the '
-                    'VM restarts (the colima_talos login agent loads them again).' % path)
+                    'VM restarts (the colima_talos boot job loads them again).' % path)
         return
     try:
         with open(path + '.tmp', 'w', encoding='utf-8') as handle:
@@ -335,6 +328,222 @@ def commands_for(actions, profile, params, exists):
         elif action in ('stop', 'recover'):
             commands.append(['stop', profile] + (['--force'] if action == 'recover' else []))
     return commands
+
+
+def command_text(args):
+    """How a colima command shows in `actions` (the DOCKER-USER script as a placeholder)."""
+    if args[-3:-1] == ['sh', '-c']:
+        return ' '.join(['colima'] + args[:-1] + ['<DOCKER-USER rules>'])
+    return ' '.join(['colima'] + args)
+
+
+def validate(module):
+    params = module.params
+    for option in ('cpus', 'memory', 'disk'):
+        if params[option] <= 0:
+            module.fail_json(msg='%s=%r is not a positive number; expected e.g. %s. Set it to the %s the VM should have.'
+                                 % (option, params[option], {'cpus': 4, 'memory': 8, 'disk': 100}[option], option))
+    for module_name in params['kernel_modules']:
+        if not re.match(r'^[A-Za-z0-9_-]+$', module_name):
+            module.fail_json(msg='kernel_modules contains %r, which is not a kernel module name (letters, digits, _ '
+                                 'and - only); expected e.g. br_netfilter.' % module_name)
+    for value in params['mounts'] or []:
+        if _colima.parse_mount_option(value) is None or re.search(r'[\s{}"\'%$`\\]', value):
+            module.fail_json(msg='mounts contains %r; expected <dir>[:<mountpoint>] with absolute paths, mounted '
+                                 'read-only (no :w suffix: a writable mount lets a privileged Talos node write to the '
+                                 'Mac), and no whitespace, braces, quotes or %%.' % value)
+    if (params['kernel_modules'] or params['block_host_access'] or params['mounts'] is not None) and not HAS_YAML:
+        module.fail_json(msg=missing_required_lib('PyYAML'), exception=str(YAML_IMPORT_ERROR))
+
+
+class ColimaProfileManager(Manager):
+    """One Colima profile: running() creates, starts, resizes or recovers it; stopped() stops it.
+
+    With adopt=true, adopt() takes an existing profile as it is. The tracker compares PROFILE_FIELDS and, when
+    mounts is set, the mounts.
+    """
+
+    def __init__(self, module):
+        super().__init__(module)
+        self.colima = Colima(module)
+        self.profile = self.colima.profile
+        self.colima_dir = _colima.config_dir()
+        self.config_path = _colima.colima_yaml(self.profile, self.colima_dir)
+        self.version, self.version_word = self.colima.version()
+        self.check_version()
+        self.before = self.colima.observed(self.colima_dir)
+        self.mounts_before = None
+        self.mounts_wanted = None
+        self.results = dict(differences=[])
+
+    def check_version(self):
+        version, word, binary = self.version, self.version_word, self.colima.binary
+        if version is None and _colima.unreleased_build(word):
+            self.module.warn('Colima %s at %s is an unreleased build (e.g. `brew install --HEAD colima`); it is '
+                             'treated as newer than every release. Its output formats may differ from %s, which this '
+                             'module was written against.' % (word, binary, _colima.TESTED_COLIMA))
+        elif version is None or version < _colima.MIN_COLIMA_VERSION:
+            self.module.fail_json(msg='Colima %s was found at %s (executable); this module needs %s or later for '
+                                      '`colima status --json`. Upgrade it with `brew upgrade colima`.'
+                                  % (_colima.version_text(version) if version else
+                                     'of an unknown version (%r)' % (word or ''), binary,
+                                     _colima.version_text(_colima.MIN_COLIMA_VERSION)))
+
+    # ------------------------------------------------------------ states
+    def running(self):
+        self.converge()
+
+    def stopped(self):
+        self.converge()
+
+    # ------------------------------------------------------------ steps
+    def desired(self):
+        """What plan() is asked for: the options, or with adopt=true only the state."""
+        params = self.params
+        desired = {key: params[key] for key in ('cpus', 'memory', 'disk', 'arch', 'vm_type', 'runtime', 'state')}
+        if self.before['exists'] and params['mounts'] is not None:
+            self.mounts_before = _colima.observed_mounts(read_colima_yaml(self.module, self.config_path))
+        if params['adopt']:
+            return self.adopt(desired)
+        if params['mounts'] is not None:
+            self.mounts_wanted = [_colima.parse_mount_option(value) for value in params['mounts']]
+            if self.before['exists'] and self.mounts_before != self.mounts_wanted:
+                desired['mounts_change'] = 'mounts %s -> %s' % (_colima.describe_mounts(self.mounts_before),
+                                                                _colima.describe_mounts(self.mounts_wanted))
+        return desired
+
+    def adopt(self, desired):
+        """An adopted profile keeps its own resources and mounts: what the request would change becomes warnings."""
+        params = self.params
+        if not self.before['exists']:
+            self.module.fail_json(msg='adopt=true but Colima profile %r does not exist (`colima list`); nothing was '
+                                      'created. Set name= to the existing profile, or set adopt=false to let the '
+                                      'collection create its own.' % self.profile)
+        if params['mounts'] is not None:
+            asked = [_colima.parse_mount_option(v) for v in params['mounts']]
+            if self.mounts_before != asked:
+                self.module.warn('Adopted Colima profile %r mounts %s from the Mac; mounts= asks for %s. The Talos '
+                                 'node container is privileged, so a writable mount is reachable from a compromised '
+                                 'node or pod.' % (self.profile, _colima.describe_mounts(self.mounts_before),
+                                                   _colima.describe_mounts(asked)))
+        differences = _colima.differences(desired, self.before)
+        for difference in differences:
+            self.module.warn('Adopted Colima profile %r is left as it is: %s.' % (self.profile, difference))
+        self.results['differences'] = differences
+        return {'state': params['state']}
+
+    def decide(self):
+        params = self.params
+        decision = _colima.plan(self.profile, self.desired(), self.before, params['allow_restart'], OPTIONS,
+                                params['restart_confirm'])
+        if decision['errors']:
+            self.module.fail_json(msg=' '.join(decision['errors']), profile=self.before, pending=decision['pending'])
+        if (set(decision['actions']) & {'stop', 'recover'} and params['restart_confirm'] != self.profile
+                and (params['state'] == 'stopped' or params['adopt'])):
+            recover = 'recover' in decision['actions']
+            self.module.fail_json(
+                msg='Colima profile %r would be stopped (%s), which stops every container in it (the Talos nodes, '
+                    'Convex, and in a VM you share your own workloads); nothing was changed. To allow it, set '
+                    'restart_confirm=%s (the profile name, as confirmation).%s'
+                    % (self.profile, 'it is Broken' if recover else 'state=stopped', self.profile,
+                       ' Or recover it by hand: `colima stop --force %s && colima start %s` (nothing is deleted).'
+                       % (self.profile, self.profile) if recover else ''), profile=self.before)
+        return decision['actions']
+
+    def vm_commands(self, planned):
+        """The colima start/stop commands, then what the running VM still needs (kernel modules, DOCKER-USER)."""
+        params = self.params
+        commands = commands_for(planned, self.profile, params, self.before['exists'])
+        if params['state'] != 'running':
+            return commands
+        running_now = self.before.get('status') == 'Running' and not planned
+        for module_name in params['kernel_modules']:
+            # A VM that is about to (re)start has none loaded by hand; a running one is asked.
+            if not running_now or not self.colima.module_loaded(module_name):
+                commands.append(['ssh', '--profile', self.profile, '--', 'sudo', 'modprobe', module_name])
+        # Before the Talos nodes exist (this module runs first) and on the running VM now; the provision entry
+        # does it again at every boot.
+        if params['block_host_access'] and (not running_now or not self.colima.host_guard_in_place()):
+            commands.append(['ssh', '--profile', self.profile, '--', 'sudo', 'sh', '-c', _colima.HOST_GUARD_SCRIPT])
+        return commands
+
+    def missing_provision(self, guard):
+        params = self.params
+        if (params['kernel_modules'] or guard) and (self.before['exists'] or params['state'] == 'running'):
+            # A profile about to be created gets its colima.yaml from that `colima start`, with no provision entries.
+            return _colima.missing_provision(read_colima_yaml(self.module, self.config_path)
+                                             if self.before['exists'] else {}, params['kernel_modules'], guard)
+        return []
+
+    def run_command(self, args, planned_texts):
+        if args[0] != 'ssh':
+            self.colima.run(args)
+            return
+        rc, out, err = self.colima.run(args, check_rc=False)
+        if rc == 0:
+            return
+        if args[-3:-1] == ['sh', '-c']:
+            self.module.fail_json(msg='`colima ssh --profile %s -- sudo sh -c <DOCKER-USER rules>` failed (%s): the '
+                                      'rules that keep containers off the Lima host address %s could not be '
+                                      'installed. Check `colima ssh -- sudo iptables -S DOCKER-USER`.'
+                                  % (self.profile, (err or out).strip()[-500:], _colima.LIMA_HOST_ADDRESS))
+        self.module.fail_json(msg='`colima %s` failed (%s): kernel module %r from kernel_modules could not be loaded '
+                                  'in the Colima VM. Check its name, or remove it from that list.'
+                              % (' '.join(args), (err or out).strip()[-500:], args[-1]), actions=planned_texts)
+
+    def add_provision(self, entries):
+        # Last: after any `colima start` (which saves the file itself) and only for modules that loaded, since
+        # Lima reports a failing provision script when the VM boots.
+        write_colima_yaml(self.module, self.config_path,
+                          _colima.with_provision(read_colima_yaml(self.module, self.config_path), entries))
+
+    def converge(self):
+        params = self.params
+        commands = self.vm_commands(self.decide())
+        guard = [_colima.host_guard_entry()] if params['block_host_access'] else []
+        provision = self.missing_provision(guard)
+        planned_texts = [command_text(args) for args in commands]
+        for args, text in zip(commands, planned_texts):
+            self.act(text, self.run_command, args, planned_texts)
+        if provision:
+            self.act('add provision entries to %s: %s' % (self.config_path, ', '.join(
+                'DOCKER-USER rules' if e in guard else e['script'] for e in provision)),
+                self.add_provision, provision)
+        after = self.before
+        if self.tracker.changed and not self.check_mode:
+            after = self.colima.observed(self.colima_dir)
+            if params['state'] == 'running' and after.get('status') != 'Running':
+                self.fail('Colima profile %r is %r after `colima start`; expected Running. Look at `colima status %s '
+                          '--extended` and %s.'
+                          % (self.profile, after.get('status', 'missing'), self.profile,
+                             os.path.join(self.colima_dir, '_lima', 'colima' if self.profile == 'default'
+                                          else 'colima-' + self.profile, 'ha.stderr.log')), profile=after)
+        self.track(provision)
+        self.results.update(
+            mounts=self.mounts_wanted if (self.tracker.changed and params['state'] == 'running'
+                                          and self.mounts_wanted is not None) else self.mounts_before,
+            profile=after,
+            docker_host=after.get('docker_socket') or _colima.docker_socket(self.profile, self.colima_dir),
+            version=_colima.version_text(self.version) if self.version else self.version_word,
+        )
+
+    def track(self, provision):
+        """Before and after for the diff: the profile as it was and as the request makes it."""
+        params, before = self.params, self.before
+        changed = self.tracker.changed
+        resources = params if params['state'] == 'running' and not params['adopt'] else before
+        wanted = {'exists': True, 'status': 'Running' if params['state'] == 'running' else 'Stopped',
+                  'cpus': resources['cpus'], 'memory': _float(resources['memory']), 'disk': _float(resources['disk']),
+                  'vm_type': before.get('vm_type') or params['vm_type'],
+                  'arch': before.get('arch') or params['arch'] or '',
+                  'runtime': before.get('runtime') or params['runtime']}
+        for field in PROFILE_FIELDS:
+            self.tracker.add(field, before.get(field), wanted[field] if changed else before.get(field))
+        if self.mounts_wanted is not None:
+            self.tracker.add('mounts', self.mounts_before,
+                             self.mounts_wanted if changed and params['state'] == 'running' else self.mounts_before)
+        if provision:
+            self.tracker.add('provision', [], [e['script'] for e in provision])
 
 
 def main():
@@ -359,170 +568,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    params = module.params
-    for option in ('cpus', 'memory', 'disk'):
-        if params[option] <= 0:
-            module.fail_json(msg='%s=%r is not a positive number; expected e.g. %s. Set it to the %s the VM should have.'
-                                 % (VARIABLES[option], params[option], {'cpus': 4, 'memory': 8, 'disk': 100}[option],
-                                    option))
-
-    for module_name in params['kernel_modules']:
-        if not re.match(r'^[A-Za-z0-9_-]+$', module_name):
-            module.fail_json(msg='%s contains %r, which is not a kernel module name (letters, digits, _ and - only); '
-                                 'expected e.g. br_netfilter.' % (VARIABLES['kernel_modules'], module_name))
-
-    for value in params['mounts'] or []:
-        if _colima.parse_mount_option(value) is None or re.search(r'[\s{}"\'%$`\\]', value):
-            module.fail_json(msg='%s contains %r; expected <dir>[:<mountpoint>] with absolute paths, mounted read-only '
-                                 '(no :w suffix: a writable mount lets a privileged Talos node write to the Mac), and '
-                                 'no whitespace, braces, quotes or %%.' % (VARIABLES['mounts'], value))
-
-    if (params['kernel_modules'] or params['block_host_access'] or params['mounts'] is not None) and not HAS_YAML:
-        module.fail_json(msg=missing_required_lib('PyYAML'), exception=str(YAML_IMPORT_ERROR))
-
-    colima = Colima(module)
-    version, version_word = colima.version()
-    if version is None and _colima.unreleased_build(version_word):
-        module.warn('Colima %s at %s is an unreleased build (e.g. `brew install --HEAD colima`); it is treated as '
-                    'newer than every release. Its output formats may differ from %s, which this module was '
-                    'written against.' % (version_word, colima.binary, _colima.TESTED_COLIMA))
-    elif version is None or version < _colima.MIN_COLIMA_VERSION:
-        module.fail_json(msg='Colima %s was found at %s; this module needs %s or later for `colima status --json`. '
-                             'Upgrade it with `brew upgrade colima`.'
-                             % (_colima.version_text(version) if version else
-                                'of an unknown version (%r)' % (version_word or ''), colima.binary,
-                                _colima.version_text(_colima.MIN_COLIMA_VERSION)))
-
-    colima_dir = _colima.config_dir()
-    instance = colima.instance()
-    status = colima.status() if instance and instance.get('status') == 'Running' else None
-    before = _colima.observed(instance, status, _colima.read_vm_type(colima.profile, colima_dir))
-
-    desired = {key: params[key] for key in ('cpus', 'memory', 'disk', 'arch', 'vm_type', 'runtime', 'state')}
-    config_path = _colima.colima_yaml(colima.profile, colima_dir)
-    mounts_before = None
-    if params['adopt'] and before['exists'] and params['mounts'] is not None:
-        mounts_before = _colima.observed_mounts(read_colima_yaml(module, config_path))
-        if mounts_before != [_colima.parse_mount_option(value) for value in params['mounts']]:
-            module.warn('Adopted Colima profile %r mounts %s from the Mac; %s asks for %s. The Talos node container is '
-                        'privileged, so a writable mount is reachable from a compromised node or pod.'
-                        % (colima.profile, _colima.describe_mounts(mounts_before), VARIABLES['mounts'],
-                           _colima.describe_mounts([_colima.parse_mount_option(v) for v in params['mounts']])))
-    elif before['exists'] and params['mounts'] is not None:
-        mounts_before = _colima.observed_mounts(read_colima_yaml(module, config_path))
-    mounts_wanted = None
-    if params['mounts'] is not None and not params['adopt']:
-        mounts_wanted = [_colima.parse_mount_option(value) for value in params['mounts']]
-        if before['exists'] and mounts_before != mounts_wanted:
-            desired['mounts_change'] = 'mounts %s -> %s' % (_colima.describe_mounts(mounts_before),
-                                                            _colima.describe_mounts(mounts_wanted))
-    differences = []
-    if params['adopt']:
-        if not before['exists']:
-            module.fail_json(msg='colima_talos_adopt is true but Colima profile %r does not exist (`colima list`); '
-                                 'nothing was created. Set colima_talos_profile to the existing profile, or set '
-                                 'colima_talos_adopt to false to let the collection create its own.' % colima.profile)
-        # What the request would change, as warnings: an adopted profile keeps its own resources and mounts.
-        differences = _colima.differences(desired, before)
-        for difference in differences:
-            module.warn('Adopted Colima profile %r is left as it is: %s.' % (colima.profile, difference))
-        desired = {'state': params['state']}
-    decision = _colima.plan(colima.profile, desired, before, params['allow_restart'], VARIABLES,
-                            params['restart_confirm'])
-    if decision['errors']:
-        module.fail_json(msg=' '.join(decision['errors']), profile=before, pending=decision['pending'])
-    if (set(decision['actions']) & {'stop', 'recover'} and params['restart_confirm'] != colima.profile
-            and (params['state'] == 'stopped' or params['adopt'])):
-        module.fail_json(msg='Colima profile %r would be stopped (%s), which stops every container in it (the Talos '
-                             'nodes, Convex, and in a VM you share your own workloads); nothing was changed. To allow '
-                             'it, set %s=%s (the profile name, as confirmation).%s'
-                             % (colima.profile, 'it is Broken' if 'recover' in decision['actions'] else
-                                '%s=stopped' % VARIABLES['state'], VARIABLES['restart_confirm'], colima.profile,
-                                ' Or recover it by hand: `colima stop --force %s && colima start %s` (nothing is '
-                                'deleted).' % (colima.profile, colima.profile) if 'recover' in decision['actions']
-                                else ''), profile=before)
-
-    commands = commands_for(decision['actions'], colima.profile, params, before['exists'])
-    provision = []
-    guard = [_colima.host_guard_entry()] if params['block_host_access'] else []
-    if (params['kernel_modules'] or guard) and (before['exists'] or params['state'] == 'running'):
-        # A profile about to be created gets its colima.yaml from that `colima start`, with no provision entries.
-        provision = _colima.missing_provision(read_colima_yaml(module, config_path) if before['exists'] else {},
-                                              params['kernel_modules'], guard)
-    provision_added = list(provision)
-    if params['state'] == 'running':
-        running_now = before.get('status') == 'Running' and not decision['actions']
-        for module_name in params['kernel_modules']:
-            # A VM that is about to (re)start has none loaded by hand; a running one is asked.
-            if not running_now or not colima.module_loaded(module_name):
-                commands.append(['ssh', '--profile', colima.profile, '--', 'sudo', 'modprobe', module_name])
-        # Before the Talos nodes exist (this module runs first) and on the running VM now; the provision entry
-        # does it again at every boot.
-        if guard and (not running_now or not colima.host_guard_in_place()):
-            commands.append(['ssh', '--profile', colima.profile, '--', 'sudo', 'sh', '-c', _colima.HOST_GUARD_SCRIPT])
-    changed = bool(commands or provision)
-    after = before
-    if changed and not module.check_mode:
-        for args in commands:
-            if args[0] == 'ssh' and args[-3:-1] == ['sh', '-c']:
-                rc, out, err = colima.run(args, check_rc=False)
-                if rc != 0:
-                    module.fail_json(msg='`colima ssh --profile %s -- sudo sh -c <DOCKER-USER rules>` failed (%s): the '
-                                         'rules that keep containers off the Lima host address %s could not be '
-                                         'installed. Check `colima ssh -- sudo iptables -S DOCKER-USER`.'
-                                         % (colima.profile, (err or out).strip()[-500:], _colima.LIMA_HOST_ADDRESS))
-                continue
-            if args[0] == 'ssh':
-                rc, out, err = colima.run(args, check_rc=False)
-                if rc != 0:
-                    module.fail_json(msg='`colima %s` failed (%s): kernel module %r from %s could not be loaded in '
-                                         'the Colima VM. Check its name, or remove it from that list.'
-                                         % (' '.join(args), (err or out).strip()[-500:], args[-1],
-                                            VARIABLES['kernel_modules']),
-                                     actions=[' '.join(['colima'] + a) for a in commands])
-                continue
-            colima.run(args)
-        if provision:
-            # Last: after any `colima start` (which saves the file itself) and only for modules that loaded, since
-            # Lima reports a failing provision script when the VM boots.
-            write_colima_yaml(module, config_path, _colima.with_provision(read_colima_yaml(module, config_path),
-                                                                          provision))
-        instance = colima.instance()
-        status = colima.status() if instance and instance.get('status') == 'Running' else None
-        after = _colima.observed(instance, status, _colima.read_vm_type(colima.profile, colima_dir))
-        if params['state'] == 'running' and (after.get('status') != 'Running'):
-            module.fail_json(msg='Colima profile %r is %r after `colima start`; expected Running. Look at '
-                                 '`colima status %s --extended` and %s.'
-                                 % (colima.profile, after.get('status', 'missing'), colima.profile,
-                                    os.path.join(colima_dir, '_lima', 'colima' if colima.profile == 'default'
-                                                 else 'colima-' + colima.profile, 'ha.stderr.log')),
-                             actions=[' '.join(['colima'] + args) for args in commands], profile=after)
-
-    resources = params if params['state'] == 'running' and not params['adopt'] else before
-    wanted = {'exists': True, 'status': 'Running' if params['state'] == 'running' else 'Stopped',
-              'cpus': resources['cpus'], 'memory': _float(resources['memory']), 'disk': _float(resources['disk']),
-              'vm_type': before.get('vm_type') or params['vm_type'],
-              'arch': before.get('arch') or params['arch'] or '',
-              'runtime': before.get('runtime') or params['runtime']}
-    diff_before = {key: before.get(key) for key in wanted}
-    actions = [' '.join(['colima'] + args[:-1] + ['<DOCKER-USER rules>']) if args[-3:-1] == ['sh', '-c']
-               else ' '.join(['colima'] + args) for args in commands]
-    if provision_added:
-        actions.append('add provision entries to %s: %s' % (config_path, ', '.join(
-            'DOCKER-USER rules' if e in guard else e['script'] for e in provision_added)))
-    result = dict(
-        mounts=mounts_wanted if (changed and params['state'] == 'running' and mounts_wanted is not None)
-        else mounts_before,
-        changed=changed,
-        actions=actions,
-        profile=after,
-        docker_host=(after.get('docker_socket') or _colima.docker_socket(colima.profile, colima_dir)),
-        version=_colima.version_text(version) if version else version_word,
-        differences=differences,
-    )
-    if module._diff:
-        result['diff'] = {'before': diff_before, 'after': wanted if changed else diff_before}
-    module.exit_json(**result)
+    validate(module)
+    module.exit_json(**ColimaProfileManager(module).run_state(module.params['state']))
 
 
 if __name__ == '__main__':

@@ -26,7 +26,7 @@ description:
     C(KUBERNETES ENDPOINT) of C(talosctl cluster show) (C(https://127.0.0.1:<port>)); an existing context
     with another server is corrected the same way.
   - Refuses any difference talosctl cannot apply to an existing cluster (workers, image, CPUs, memory,
-    published ports) with a message that names the variable; it never destroys or recreates a cluster itself
+    published ports) with a message that names the option; it never destroys or recreates a cluster itself
     (O(state=absent) needs O(confirm) equal to O(name)).
   - With O(adopt=true) it takes an existing cluster (for example one that also runs other workloads) as it is;
     it never creates one, reports differences as warnings, imports the cluster's talosconfig context from
@@ -175,15 +175,12 @@ options:
 requirements:
   - PyYAML on the managed host (to read and prune the talosconfig and kubeconfig)
 notes:
-  - Check mode computes the same commands and C(changed) without running them or writing files.
+  - In diff mode the diff shows, before and after, C(nodes) (C(<container> (<state>))), C(restart_policy),
+    C(bridges), C(talosconfig_contexts), C(kubeconfig_contexts), C(kube_server) and C(cluster_state), as far as the
+    run looked at them; check mode shows the diff the real run would.
   - The Kubernetes version of an existing cluster is not compared; upgrade it with C(talosctl upgrade-k8s).
-attributes:
-  check_mode:
-    description: Computes the same commands and C(changed) without running them.
-    support: full
-  diff_mode:
-    description: Shows the state before and after.
-    support: full
+extends_documentation_fragment:
+  - joelclaw.macmini.manager
 '''
 
 EXAMPLES = r'''
@@ -244,7 +241,7 @@ differences:
   returned: always
   type: list
   elements: str
-  sample: ["colima_talos_node_memory=4.0 but cluster 'joelclaw' has 2.0 GiB on joelclaw-controlplane-1"]
+  sample: ["memory_controlplanes=4.0 but cluster 'joelclaw' has 2.0 GiB on joelclaw-controlplane-1"]
 open_to_all_interfaces:
   description:
     - Port bindings on 0.0.0.0 or without a host address (they listen on every macOS interface through Colima).
@@ -269,6 +266,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.joelclaw.macmini.plugins.module_utils._private_file import write_private
 
 from ansible_collections.joelclaw.macmini.plugins.module_utils import _talos
+from ansible_collections.joelclaw.macmini.plugins.module_utils._manager import Manager
 
 try:
     import yaml
@@ -282,15 +280,6 @@ except ImportError as exc:  # pragma: no cover - depends on the managed host
 # default range 30000-32767 the lower min(max(16, 2767 // 32), 128) = 86 ports are the static band.
 STATIC_NODE_PORTS = (30000, 30085)
 
-VARIABLES = {
-    'workers': 'colima_talos_workers',
-    'image': 'colima_talos_image',
-    'cpus_controlplanes': 'colima_talos_node_cpus',
-    'memory_controlplanes': 'colima_talos_node_memory',
-    'cpus_workers': 'colima_talos_worker_cpus',
-    'memory_workers': 'colima_talos_worker_memory',
-    'published_ports': 'colima_talos_published_ports',
-}
 # `talosctl cluster create docker` (cmd/talosctl/cmd/mgmt/cluster/create/cmd_docker.go) is new in v1.12.0;
 # v1.11 has only `cluster create --provisioner`.
 MIN_TALOSCTL = (1, 12)
@@ -303,18 +292,19 @@ class Cluster:
         self.module = module
         params = module.params
         self.name = params['name']
-        self.docker = self._binary(params['docker_executable'], 'docker')
-        self.talosctl = self._binary(params['talosctl_executable'], 'talosctl')
+        self.docker = self._binary('docker_executable', 'docker')
+        self.talosctl = self._binary('talosctl_executable', 'talosctl')
         self.env = {'DOCKER_HOST': params['docker_host'], 'KUBECONFIG': params['kubeconfig'],
                     'TALOSCONFIG': params['talosconfig']}
         self.state_dir = params['cluster_state_dir']  # type='path' already expanded ~
 
-    def _binary(self, name, what):
+    def _binary(self, option, what):
+        name = self.module.params[option]
         path = self.module.get_bin_path(name)
         if not path:
-            self.module.fail_json(msg='The %s executable %r was not found on PATH (%s). Install it with Homebrew '
-                                      '(colima_talos_homebrew_packages) or set its path.'
-                                  % (what, name, os.environ.get('PATH', '')))
+            self.module.fail_json(msg='%s=%r: the %s executable was not found on PATH (%s). Install it with Homebrew '
+                                      'or set %s to its path.'
+                                  % (option, name, what, os.environ.get('PATH', ''), option))
         return path
 
     def run(self, argv, what, check_rc=True):
@@ -330,9 +320,9 @@ class Cluster:
                                  '--format', '{{.Names}}'], 'docker ps', check_rc=False)
         if rc != 0:
             self.module.fail_json(
-                msg='The Docker daemon at DOCKER_HOST=%s did not answer (%s). Talos ignores Docker contexts and '
-                    'needs Colima running: check `colima status` and that colima_talos_docker_host points at '
-                    'the profile\'s docker.sock.' % (self.env['DOCKER_HOST'], (err or out).strip()[-500:]))
+                msg='The Docker daemon at docker_host=%s did not answer (%s). Talos ignores Docker contexts and '
+                    'needs Colima running: check `colima status` and that docker_host points at the profile\'s '
+                    'docker.sock.' % (self.env['DOCKER_HOST'], (err or out).strip()[-500:]))
         names = _talos.parse_names(out)
         if not names:
             return []
@@ -348,6 +338,26 @@ class Cluster:
             return _talos.summarize(self.name, _talos.parse_inspect(out))
         except _talos.TalosOutputError as exc:
             self.module.fail_json(msg=str(exc))
+
+    def bridges(self):
+        """{container name: {'state', 'spec'}} of the port bridges of this cluster."""
+        rc, out, err = self.run([self.docker, 'ps', '--all', '--filter', 'label=%s=%s' % (_talos.BRIDGE_LABEL,
+                                 self.name), '--format', '{{.Names}}'], 'docker ps', check_rc=False)
+        names = _talos.parse_names(out) if rc == 0 else []
+        if not names:
+            return {}
+        fmt = ('{"Name":{{json .Name}},"State":{"Status":{{json .State.Status}}},'
+               '"Config":{"Labels":{{json .Config.Labels}}}}')
+        rc, out, err = self.run([self.docker, 'inspect', '--format', fmt] + names, 'docker inspect', check_rc=False)
+        if rc != 0:
+            self.module.fail_json(msg='`docker inspect` of the port bridges failed (DOCKER_HOST=%s): %s'
+                                      % (self.env['DOCKER_HOST'], err.strip()[-1000:]))
+        found = {}
+        for item in _talos.parse_inspect(out):
+            labels = (item.get('Config') or {}).get('Labels') or {}
+            found[item['Name'].lstrip('/')] = {'state': (item.get('State') or {}).get('Status', ''),
+                                               'spec': labels.get(_talos.BRIDGE_SPEC_LABEL, '')}
+        return found
 
     def client_version(self):
         """((major, minor), tag) of talosctl, or (None, None) when its output has no version."""
@@ -421,77 +431,316 @@ def write_yaml(module, path, data):
         module.fail_json(msg='Cannot write %s: %s' % (path, exc))
 
 
-def ensure_restart_policy(module, cluster, nodes, actions):
-    """`docker update --restart <policy>` on node containers that lack it; returns the nodes as they are now."""
-    policy = module.params['restart_policy']
-    names = _talos.restart_updates(nodes, policy)
-    if not names:
-        return nodes
-    actions.append('docker update --restart %s %s' % (policy, ' '.join(names)))
-    if module.check_mode:
-        return nodes
-    cluster.run([cluster.docker, 'update', '--restart', policy] + names, 'docker update --restart')
-    return cluster.nodes()
+def make_private_dir(path):
+    if not os.path.isdir(os.path.dirname(path)):
+        os.makedirs(os.path.dirname(path), mode=0o700)
 
 
-def bridges(module, cluster):
-    """{container name: {'state', 'spec'}} of the port bridges of this cluster."""
-    rc, out, err = cluster.run([cluster.docker, 'ps', '--all', '--filter', 'label=%s=%s' % (_talos.BRIDGE_LABEL,
-                                cluster.name), '--format', '{{.Names}}'], 'docker ps', check_rc=False)
-    names = _talos.parse_names(out) if rc == 0 else []
-    if not names:
-        return {}
-    fmt = '{"Name":{{json .Name}},"State":{"Status":{{json .State.Status}}},"Config":{"Labels":{{json .Config.Labels}}}}'
-    rc, out, err = cluster.run([cluster.docker, 'inspect', '--format', fmt] + names, 'docker inspect', check_rc=False)
-    if rc != 0:
-        module.fail_json(msg='`docker inspect` of the port bridges failed (DOCKER_HOST=%s): %s'
-                             % (cluster.env['DOCKER_HOST'], err.strip()[-1000:]))
-    found = {}
-    for item in _talos.parse_inspect(out):
-        labels = (item.get('Config') or {}).get('Labels') or {}
-        found[item['Name'].lstrip('/')] = {'state': (item.get('State') or {}).get('Status', ''),
-                                           'spec': labels.get(_talos.BRIDGE_SPEC_LABEL, '')}
-    return found
+def node_states(nodes):
+    return ['%s (%s)' % (n['name'], n['state']) for n in nodes]
 
 
-def ensure_bridges(module, cluster, missing, nodes, actions):
-    """Run, replace or start the bridge containers for the ports the controlplane does not publish."""
-    params = module.params
-    controlplane = next(n for n in nodes if n['role'] == 'controlplane')
-    network = controlplane['networks'][0] if controlplane.get('networks') else params['name']
-    wanted = _talos.bridge_specs(params['name'], missing, controlplane['name'], network, params['port_bridge_image'])
-    have = bridges(module, cluster)
-    policy = params['restart_policy'] if params['restart_policy'] != 'no' else 'unless-stopped'
-    for name, spec in sorted(wanted.items()):
-        current = have.get(name)
-        if current and current['spec'] == spec['spec']:
-            if current['state'] != 'running':
-                actions.append('docker start %s' % name)
-                if not module.check_mode:
-                    cluster.run([cluster.docker, 'start', name], 'docker start %s' % name)
-            continue
-        if current:  # ours, stateless: replaced when it forwards something else
-            actions.append('docker rm --force %s' % name)
-            if not module.check_mode:
-                cluster.run([cluster.docker, 'rm', '--force', name], 'docker rm --force %s' % name)
-        argv = _talos.bridge_run_argv(cluster.docker, name, params['name'], spec, policy)
-        actions.append(' '.join(['docker'] + argv[1:]))
-        if not module.check_mode:
-            cluster.run(argv, 'docker run %s' % name)
-    return {name: spec['spec'] for name, spec in wanted.items()}
+class TalosClusterManager(Manager):
+    """One Talos-on-Docker cluster: present() creates or converges it, absent() destroys it.
 
+    The tracker's names: nodes (`<container> (<state>)`), restart_policy ({container: policy}), bridges
+    ({container: spec}), talosconfig_contexts, kubeconfig_contexts, kube_server and cluster_state.
+    """
 
-def import_talos_context(module, talosconfig):
-    """The context O(name) of O(adopt_talosconfig) as a talosconfig of its own, or None."""
-    params = module.params
-    source = load_yaml(module, params['adopt_talosconfig'])
-    contexts = (source or {}).get('contexts') or {}
-    if not isinstance(contexts, dict) or params['name'] not in contexts:
-        return None
-    config = dict(talosconfig or {})
-    config['contexts'] = dict(config.get('contexts') or {}, **{params['name']: contexts[params['name']]})
-    config['context'] = config.get('context') or params['name']
-    return config
+    def __init__(self, module):
+        super().__init__(module)
+        self.cluster = Cluster(module)
+        self.name = self.params['name']
+        self.kube_context = 'admin@' + self.name
+        self.talosctl_tag = None
+        self.shown = None
+        self.results = dict(kube_context=self.kube_context, bridges={}, differences=[])
+
+    # ------------------------------------------------------------ reading
+    def read(self):
+        self.nodes = self.cluster.nodes()
+        self.talosconfig = load_yaml(self.module, self.params['talosconfig'])
+        self.kubeconfig = load_yaml(self.module, self.params['kubeconfig'])
+        self.tracker.add('nodes', node_states(self.nodes), node_states(self.nodes))
+        self.track_contexts()
+
+    def track_contexts(self):
+        self.tracker.add('talosconfig_contexts', _talos.context_names(self.talosconfig),
+                         _talos.context_names(self.talosconfig))
+        self.tracker.add('kubeconfig_contexts', _talos.context_names(self.kubeconfig),
+                         _talos.context_names(self.kubeconfig))
+
+    def check_talosctl(self):
+        version, self.talosctl_tag = self.cluster.client_version()
+        if version is None:
+            self.module.warn('`%s version --client` printed no version; assuming it has `cluster create docker` '
+                             '(talosctl 1.12 or later).' % self.cluster.talosctl)
+        elif version < MIN_TALOSCTL:
+            self.module.fail_json(msg='talosctl %s was found at %s (talosctl_executable), but this module runs '
+                                      '`talosctl cluster create docker`, which exists since talosctl 1.12. Upgrade it '
+                                      'with `brew upgrade talosctl` and re-run; nothing was changed.'
+                                  % (self.talosctl_tag, self.cluster.talosctl))
+
+    # ------------------------------------------------------------ states
+    def absent(self):
+        self.read()
+        params = self.params
+        if self.nodes and params['confirm'] != self.name:
+            self.module.fail_json(msg='state=absent would destroy Talos cluster %r with every volume in it; nothing '
+                                      'was changed. confirm=%r must equal name=%r. %s'
+                                  % (self.name, params['confirm'], self.name,
+                                     destroy_advice(self.name, params['docker_host'])))
+        if self.nodes:
+            self.act('talosctl cluster destroy --name %s' % self.name, self.cluster.run,
+                     [self.cluster.talosctl, 'cluster', 'destroy', '--name', self.name, '--state',
+                      self.cluster.state_dir], 'talosctl cluster destroy')
+            self.tracker.add('nodes', node_states(self.nodes), [])
+        self.prune()
+        self.results.update(nodes=[] if not self.check_mode else self.nodes, open_to_all_interfaces=[])
+
+    def present(self):
+        self.check_talosctl()
+        self.read()
+        if not self.nodes and self.params['adopt']:
+            self.module.fail_json(
+                msg='adopt=true but no Talos cluster %r runs at docker_host=%s (no container labelled '
+                    'talos.cluster.name=%s); nothing was created. Set name= to the name of the existing cluster '
+                    '(`docker ps --filter label=talos.owned=true` lists the nodes of every Talos cluster), or set '
+                    'adopt=false to let the collection create its own.'
+                    % (self.name, self.params['docker_host'], self.name))
+        if self.nodes:
+            self.converge()
+        else:
+            self.create()
+        self.results.update(nodes=self.nodes, open_to_all_interfaces=_talos.open_to_all_interfaces(self.nodes))
+        if self.talosctl_tag:
+            self.results['talosctl_version'] = self.talosctl_tag
+        if self.nodes:
+            self.results['controlplane_ip'] = self.controlplane_ip()
+            self.results['cluster'] = self.shown if self.shown is not None else self.cluster.show()
+
+    # ------------------------------------------------------------ steps
+    def prune(self):
+        """Remove the cluster's contexts (and renamed copies) from the talosconfig and kubeconfig."""
+        for option, pruner, context in (('talosconfig', _talos.prune_talosconfig, self.name),
+                                        ('kubeconfig', _talos.prune_kubeconfig, self.kube_context)):
+            data = getattr(self, option)
+            if data is None:
+                continue
+            new, removed = pruner(data, context)
+            if removed:
+                self.act('remove contexts %s from %s' % (', '.join(removed), self.params[option]),
+                         write_yaml, self.module, self.params[option], new)
+                setattr(self, option, new)
+        self.track_contexts()
+
+    def create(self):
+        params = self.params
+        stale = os.path.join(self.cluster.state_dir, self.name)
+        if os.path.isdir(stale):
+            # state.yaml of a cluster whose containers are gone; talosctl would refuse to create over it.
+            aside = '%s.orphaned-%d' % (stale, int(time.time()))
+            self.act('move %s to %s' % (stale, aside), os.rename, stale, aside)
+            self.tracker.add('cluster_state', stale, aside)
+        self.prune()
+        argv = create_argv(self.cluster, params)
+        wanted = ['%s-controlplane-1 (running)' % self.name] + ['%s-worker-%d (running)' % (self.name, i + 1)
+                                                                for i in range(params['workers'])]
+        self.tracker.add('nodes', [], wanted)
+        self.tracker.add('talosconfig_contexts', [], [self.name])
+        self.tracker.add('kubeconfig_contexts', [], [self.kube_context])
+        self.act(' '.join(['talosctl'] + argv[1:]))
+        if self.check_mode:
+            if params['restart_policy'] != 'no':  # what ensure_restart_policy will find: nodes without a policy
+                names = [w.split(' ')[0] for w in wanted]
+                self.act('docker update --restart %s %s' % (params['restart_policy'], ' '.join(
+                    names[:1] + sorted(names[1:]))))
+                self.tracker.add('restart_policy', dict.fromkeys(names, 'no'),
+                                 dict.fromkeys(names, params['restart_policy']))
+            return
+        for path in (params['talosconfig'], params['kubeconfig']):
+            make_private_dir(path)
+        self.cluster.run(argv, 'talosctl cluster create docker')
+        self.nodes = self.cluster.nodes()
+        if not self.nodes:
+            self.fail('`talosctl cluster create docker` succeeded but no container labelled talos.cluster.name=%s '
+                      'exists at docker_host=%s.' % (self.name, params['docker_host']))
+        for path in (params['talosconfig'], params['kubeconfig']):
+            if os.path.exists(path):
+                os.chmod(path, 0o600)
+        self.ensure_restart_policy()
+
+    def converge(self):
+        params = self.params
+        problems = _talos.drift(self.name, params, self.nodes, compare_ports=not params['port_bridge'])
+        ports = _talos.port_plan(params['published_ports'], params['host_ip'], self.nodes) \
+            if params['port_bridge'] else None
+        if params['adopt'] and problems:
+            self.results['differences'] = problems
+            for problem in problems:
+                self.module.warn('Adopted Talos cluster %r is left as it is: %s.' % (self.name, problem))
+            problems = []
+        if ports and ports['conflicts']:
+            problems += ['published_ports: %s' % conflict for conflict in ports['conflicts']]
+        if problems:
+            self.module.fail_json(
+                msg='Talos cluster %r differs from the request and talosctl cannot change a docker cluster in place: '
+                    '%s. Nothing was changed. Set the options back to what the cluster has%s. %s'
+                    % (self.name, '; '.join(problems), ' or set adopt=true to take it as it is'
+                       if not params['adopt'] else '', destroy_advice(self.name, params['docker_host'])),
+                nodes=self.nodes)
+        # Before any change to the nodes: without the cluster's client certificates nothing else can be checked.
+        self.ensure_talos_context()
+        self.ensure_restart_policy()
+        self.start_nodes()
+        if ports is not None:
+            self.ensure_bridges(ports['missing'])
+        self.ensure_kubeconfig()
+        self.warn_renamed_copies()
+
+    def ensure_talos_context(self):
+        params = self.params
+        if self.name not in _talos.context_names(self.talosconfig) and params['adopt']:
+            imported = self.import_talos_context()
+            if imported is not None:
+                self.act('copy talosconfig context %s from %s to %s' % (self.name, params['adopt_talosconfig'],
+                                                                        params['talosconfig']),
+                         self.write_talosconfig, imported)
+                self.talosconfig = imported
+                self.track_contexts()
+        if self.name not in _talos.context_names(self.talosconfig):
+            self.module.fail_json(
+                msg='Talos cluster %r exists but talosconfig=%s has no %r context%s, and only `talosctl cluster '
+                    'create` writes it (it holds the cluster\'s client certificates). Restore the file%s. Nothing was '
+                    'changed. %s'
+                    % (self.name, params['talosconfig'], self.name,
+                       ' (nor has adopt_talosconfig=%s)' % params['adopt_talosconfig'] if params['adopt'] else '',
+                       ', or set adopt_talosconfig= to the talosconfig that has it' if params['adopt']
+                       else ' (or set adopt=true and adopt_talosconfig= to a talosconfig that has it)',
+                       destroy_advice(self.name, params['docker_host'])))
+
+    def write_talosconfig(self, config):
+        make_private_dir(self.params['talosconfig'])
+        write_yaml(self.module, self.params['talosconfig'], config)
+
+    def import_talos_context(self):
+        """The context `name` of adopt_talosconfig as a talosconfig of its own, or None."""
+        source = load_yaml(self.module, self.params['adopt_talosconfig'])
+        contexts = (source or {}).get('contexts') or {}
+        if not isinstance(contexts, dict) or self.name not in contexts:
+            return None
+        config = dict(self.talosconfig or {})
+        config['contexts'] = dict(config.get('contexts') or {}, **{self.name: contexts[self.name]})
+        config['context'] = config.get('context') or self.name
+        return config
+
+    def ensure_restart_policy(self):
+        """`docker update --restart <policy>` on node containers that lack it."""
+        policy = self.params['restart_policy']
+        names = _talos.restart_updates(self.nodes, policy)
+        if not names:
+            return
+        self.tracker.add('restart_policy', {n['name']: n['restart_policy'] for n in self.nodes},
+                         {n['name']: policy for n in self.nodes})
+        self.act('docker update --restart %s %s' % (policy, ' '.join(names)), self.cluster.run,
+                 [self.cluster.docker, 'update', '--restart', policy] + names, 'docker update --restart')
+        if not self.check_mode:
+            self.nodes = self.cluster.nodes()
+
+    def start_nodes(self):
+        to_start = _talos.start_order(self.nodes) if self.params['start_stopped'] else []
+        for node_name in to_start:
+            self.act('docker start %s' % node_name, self.cluster.run, [self.cluster.docker, 'start', node_name],
+                     'docker start %s' % node_name)
+        if to_start:
+            self.tracker.add('nodes', node_states(self.nodes),
+                             ['%s (running)' % n['name'] for n in self.nodes])
+            if not self.check_mode:
+                self.nodes = self.cluster.nodes()
+
+    def ensure_bridges(self, missing):
+        """Run, replace or start the bridge containers for the ports the controlplane does not publish."""
+        params = self.params
+        docker = self.cluster.docker
+        controlplane = next(n for n in self.nodes if n['role'] == 'controlplane')
+        network = controlplane['networks'][0] if controlplane.get('networks') else self.name
+        wanted = _talos.bridge_specs(self.name, missing, controlplane['name'], network, params['port_bridge_image'])
+        have = self.cluster.bridges()
+        policy = params['restart_policy'] if params['restart_policy'] != 'no' else 'unless-stopped'
+        self.tracker.add('bridges', {name: '%s (%s)' % (b['spec'], b['state']) for name, b in sorted(have.items())
+                                     if name in wanted},
+                         {name: '%s (running)' % spec['spec'] for name, spec in sorted(wanted.items())})
+        for name, spec in sorted(wanted.items()):
+            current = have.get(name)
+            if current and current['spec'] == spec['spec']:
+                if current['state'] != 'running':
+                    self.act('docker start %s' % name, self.cluster.run, [docker, 'start', name],
+                             'docker start %s' % name)
+                continue
+            if current:  # ours, stateless: replaced when it forwards something else
+                self.act('docker rm --force %s' % name, self.cluster.run, [docker, 'rm', '--force', name],
+                         'docker rm --force %s' % name)
+            argv = _talos.bridge_run_argv(docker, name, self.name, spec, policy)
+            self.act(' '.join(['docker'] + argv[1:]), self.cluster.run, argv, 'docker run %s' % name)
+        self.results['bridges'] = {name: spec['spec'] for name, spec in wanted.items()}
+
+    def controlplane_ip(self):
+        return next((n['ip'] for n in self.nodes if n['role'] == 'controlplane'), '')
+
+    def ensure_kubeconfig(self):
+        """Write the admin kubeconfig again when its context is missing; point its server at the published port."""
+        params = self.params
+        self.shown = self.cluster.show()
+        endpoint = self.shown.get('KUBERNETES ENDPOINT', '')
+        recovered = self.kube_context not in _talos.context_names(self.kubeconfig)
+        server_before = _talos.kube_server(self.kubeconfig, self.kube_context)
+        if not endpoint and (recovered or server_before is None):
+            # Before `talosctl kubeconfig`, so the unroutable node address is never written.
+            self.fail('`talosctl cluster show --name %s` printed no KUBERNETES ENDPOINT (the host port of the '
+                      'controlplane\'s 6443/tcp), so the kubeconfig context %s cannot be pointed at an address macOS '
+                      'can reach; `talosctl kubeconfig` alone would write the node\'s own address. Check '
+                      '`DOCKER_HOST=%s docker port %s-controlplane-1`.'
+                      % (self.name, self.kube_context, params['docker_host'], self.name), cluster=self.shown)
+        if recovered:
+            argv = [self.cluster.talosctl, '--talosconfig', params['talosconfig'], '--context', self.name,
+                    '--nodes', self.controlplane_ip(), 'kubeconfig', '--force', params['kubeconfig']]
+            self.act(' '.join(['talosctl'] + argv[1:]), self.download_kubeconfig, argv)
+            self.tracker.add('kubeconfig_contexts', _talos.context_names(self.kubeconfig),
+                             sorted(set(_talos.context_names(self.kubeconfig)) | {self.kube_context}))
+        server = _talos.kube_server(self.kubeconfig, self.kube_context)
+        if not endpoint:
+            self.module.warn('`talosctl cluster show --name %s` printed no KUBERNETES ENDPOINT, so the server of %s '
+                             'in %s (%s) was not checked.' % (self.name, self.kube_context, params['kubeconfig'],
+                                                              server))
+            return
+        self.tracker.add('kube_server', server_before, endpoint)
+        if server != endpoint:
+            self.act('set the server of %s in %s to %s' % (self.kube_context, params['kubeconfig'], endpoint),
+                     self.set_kube_server, endpoint)
+
+    def download_kubeconfig(self, argv):
+        # A node started a moment ago answers on apid only once it has booted.
+        for _attempt in range(max(self.params['kubeconfig_retries'], 1) - 1):
+            if self.cluster.run(argv, 'talosctl kubeconfig', check_rc=False)[0] == 0:
+                break
+            time.sleep(5)
+        else:
+            self.cluster.run(argv, 'talosctl kubeconfig')
+        os.chmod(self.params['kubeconfig'], 0o600)
+        self.kubeconfig = load_yaml(self.module, self.params['kubeconfig'])
+
+    def set_kube_server(self, endpoint):
+        self.kubeconfig = _talos.set_kube_server(self.kubeconfig, self.kube_context, endpoint)
+        write_yaml(self.module, self.params['kubeconfig'], self.kubeconfig)
+
+    def warn_renamed_copies(self):
+        for option, base, config in (('talosconfig', self.name, self.talosconfig),
+                                     ('kubeconfig', self.kube_context, self.kubeconfig)):
+            extra = _talos.duplicates(_talos.context_names(config), base)
+            if extra:
+                self.module.warn('%s=%s has renamed copies of %r: %s. They point at clusters that no longer exist; '
+                                 'remove them with `talosctl config remove` / `kubectl config delete-context`.'
+                                 % (option, self.params[option], base, ', '.join(extra)))
 
 
 # Tag grammar: distribution/reference@0965666a regexp.go (`tag`); a sha256 digest is 64 lowercase hex
@@ -504,12 +753,12 @@ def image_problem(image):
     """Why image is not IMAGE:TAG or IMAGE:TAG@sha256:<digest>, or None."""
     name, at, digest = image.partition('@')
     if at and not IMAGE_DIGEST.fullmatch(digest):
-        return ('colima_talos_image=%r has a malformed digest; expected IMAGE:TAG@sha256:<64 lowercase hex> (as '
+        return ('image=%r has a malformed digest; expected IMAGE:TAG@sha256:<64 lowercase hex> (as '
                 '`docker buildx imagetools inspect IMAGE:TAG` prints it, see the colima_talos README) or no digest.'
                 % image)
     tag = name.rsplit('/', 1)[-1].partition(':')[2]
     if not IMAGE_TAG.fullmatch(tag) or tag == 'latest':
-        return ('colima_talos_image=%r is not pinned; expected a tagged image such as ghcr.io/siderolabs/talos:v1.12.11 '
+        return ('image=%r is not pinned; expected a tagged image such as ghcr.io/siderolabs/talos:v1.12.11 '
                 '(optionally followed by @sha256:<digest>). talosctl derives the config contract from the tag.' % image)
     return None
 
@@ -520,43 +769,41 @@ def validate(module):
     if problem:
         module.fail_json(msg=problem)
     if params['workers'] < 0:
-        module.fail_json(msg='colima_talos_workers=%r; expected 0 or more.' % params['workers'])
+        module.fail_json(msg='workers=%r; expected 0 or more.' % params['workers'])
     for key in ('cpus_controlplanes', 'memory_controlplanes', 'cpus_workers', 'memory_workers'):
         if params[key] <= 0:
-            module.fail_json(msg='%s=%r; expected a positive number.' % (VARIABLES[key], params[key]))
+            module.fail_json(msg='%s=%r; expected a positive number.' % (key, params[key]))
     for name, port in params['published_ports'].items():
         if not re.match(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}$', str(name)):
-            module.fail_json(msg='colima_talos_published_ports has the port name %r; expected letters, digits, '
-                                 '".", "_" and "-" (it names the port bridge container <cluster>-bridge-<name>).'
-                                 % (name,))
+            module.fail_json(msg='published_ports has the port name %r; expected letters, digits, ".", "_" and "-" '
+                                 '(it names the port bridge container <cluster>-bridge-<name>).' % (name,))
         if not isinstance(port, dict) or 'host_port' not in port or 'node_port' not in port:
-            module.fail_json(msg='colima_talos_published_ports.%s=%r; expected a mapping with host_port and node_port '
-                                 '(like convex_published_ports).' % (name, port))
+            module.fail_json(msg='published_ports.%s=%r; expected a mapping with host_port and node_port.'
+                                 % (name, port))
         try:
             node_port = int(port['node_port'])
             host_port = int(port['host_port'])
         except (TypeError, ValueError):
-            module.fail_json(msg='colima_talos_published_ports.%s=%r; host_port and node_port must be integers.'
-                                 % (name, port))
+            module.fail_json(msg='published_ports.%s=%r; host_port and node_port must be integers.' % (name, port))
         if not STATIC_NODE_PORTS[0] <= node_port <= STATIC_NODE_PORTS[1] or not 1 <= host_port <= 65535:
-            module.fail_json(msg='colima_talos_published_ports.%s=%r; expected node_port in 30000-30085 (the static '
-                                 'band of the NodePort range: since Kubernetes 1.29, KEP-3668, a Service without a '
-                                 'nodePort gets 30086-32767 first) and host_port in 1-65535.' % (name, port))
+            module.fail_json(msg='published_ports.%s=%r; expected node_port in 30000-30085 (the static band of the '
+                                 'NodePort range: since Kubernetes 1.29, KEP-3668, a Service without a nodePort gets '
+                                 '30086-32767 first) and host_port in 1-65535.' % (name, port))
     # talosctl publishes its own API ports (6443, 50000) on --host-ip too (siderolabs/talos v1.12.11
     # providers/docker genPortMap with DockerPortsHostIP): anything but loopback puts them on the LAN.
     if not _talos.is_loopback(params['host_ip']):
-        module.fail_json(msg='colima_talos_host_ip=%r; published ports must stay on loopback (127.0.0.0/8 or ::1). '
-                             'talosctl also publishes the Kubernetes and Talos APIs there; expose services through '
-                             'caddy_tailscale instead.' % params['host_ip'])
+        module.fail_json(msg='host_ip=%r; published ports must stay on loopback (127.0.0.0/8 or ::1). talosctl also '
+                             'publishes the Kubernetes and Talos APIs there; expose services through caddy_tailscale '
+                             'instead.' % params['host_ip'])
     for name, port in params['published_ports'].items():
         if 'host_ip' in port and not _talos.is_loopback(port['host_ip']):
-            module.fail_json(msg='colima_talos_published_ports.%s.host_ip=%r; published ports must stay on loopback '
+            module.fail_json(msg='published_ports.%s.host_ip=%r; published ports must stay on loopback '
                                  '(127.0.0.0/8 or ::1); expose services through caddy_tailscale instead.'
                                  % (name, port['host_ip']))
     for index, patch in enumerate(params['config_patches']):
         if not isinstance(patch, (dict, list)):
-            module.fail_json(msg='colima_talos_config_patches[%d]=%r; expected a mapping (strategic merge patch) or '
-                                 'a list (JSON patch).' % (index, patch))
+            module.fail_json(msg='config_patches[%d]=%r; expected a mapping (strategic merge patch) or a list (JSON '
+                                 'patch).' % (index, patch))
 
 
 def main():
@@ -595,212 +842,8 @@ def main():
     )
     if not HAS_YAML:
         module.fail_json(msg=missing_required_lib('PyYAML'), exception=str(YAML_IMPORT_ERROR))
-    params = module.params
     validate(module)
-    cluster = Cluster(module)
-    name = params['name']
-    kube_context = 'admin@' + name
-    actions = []
-    shown = None
-    talosctl_version = None
-    if params['state'] == 'present':
-        talosctl_version, talosctl_tag = cluster.client_version()
-        if talosctl_version is None:
-            module.warn('`%s version --client` printed no version; assuming it has `cluster create docker` '
-                        '(talosctl 1.12 or later).' % cluster.talosctl)
-        elif talosctl_version < MIN_TALOSCTL:
-            module.fail_json(msg='talosctl %s was found at %s, but this module runs `talosctl cluster create docker`, '
-                                 'which exists since talosctl 1.12. Upgrade it with `brew upgrade talosctl` '
-                                 '(colima_talos_homebrew_packages) and re-run; nothing was changed.'
-                                 % (talosctl_tag, cluster.talosctl))
-
-    nodes = cluster.nodes()
-    before_nodes = nodes
-    talosconfig = load_yaml(module, params['talosconfig'])
-    kubeconfig = load_yaml(module, params['kubeconfig'])
-
-    def prune():
-        for path, data, pruner, context in ((params['talosconfig'], talosconfig, _talos.prune_talosconfig, name),
-                                            (params['kubeconfig'], kubeconfig, _talos.prune_kubeconfig, kube_context)):
-            if data is None:
-                continue
-            new, removed = pruner(data, context)
-            if removed:
-                actions.append('remove contexts %s from %s' % (', '.join(removed), path))
-                if not module.check_mode:
-                    write_yaml(module, path, new)
-
-    if params['state'] == 'absent':
-        if nodes and params['confirm'] != name:
-            module.fail_json(msg='state=absent would destroy Talos cluster %r with every volume in it; nothing was '
-                                 'changed. confirm=%r must equal the cluster name %r. %s'
-                                 % (name, params['confirm'], name, destroy_advice(name, params['docker_host'])))
-        if nodes:
-            actions.append('talosctl cluster destroy --name %s' % name)
-            if not module.check_mode:
-                cluster.run([cluster.talosctl, 'cluster', 'destroy', '--name', name, '--state', cluster.state_dir],
-                            'talosctl cluster destroy')
-        prune()
-        module.exit_json(changed=bool(actions), actions=actions, nodes=[] if not module.check_mode else nodes,
-                         kube_context=kube_context, open_to_all_interfaces=[], bridges={}, differences=[],
-                         diff={'before': {'nodes': [n['name'] for n in before_nodes]},
-                               'after': {'nodes': [] if actions else [n['name'] for n in before_nodes]}})
-
-    bridge_result = {}
-    differences = []
-    if not nodes and params['adopt']:
-        module.fail_json(msg='colima_talos_adopt is true but no Talos cluster %r runs at DOCKER_HOST=%s (no container '
-                             'labelled talos.cluster.name=%s); nothing was created. Set colima_talos_cluster_name to '
-                             'the name of the existing cluster (`docker ps --filter label=talos.owned=true` lists the '
-                             'nodes of every Talos cluster), or set colima_talos_adopt to false to let the collection '
-                             'create its own.' % (name, params['docker_host'], name))
-    if not nodes:
-        stale = os.path.join(cluster.state_dir, name)
-        if os.path.isdir(stale):
-            # state.yaml of a cluster whose containers are gone; talosctl would refuse to create over it.
-            aside = '%s.orphaned-%d' % (stale, int(time.time()))
-            actions.append('move %s to %s' % (stale, aside))
-            if not module.check_mode:
-                os.rename(stale, aside)
-        prune()
-        argv = create_argv(cluster, params)
-        actions.append(' '.join(['talosctl'] + argv[1:]))
-        if not module.check_mode:
-            for path in (params['talosconfig'], params['kubeconfig']):
-                if not os.path.isdir(os.path.dirname(path)):
-                    os.makedirs(os.path.dirname(path), mode=0o700)
-            cluster.run(argv, 'talosctl cluster create docker')
-            nodes = cluster.nodes()
-            if not nodes:
-                module.fail_json(msg='`talosctl cluster create docker` succeeded but no container labelled '
-                                     'talos.cluster.name=%s exists at DOCKER_HOST=%s.' % (name, params['docker_host']),
-                                 actions=actions)
-            for path in (params['talosconfig'], params['kubeconfig']):
-                if os.path.exists(path):
-                    os.chmod(path, 0o600)
-            nodes = ensure_restart_policy(module, cluster, nodes, actions)
-        elif params['restart_policy'] != 'no':  # what ensure_restart_policy will find: nodes without a policy
-            actions.append('docker update --restart %s %s' % (params['restart_policy'], ' '.join(
-                ['%s-controlplane-1' % name]
-                + sorted('%s-worker-%d' % (name, i + 1) for i in range(params['workers'])))))
-    else:
-        problems = _talos.drift(name, params, nodes, VARIABLES, compare_ports=not params['port_bridge'])
-        ports = _talos.port_plan(params['published_ports'], params['host_ip'], nodes) if params['port_bridge'] else None
-        if params['adopt'] and problems:
-            differences = problems
-            for problem in problems:
-                module.warn('Adopted Talos cluster %r is left as it is: %s.' % (name, problem))
-            problems = []
-        if ports and ports['conflicts']:
-            problems += ['%s: %s' % (VARIABLES['published_ports'], conflict) for conflict in ports['conflicts']]
-        if problems:
-            module.fail_json(
-                msg='Talos cluster %r differs from the request and talosctl cannot change a docker cluster in place: '
-                    '%s. Nothing was changed. Set the variables back to what the cluster has%s. %s'
-                    % (name, '; '.join(problems), ' or set colima_talos_adopt: true to take it as it is'
-                       if not params['adopt'] else '', destroy_advice(name, params['docker_host'])),
-                nodes=nodes)
-        # Before any change to the nodes: without the cluster's client certificates nothing else can be checked.
-        talos_contexts = _talos.context_names(talosconfig)
-        if name not in talos_contexts and params['adopt']:
-            imported = import_talos_context(module, talosconfig)
-            if imported is not None:
-                actions.append('copy talosconfig context %s from %s to %s' % (name, params['adopt_talosconfig'],
-                                                                              params['talosconfig']))
-                if not module.check_mode:
-                    if not os.path.isdir(os.path.dirname(params['talosconfig'])):
-                        os.makedirs(os.path.dirname(params['talosconfig']), mode=0o700)
-                    write_yaml(module, params['talosconfig'], imported)
-                talosconfig = imported
-                talos_contexts = _talos.context_names(talosconfig)
-        if name not in talos_contexts:
-            module.fail_json(msg='Talos cluster %r exists but %s has no %r context%s, and only `talosctl cluster '
-                                 'create` writes it (it holds the cluster\'s client certificates). Restore the file%s. '
-                                 'Nothing was changed. %s'
-                                 % (name, params['talosconfig'], name,
-                                    ' (nor has %s)' % params['adopt_talosconfig'] if params['adopt'] else '',
-                                    ', or point colima_talos_adopt_talosconfig at the talosconfig that has it'
-                                    if params['adopt'] else ' (or set colima_talos_adopt: true and '
-                                    'colima_talos_adopt_talosconfig to a talosconfig that has it)',
-                                    destroy_advice(name, params['docker_host'])))
-        nodes = ensure_restart_policy(module, cluster, nodes, actions)
-        to_start = _talos.start_order(nodes) if params['start_stopped'] else []
-        for node_name in to_start:
-            actions.append('docker start %s' % node_name)
-            if not module.check_mode:
-                cluster.run([cluster.docker, 'start', node_name], 'docker start %s' % node_name)
-        if to_start and not module.check_mode:
-            nodes = cluster.nodes()
-        if ports is not None:
-            bridge_result = ensure_bridges(module, cluster, ports['missing'], nodes, actions)
-
-        controlplane_ip = next((n['ip'] for n in nodes if n['role'] == 'controlplane'), '')
-        shown = cluster.show()
-        endpoint = shown.get('KUBERNETES ENDPOINT', '')
-        recovered = kube_context not in _talos.context_names(kubeconfig)
-        if not endpoint and (recovered or _talos.kube_server(kubeconfig, kube_context) is None):
-            # Before `talosctl kubeconfig`, so the unroutable node address is never written.
-            module.fail_json(
-                msg='`talosctl cluster show --name %s` printed no KUBERNETES ENDPOINT (the host port of the '
-                    'controlplane\'s 6443/tcp), so the kubeconfig context %s cannot be pointed at an address macOS '
-                    'can reach; `talosctl kubeconfig` alone would write the node\'s own address. Check '
-                    '`DOCKER_HOST=%s docker port %s-controlplane-1`.'
-                    % (name, kube_context, params['docker_host'], name),
-                actions=actions, cluster=shown)
-        if recovered:
-            argv = [cluster.talosctl, '--talosconfig', params['talosconfig'], '--context', name,
-                    '--nodes', controlplane_ip, 'kubeconfig', '--force', params['kubeconfig']]
-            actions.append(' '.join(['talosctl'] + argv[1:]))
-            if not module.check_mode:
-                # A node started a moment ago answers on apid only once it has booted.
-                for _attempt in range(max(params['kubeconfig_retries'], 1) - 1):
-                    if cluster.run(argv, 'talosctl kubeconfig', check_rc=False)[0] == 0:
-                        break
-                    time.sleep(5)
-                else:
-                    cluster.run(argv, 'talosctl kubeconfig')
-                os.chmod(params['kubeconfig'], 0o600)
-                kubeconfig = load_yaml(module, params['kubeconfig'])
-        server = _talos.kube_server(kubeconfig, kube_context)
-        if not endpoint:
-            module.warn('`talosctl cluster show --name %s` printed no KUBERNETES ENDPOINT, so the server of %s in %s '
-                        '(%s) was not checked.' % (name, kube_context, params['kubeconfig'], server))
-        elif server != endpoint:
-            actions.append('set the server of %s in %s to %s' % (kube_context, params['kubeconfig'], endpoint))
-            if not module.check_mode:
-                kubeconfig = _talos.set_kube_server(kubeconfig, kube_context, endpoint)
-                write_yaml(module, params['kubeconfig'], kubeconfig)
-        for what, names, base in (('talosconfig', talos_contexts, name),
-                                  ('kubeconfig', _talos.context_names(kubeconfig), kube_context)):
-            extra = _talos.duplicates(names, base)
-            if extra:
-                module.warn('%s %s has renamed copies of %r: %s. They point at clusters that no longer exist; '
-                            'remove them with `talosctl config remove` / `kubectl config delete-context`.'
-                            % (what, params[what], base, ', '.join(extra)))
-
-    result = dict(
-        changed=bool(actions),
-        actions=actions,
-        nodes=nodes,
-        kube_context=kube_context,
-        open_to_all_interfaces=_talos.open_to_all_interfaces(nodes),
-        bridges=bridge_result,
-        differences=differences,
-    )
-    if talosctl_version:
-        result['talosctl_version'] = talosctl_tag
-    if nodes:
-        result['controlplane_ip'] = next((n['ip'] for n in nodes if n['role'] == 'controlplane'), '')
-        result['cluster'] = shown if shown is not None else cluster.show()
-    if module._diff:
-        result['diff'] = {
-            'before': {'nodes': ['%s (%s)' % (n['name'], n['state']) for n in before_nodes]},
-            'after': {'nodes': ['%s (%s)' % (n['name'], 'running' if params['start_stopped'] else n['state'])
-                                for n in before_nodes]
-                      if before_nodes else ['%s-controlplane-1 (running)' % name]
-                      + ['%s-worker-%d (running)' % (name, i + 1) for i in range(params['workers'])]},
-        }
-    module.exit_json(**result)
+    module.exit_json(**TalosClusterManager(module).run_state(module.params['state']))
 
 
 if __name__ == '__main__':

@@ -73,7 +73,7 @@ def test_running_resize_refused_without_allow_restart(world, capsys):
     for check in (True, False):
         result = run(capsys, check=check, cpus=6, memory=12, disk=100)
         assert result['failed'] is True
-        assert 'colima_talos_allow_restart' in result['msg']
+        assert 'allow_restart=true' in result['msg']
         assert 'cpus 4 -> 6' in result['msg'] and 'memory 8 GiB -> 12 GiB' in result['msg']
     assert mutations(world) == []
     assert world.state()['profiles']['default']['cpus'] == 4
@@ -84,7 +84,7 @@ def test_running_resize_restarts_when_allowed(world, capsys):
     desired = dict(cpus=6, memory=12, disk=120, allow_restart=True)
     for confirm in ('', 'Default', 'other'):  # allow_restart alone, or a confirmation that is not the name
         refused = run(capsys, restart_confirm=confirm, **desired)
-        assert refused['failed'] is True and 'colima_talos_restart_confirm=default' in refused['msg']
+        assert refused['failed'] is True and 'restart_confirm=default' in refused['msg']
         assert mutations(world) == []
     desired['restart_confirm'] = 'default'
     check = run(capsys, check=True, diff=True, **desired)
@@ -127,16 +127,16 @@ def test_smaller_disk_is_an_error(world, capsys, status):
     for check in (True, False):
         result = run(capsys, check=check, cpus=4, memory=8, disk=60, allow_restart=True)
         assert result['failed'] is True
-        assert 'colima_talos_disk=60' in result['msg'] and 'can only grow' in result['msg']
+        assert 'disk=60' in result['msg'] and 'can only grow' in result['msg']
         assert '100' in result['msg']
     assert mutations(world) == []
 
 
 @pytest.mark.parametrize('status', ['Running', 'Stopped'])
 @pytest.mark.parametrize('change,variable', [
-    ({'vm_type': 'qemu'}, 'colima_talos_vm_type'),
-    ({'arch': 'x86_64'}, 'colima_talos_arch'),
-    ({'runtime': 'containerd'}, 'colima_talos_runtime'),
+    ({'vm_type': 'qemu'}, "vm_type='qemu' was requested"),
+    ({'arch': 'x86_64'}, "arch='x86_64' was requested"),
+    ({'runtime': 'containerd'}, "runtime='containerd' was requested"),
 ])
 def test_fixed_settings_are_refused(world, capsys, status, change, variable):
     world.add_profile(status=status)
@@ -162,7 +162,7 @@ def test_broken_vm_is_recovered(world, capsys):
 def test_state_stopped(world, capsys):
     world.add_profile(status='Running')
     refused = run(capsys, state='stopped', cpus=4, memory=8, disk=100)
-    assert refused['failed'] is True and 'colima_talos_restart_confirm=default' in refused['msg']
+    assert refused['failed'] is True and 'restart_confirm=default' in refused['msg']
     assert mutations(world) == []
     stop = dict(state='stopped', cpus=4, memory=8, disk=100, restart_confirm='default')
     assert run(capsys, check=True, **stop)['changed'] is True
@@ -176,7 +176,7 @@ def test_state_stopped(world, capsys):
 
 def test_state_stopped_never_creates(world, capsys):
     result = run(capsys, state='stopped')
-    assert result['failed'] is True and 'colima_talos_colima_state' in result['msg']
+    assert result['failed'] is True and 'state=stopped' in result['msg']
 
 
 def test_status_error_after_reboot_does_not_break_the_run(world, capsys):
@@ -204,7 +204,7 @@ def test_old_colima_is_refused(world, capsys):
 
 def test_bad_value_names_the_variable(world, capsys):
     result = run(capsys, cpus=0)
-    assert result['failed'] is True and 'colima_talos_cpus=0' in result['msg']
+    assert result['failed'] is True and 'cpus=0' in result['msg']
 
 
 def test_missing_binary(world, capsys, monkeypatch):
@@ -291,13 +291,13 @@ def test_kernel_modules_on_a_new_vm_are_loaded_after_the_create(world, capsys):
 def test_kernel_module_that_does_not_load_fails_clearly(world, capsys):
     world.add_profile(cpus=2, memory_gib=2)
     result = run(capsys, name='default', cpus=2, memory=2, disk=100, kernel_modules=['no_such_module'])
-    assert result['failed'] is True and 'no_such_module' in result['msg'] and 'colima_talos_kernel_modules' in result['msg']
+    assert result['failed'] is True and 'no_such_module' in result['msg'] and 'kernel_modules' in result['msg']
     assert colima_yaml(world)['provision'] == []  # Lima would report the failing script at every boot
 
 
 def test_kernel_module_names_are_checked_before_any_change(world, capsys):
     result = run(capsys, name='default', kernel_modules=['br_netfilter; rm -rf /'])
-    assert result['failed'] is True and 'colima_talos_kernel_modules' in result['msg'] and world.calls() == []
+    assert result['failed'] is True and 'kernel_modules contains' in result['msg'] and world.calls() == []
 
 
 # What `iptables -S DOCKER-USER` must start with: DNS to the Lima gateway (the VM's resolver) allowed, everything
@@ -383,7 +383,7 @@ def test_an_existing_profile_with_home_writable_is_converged(world, capsys):
     desired = dict(name='default', cpus=2, memory=2, disk=100, mounts=[])
     refused = run(capsys, **desired)
     assert refused['failed'] is True and 'mounts ~ (writable) -> none' in refused['msg']
-    assert 'colima_talos_allow_restart' in refused['msg'] and mutations(world) == []
+    assert 'allow_restart=true' in refused['msg'] and mutations(world) == []
 
     check = run(capsys, check=True, allow_restart=True, restart_confirm='default', **desired)
     result = run(capsys, allow_restart=True, restart_confirm='default', **desired)
@@ -410,7 +410,7 @@ def test_a_stopped_profile_starts_with_the_mount_list(world, capsys):
 @pytest.mark.parametrize('value', ['/Users/joel:w', '/Users/joel:/mnt:w', 'relative', '/a b', '/x%n', '/a:b:c'])
 def test_writable_or_odd_mounts_are_refused_before_any_change(world, capsys, value):
     result = run(capsys, name='default', mounts=[value])
-    assert result['failed'] is True and 'colima_talos_mounts' in result['msg'] and world.calls() == []
+    assert result['failed'] is True and 'mounts contains' in result['msg'] and world.calls() == []
 
 
 # ---------------------------------------------------------------- adoption (issue 17)
@@ -439,7 +439,7 @@ def test_a_stopped_adopted_profile_starts_with_its_own_configuration(world, caps
 def test_a_broken_adopted_profile_is_stopped_only_with_the_confirmation(world, capsys):
     world.add_profile(status='Broken')
     refused = run(capsys, adopt=True)
-    assert refused['failed'] is True and 'colima_talos_restart_confirm=default' in refused['msg']
+    assert refused['failed'] is True and 'restart_confirm=default' in refused['msg']
     assert 'colima stop --force default' in refused['msg'] and mutations(world) == []
     assert run(capsys, adopt=True, restart_confirm='default')['changed'] is True
     assert [a[0] for a in mutations(world)] == ['stop', 'start']
@@ -460,3 +460,29 @@ def test_refusals_name_the_consequences_and_a_backup(world, capsys, change):
     assert result['failed'] is True and 'colima delete' in result['msg']
     assert 'Only after a backup' in result['msg'] and 'Redis, Qdrant and Inngest' in result['msg']
     assert 'lost for good' in result['msg'] and mutations(world) == []
+
+
+def test_diff_of_a_create_is_the_same_in_check_mode_and_for_real(world, capsys):
+    """The manager's difference tracker: check mode predicts the diff the real run reports."""
+    desired = dict(cpus=4, memory=8, disk=100, mounts=[])
+    check = run(capsys, check=True, diff=True, **desired)
+    assert check['changed'] is True and mutations(world) == []
+    assert check['diff']['before']['exists'] is False and check['diff']['after']['exists'] is True
+    assert (check['diff']['after']['status'], check['diff']['after']['cpus'], check['diff']['after']['memory']) == (
+        'Running', 4, 8.0)
+    result = run(capsys, diff=True, **desired)
+    assert result['changed'] is True and result['diff'] == check['diff']
+    again = run(capsys, diff=True, **desired)
+    assert again['changed'] is False and again['diff']['before'] == again['diff']['after']
+    assert again['diff']['after']['mounts'] == []
+
+
+def test_diff_of_a_stop_shows_the_status_and_nothing_else(world, capsys):
+    world.add_profile(cpus=4, memory_gib=8)
+    stop = dict(state='stopped', cpus=4, memory=8, disk=100, restart_confirm='default')
+    check = run(capsys, check=True, diff=True, **stop)
+    assert world.state()['profiles']['default']['status'] == 'Running'
+    before, after = check['diff']['before'], check['diff']['after']
+    assert (before['status'], after['status']) == ('Running', 'Stopped')
+    assert [key for key in before if before[key] != after[key]] == ['status']
+    assert run(capsys, diff=True, **stop)['diff'] == check['diff']

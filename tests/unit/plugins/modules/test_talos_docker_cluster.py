@@ -129,7 +129,7 @@ def test_docker_unreachable_names_docker_host(world, capsys):
     world.run('colima', 'stop', 'default')
     result = run(capsys, world)
     assert result['failed'] is True
-    assert 'DOCKER_HOST=' + world.docker_host() in result['msg'] and 'colima status' in result['msg']
+    assert 'docker_host=' + world.docker_host() in result['msg'] and 'colima status' in result['msg']
 
 
 def test_exited_nodes_are_started_after_a_vm_restart(world, capsys):
@@ -161,12 +161,12 @@ def test_start_stopped_false_leaves_nodes_alone(world, capsys):
 
 
 @pytest.mark.parametrize('change,variable', [
-    ({'workers': 1}, 'colima_talos_workers'),
-    ({'image': 'ghcr.io/siderolabs/talos:v1.13.9'}, 'colima_talos_image'),
-    ({'published_ports': {'api': {'host_port': 3210, 'node_port': 30010}}}, 'colima_talos_published_ports'),
-    ({'host_ip': '127.0.0.2'}, 'colima_talos_published_ports'),
-    ({'cpus_controlplanes': 4.0}, 'colima_talos_node_cpus'),
-    ({'memory_controlplanes': 4.0}, 'colima_talos_node_memory'),
+    ({'workers': 1}, 'workers=1 but'),
+    ({'image': 'ghcr.io/siderolabs/talos:v1.13.9'}, 'image=ghcr.io/siderolabs/talos:v1.13.9 but'),
+    ({'published_ports': {'api': {'host_port': 3210, 'node_port': 30010}}}, 'published_ports=127.0.0.1:3210->30010/tcp but'),
+    ({'host_ip': '127.0.0.2'}, 'published_ports='),
+    ({'cpus_controlplanes': 4.0}, 'cpus_controlplanes=4.0 but'),
+    ({'memory_controlplanes': 4.0}, 'memory_controlplanes=4.0 but'),
 ])
 def test_changes_talosctl_cannot_apply_are_refused(world, capsys, change, variable):
     run(capsys, world)
@@ -261,8 +261,11 @@ def test_kubeconfig_with_the_node_endpoint_is_repaired(world, capsys):
         yaml.safe_dump(data, handle)
     check = run(capsys, world, check=True, diff=True)
     assert check['changed'] is True and kube_servers(p['kubeconfig']) == {'joelclaw': 'https://10.5.0.2:6443'}
-    result = run(capsys, world)
-    assert result['changed'] is True and result['actions'] == check['actions']
+    assert (check['diff']['before']['kube_server'], check['diff']['after']['kube_server']) == (
+        'https://10.5.0.2:6443', 'https://127.0.0.1:53211')
+    assert check['diff']['before']['nodes'] == check['diff']['after']['nodes']
+    result = run(capsys, world, diff=True)
+    assert result['changed'] is True and result['actions'] == check['actions'] and result['diff'] == check['diff']
     assert kube_servers(p['kubeconfig']) == {'joelclaw': 'https://127.0.0.1:53211'}
     assert run(capsys, world)['changed'] is False
 
@@ -345,16 +348,16 @@ def test_orphaned_state_dir_is_moved_aside(world, capsys):
 
 
 @pytest.mark.parametrize('change,needle', [
-    ({'image': 'ghcr.io/siderolabs/talos:latest'}, 'colima_talos_image'),
-    ({'image': 'ghcr.io/siderolabs/talos'}, 'colima_talos_image'),
-    ({'workers': -1}, 'colima_talos_workers'),
+    ({'image': 'ghcr.io/siderolabs/talos:latest'}, "image='ghcr.io/siderolabs/talos:latest' is not pinned"),
+    ({'image': 'ghcr.io/siderolabs/talos'}, "image='ghcr.io/siderolabs/talos' is not pinned"),
+    ({'workers': -1}, 'workers=-1;'),
     ({'published_ports': {'api': {'host_port': 3210, 'node_port': 80}}}, 'node_port in 30000-30085'),
     # KEP-3668: since Kubernetes 1.29 the API server hands out 30086-32767 first, so a Service created
     # without a nodePort can take a port above 30085 before ours is applied.
     ({'published_ports': {'api': {'host_port': 3210, 'node_port': 30086}}}, 'node_port in 30000-30085'),
     ({'published_ports': {'api': {'host_port': 3210, 'node_port': 30210}}}, 'KEP-3668'),
     ({'published_ports': {'api': 3210}}, 'host_port and node_port'),
-    ({'config_patches': ['machine: {}']}, 'colima_talos_config_patches[0]'),
+    ({'config_patches': ['machine: {}']}, 'config_patches[0]='),
     # Talos reuses --host-ip for its API ports: anything but loopback puts them on the LAN.
     ({'host_ip': '0.0.0.0'}, 'loopback'),
     ({'host_ip': '192.168.1.20'}, 'loopback'),
@@ -384,7 +387,7 @@ DIGEST = 'sha256:' + '0123456789abcdef' * 4
 def test_malformed_digest_or_digest_without_tag_is_refused_before_anything_runs(world, capsys, image, needle):
     result = run(capsys, world, image=image)
     assert result['failed'] is True
-    assert 'colima_talos_image=%r %s' % (image, needle) in result['msg']
+    assert 'image=%r %s' % (image, needle) in result['msg']
     assert world.calls() == []
 
 
@@ -443,7 +446,7 @@ def test_adopting_a_cluster_that_publishes_the_ports_adds_no_bridge(world, capsy
     adopt = owners_cluster(world, '127.0.0.1:3210:30010/tcp,127.0.0.1:3211:30011/tcp,127.0.0.1:6791:30012/tcp')
     result = run(capsys, world, memory_controlplanes=4.0, **adopt)
     assert result['bridges'] == {} and result['changed'] is True  # restart policy, talosconfig context, kubeconfig
-    assert result['differences'] == ["colima_talos_node_memory=4.0 but cluster 'homelab' has 2.0 GiB on "
+    assert result['differences'] == ["memory_controlplanes=4.0 but cluster 'homelab' has 2.0 GiB on "
                                      "homelab-controlplane-1"]
     assert sorted(world.state()['containers']) == ['homelab-controlplane-1']
     assert not [c for c in world.calls('talosctl') if c['args'][:2] in (['cluster', 'create'], ['cluster', 'destroy'])]
@@ -488,6 +491,42 @@ def test_without_adopt_a_foreign_talosconfig_is_not_read(world, capsys):
     adopt['adopt'] = False
     world.clear_calls()
     result = run(capsys, world, **adopt)
-    assert result['failed'] is True and 'colima_talos_adopt: true' in result['msg']
+    assert result['failed'] is True and 'adopt=true and adopt_talosconfig=' in result['msg']
     assert 'Only after a backup' in result['msg'] and writes(world) == []
     assert [c for c in world.calls('docker') if c['args'][0] in ('run', 'rm')] == []
+
+
+def test_diff_of_a_create_is_the_same_in_check_mode_and_for_real(world, capsys):
+    """The manager's difference tracker: check mode predicts the diff the real run reports."""
+    check = run(capsys, world, check=True, diff=True)
+    assert writes(world) == [] and world.state()['containers'] == {}
+    assert check['diff']['before']['nodes'] == [] and check['diff']['after']['nodes'] == [
+        'joelclaw-controlplane-1 (running)']
+    assert check['diff']['before']['talosconfig_contexts'] == [] and \
+        check['diff']['after']['talosconfig_contexts'] == ['joelclaw']
+    assert check['diff']['after']['kubeconfig_contexts'] == ['admin@joelclaw']
+    assert check['diff']['after']['restart_policy'] == {'joelclaw-controlplane-1': 'unless-stopped'}
+    result = run(capsys, world, diff=True)
+    assert result['changed'] is True and result['diff'] == check['diff']
+
+    again = run(capsys, world, diff=True)
+    assert again['changed'] is False and again['actions'] == []
+    assert again['diff']['before'] == again['diff']['after']
+    assert again['diff']['after']['nodes'] == ['joelclaw-controlplane-1 (running)']
+    assert again['diff']['after']['kube_server'] == 'https://127.0.0.1:53211'
+
+
+def test_diff_of_absent_in_check_mode_changes_nothing(world, capsys):
+    p = params(world)
+    run(capsys, world)
+    world.clear_calls()
+    check = run(capsys, world, check=True, diff=True, state='absent', confirm='joelclaw')
+    assert check['changed'] is True and writes(world) == []
+    assert check['diff']['before']['nodes'] == ['joelclaw-controlplane-1 (running)']
+    assert check['diff']['after']['nodes'] == []
+    assert check['diff']['after']['talosconfig_contexts'] == [] and check['diff']['after']['kubeconfig_contexts'] == []
+    assert contexts(p['talosconfig']) == ['joelclaw'] and len(world.state()['containers']) == 1
+    result = run(capsys, world, diff=True, state='absent', confirm='joelclaw')
+    assert result['diff'] == check['diff'] and result['actions'] == check['actions']
+    assert world.state()['containers'] == {} and contexts(p['talosconfig']) == []
+    assert run(capsys, world, state='absent', confirm='joelclaw')['changed'] is False
