@@ -19,7 +19,6 @@ tests cover adoption with the ports published, of a missing profile or cluster, 
 """
 from __future__ import annotations
 
-import getpass
 import os
 import plistlib
 import stat
@@ -65,6 +64,8 @@ class Mac:
             "convex_state_dir": str(self.state_dir),
             "colima_talos_launch_agents_dir": str(self.home / "Library" / "LaunchAgents"),
             "colima_talos_launch_daemons_dir": str(root / "Library" / "LaunchDaemons"),
+            # The Mac's user (the tests may run as root, which the daemon refuses: test_daemon_as_root_is_refused).
+            "colima_talos_launchd_user": USER,
             "colima_talos_adopt_talosconfig": str(self.home / ".talos" / "config"),
         }
 
@@ -93,6 +94,7 @@ def make_mac(tmp_path_factory, name):
 
 
 LABEL = "com.joelclaw.colima-talos"
+USER = "joel"
 LAUNCHCTL_CHANGES = ("load", "unload", "bootstrap", "bootout")
 
 
@@ -150,14 +152,14 @@ def test_first_converge_replaces_the_agent_with_a_daemon(mac):
     with daemon_plist(mac).open("rb") as handle:
         job = plistlib.load(handle)
     assert stat.S_IMODE(os.stat(daemon_plist(mac)).st_mode) == 0o644
-    assert (job["Label"], job["UserName"], job["GroupName"]) == (LABEL, getpass.getuser(), "staff")
-    assert job["EnvironmentVariables"]["HOME"] == os.path.expanduser("~" + getpass.getuser())
+    assert (job["Label"], job["UserName"], job["GroupName"]) == (LABEL, USER, "staff")
+    assert job["EnvironmentVariables"]["HOME"] == "/Users/" + USER
     assert job["EnvironmentVariables"]["PATH"].split(":")[0] == mac.world.bin
     assert job["ProgramArguments"][:3] == ["/bin/bash", str(mac.state_dir / "bin" / "colima-talos-boot.sh"), "default"]
     assert (job["RunAtLoad"], job["StartInterval"], job["ProcessType"]) == (True, 300, "Background")
     # Loaded in the system domain, not with the legacy load of a user's agent.
     assert state["launchd_system"][LABEL]["plist"] == str(daemon_plist(mac))
-    assert state["launchd_system"][LABEL]["username"] == getpass.getuser()
+    assert state["launchd_system"][LABEL]["username"] == USER
     _run, calls = mac.runs["first"]
     assert ["bootstrap", "system", str(daemon_plist(mac))] in [c["args"] for c in calls]
     assert ["load", str(daemon_plist(mac))] not in [c["args"] for c in calls]
@@ -170,6 +172,14 @@ def test_second_converge_changes_nothing(mac):
     assert mac.mutations() == []
     assert launchctl_changes(mac) == []
     assert LABEL in mac.world.state()["launchd_system"]
+
+
+def test_daemon_as_root_is_refused(mac):
+    run = mac.converge(colima_talos_launchd_user="root")
+    assert run.rc != 0
+    assert 'colima_talos_launchd_user must be the user who owns the Colima profile' in run.output
+    assert 'user="root"' in run.output
+    assert mac.mutations() == [] and launchctl_changes(mac) == []
 
 
 def test_cpu_change_is_refused_without_the_confirmation(mac):
