@@ -200,8 +200,22 @@ def parse_autorestart(output):
     return int(match.group(1)) if match else None
 
 
-def check_power_cut(filevault, auto_login_user, autorestart, login_agents):
-    """What comes back by itself after a power cut, given the settings in force (docs/power-cut.md)."""
+# Tailscale variants as _tailscale_access.assess names them (docs/power-cut.md "Caddy"): which connect before a login.
+TAILSCALE_VARIANTS = {
+    "open-source": "open-source tailscaled (LaunchDaemon, connects at boot)",
+    "app-store": "Mac App Store app (connects only in a user session)",
+    "standalone": "standalone app (before login: guessed, check on the Mac)",
+}
+
+
+def check_power_cut(filevault, auto_login_user, autorestart, login_agents, launch_daemons=(), tailscale_variant=None):
+    """What comes back by itself after a power cut, given the settings in force (docs/power-cut.md).
+
+    login_agents: the components that run as LaunchAgents (start at a login); launch_daemons: those that run as
+    LaunchDaemons (start at boot, once the data volume is mounted: FileVault unlocked). tailscale_variant: one of
+    TAILSCALE_VARIANTS or None (unknown); the App Store app connects only inside a session, so with it nothing that
+    needs the tailnet (Caddy's certificates, Funnel) works before a login even when the rest are daemons.
+    """
     probes = []
     if autorestart == 1:
         probes.append(Probe("restart_after_power_cut", OK, "on"))
@@ -212,17 +226,33 @@ def check_power_cut(filevault, auto_login_user, autorestart, login_agents):
     probes.append(Probe("filevault", OK if filevault == "off" else WARN, filevault or "unknown",
                         "" if filevault == "off" else "with FileVault on, the data volume stays locked after a boot "
                         "until someone types a password: at the Mac, or over ssh on macOS 26+ with Remote Login on"))
-    probes.append(Probe("auto_login", OK if auto_login_user else WARN, auto_login_user or "none",
-                        "" if auto_login_user else "no user session starts by itself"))
-    agents = ", ".join(login_agents) or "nothing"
+    needs_login = not auto_login_user and bool(login_agents)
+    probes.append(Probe("auto_login", OK if auto_login_user or not needs_login else WARN, auto_login_user or "none",
+                        "no user session starts by itself, and LaunchAgents start only in one" if needs_login else ""))
+    if tailscale_variant in TAILSCALE_VARIANTS:
+        probes.append(Probe("tailscale_variant", WARN if tailscale_variant == "app-store" and not auto_login_user
+                            else OK, TAILSCALE_VARIANTS[tailscale_variant],
+                            "Caddy's Tailscale certificates and Funnel wait for a login; the open-source tailscaled "
+                            "(`tailscaled install-system-daemon`) connects at boot"
+                            if tailscale_variant == "app-store" and not auto_login_user else ""))
+    agents = ", ".join(login_agents)
+    daemons = ", ".join(launch_daemons)
+    at_boot = ("the LaunchDaemons start at boot without a login: %s" % daemons) if daemons else "no LaunchDaemon"
+    tailnet_waits = tailscale_variant == "app-store" and not auto_login_user
+    tail = "; the App Store Tailscale app connects only at a login" if tailnet_waits else ""
     if filevault == "on":
-        meaning = (WARN, "after a power cut nothing starts until someone unlocks FileVault (at the Mac, or "
-                   "`ssh` with a password on macOS 26+); then %s start only at that user's login" % agents)
+        then = ("%s start only at a login" % agents) if agents else "everything starts without a login"
+        meaning = (WARN, "after a power cut nothing starts until someone unlocks FileVault (at the Mac, or `ssh` with a "
+                   "password on macOS 26+); then %s, and %s%s" % (at_boot.replace("start at boot ", "start "), then, tail))
     elif filevault == "off" and auto_login_user:
-        meaning = (OK, "after a power cut macOS logs %s in and the LaunchAgents start: %s" % (auto_login_user, agents))
+        meaning = (OK, "after a power cut %s; macOS logs %s in and the LaunchAgents start: %s"
+                   % (at_boot, auto_login_user, agents or "none"))
+    elif filevault == "off" and agents:
+        meaning = (WARN, "after a power cut %s; %s wait for someone to log in: keep them as daemons (launchd_domain: "
+                   "system) or set an auto-login user (System Settings > Users & Groups > Automatically log in as)%s"
+                   % (at_boot, agents, tail))
     elif filevault == "off":
-        meaning = (WARN, "after a power cut %s wait for someone to log in: set an auto-login user (System Settings > "
-                   "Users & Groups > Automatically log in as)" % agents)
+        meaning = (WARN if tailnet_waits else OK, "after a power cut %s%s" % (at_boot, tail))
     else:
         meaning = (WARN, "FileVault state unknown (fdesetup status): cannot tell what comes back")
     combination = "FileVault %s, auto-login %s" % (filevault or "unknown", auto_login_user or "none")

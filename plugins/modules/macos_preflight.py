@@ -139,6 +139,13 @@ options:
     type: list
     elements: str
     default: []
+  launch_daemons:
+    description:
+      - What runs as a LaunchDaemon (starts at boot without a login, once FileVault is unlocked), named in the
+        power-cut verdict.
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     support: full
@@ -207,11 +214,23 @@ import socket
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.joelclaw.macmini.plugins.module_utils import _colima
+from ansible_collections.joelclaw.macmini.plugins.module_utils._tailscale_access import APP_BUNDLE, OSS_SOCKET, STANDALONE_PORT_LINK
 from ansible_collections.joelclaw.macmini.plugins.module_utils import _preflight as pf
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_health import report_lines
 
 TAILSCALE_APP_CLI = "/Applications/Tailscale.app/Contents/MacOS/Tailscale"
 LOGINWINDOW = "/Library/Preferences/com.apple.loginwindow"
+
+
+def tailscale_variant():
+    """The Tailscale variant installed, found as tailscale_cert_access finds it (_tailscale_access), or None."""
+    if os.path.lexists(STANDALONE_PORT_LINK):
+        return "standalone"
+    if os.path.exists(OSS_SOCKET):
+        return "open-source"
+    if os.path.isdir(APP_BUNDLE):
+        return "app-store"
+    return None
 
 
 class Mac:
@@ -329,6 +348,7 @@ def main():
             bind_address=dict(type="str", default="127.0.0.1"),
             image_check=dict(type="dict"),
             login_agents=dict(type="list", elements="str", default=[]),
+            launch_daemons=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
@@ -374,7 +394,8 @@ def main():
     filevault = pf.parse_filevault(mac.run("fdesetup", ["status"]))
     auto_login = (mac.run("defaults", ["read", LOGINWINDOW, "autoLoginUser"]) or "").strip() or None
     autorestart = pf.parse_autorestart(mac.run("pmset", ["-g"]))
-    probes.extend(pf.check_power_cut(filevault, auto_login, autorestart, params["login_agents"]))
+    probes.extend(pf.check_power_cut(filevault, auto_login, autorestart, params["login_agents"],
+                                     params["launch_daemons"], tailscale_variant()))
 
     probes.append(pf.check_images(params["image_check"]))
     for entry in params["ports"]:

@@ -58,7 +58,10 @@ def install_agent(tmp_path, world, state_name="joelclaw"):
     (inventory / "host_vars").mkdir(parents=True)
     (inventory / "group_vars").mkdir()
     # The role's defaults, below host_vars as role defaults are (a play's vars_files would override them).
-    (inventory / "group_vars" / "all.yml").write_text((ROOT / "roles" / "colima_talos" / "defaults" / "main.yml").read_text())
+    # Its vars/main.yml (the plist paths and the job's HOME) as well.
+    (inventory / "group_vars" / "all.yml").write_text(
+        (ROOT / "roles" / "colima_talos" / "defaults" / "main.yml").read_text()
+        + (ROOT / "roles" / "colima_talos" / "vars" / "main.yml").read_text().replace("---\n", "", 1))
     (inventory / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {"mac": None}}}))
     (inventory / "host_vars" / "mac.yml").write_text(yaml.safe_dump({
         "ansible_connection": "local",

@@ -11,12 +11,16 @@ a host_vars file), HOME is a scratch directory, so nothing of this machine is to
 The flow shares one fake Mac, in order: converge, converge again (changed=0), a CPU change refused without the
 confirmation, the same change with it (stop, start), a reboot with node containers that have no restart policy,
 the restart policy bringing nodes back by itself, and a cluster change refused without recreating anything.
+The boot job: a LaunchDaemon by default (plist in the scratch daemons directory with UserName, bootstrapped in the
+system domain of the fake launchctl), replacing the LaunchAgent an earlier version of the role left (seeded before
+the first converge); the reboot converge runs with colima_talos_launchd_domain: user and gets the agent back.
 The adoption test starts from a profile and cluster someone else made, without the published ports (the module
 tests cover adoption with the ports published, of a missing profile or cluster, and the refusals).
 """
 from __future__ import annotations
 
 import os
+import plistlib
 import stat
 import sys
 from pathlib import Path
@@ -59,6 +63,9 @@ class Mac:
             "colima_talos_bin_dir": self.world.bin,
             "convex_state_dir": str(self.state_dir),
             "colima_talos_launch_agents_dir": str(self.home / "Library" / "LaunchAgents"),
+            "colima_talos_launch_daemons_dir": str(root / "Library" / "LaunchDaemons"),
+            # The Mac's user (the tests may run as root, which the daemon refuses: test_daemon_as_root_is_refused).
+            "colima_talos_launchd_user": USER,
             "colima_talos_adopt_talosconfig": str(self.home / ".talos" / "config"),
         }
 
@@ -81,12 +88,36 @@ def created_or_destroyed(mac):
 
 def make_mac(tmp_path_factory, name):
     (tmp_path_factory.getbasetemp() / name).mkdir()
-    return Mac(tmp_path_factory.getbasetemp() / name)
+    mac = Mac(tmp_path_factory.getbasetemp() / name)
+    daemon_plist(mac).parent.mkdir(parents=True)  # macOS ships /Library/LaunchDaemons; the role never creates it
+    return mac
+
+
+LABEL = "com.joelclaw.colima-talos"
+USER = "joel"
+LAUNCHCTL_CHANGES = ("load", "unload", "bootstrap", "bootout")
+
+
+def agent_plist(mac):
+    return mac.home / "Library" / "LaunchAgents" / (LABEL + ".plist")
+
+
+def daemon_plist(mac):
+    return mac.root / "Library" / "LaunchDaemons" / (LABEL + ".plist")
+
+
+def launchctl_changes(mac):
+    return [c["args"] for c in mac.world.calls("launchctl") if c["args"][0] in LAUNCHCTL_CHANGES]
 
 
 @pytest.fixture(scope="module")
 def mac(tmp_path_factory):
     mac = make_mac(tmp_path_factory, "flow")
+    # What the role installed before it made a LaunchDaemon: a loaded LaunchAgent under the same label.
+    agent_plist(mac).parent.mkdir(parents=True)
+    agent_plist(mac).write_bytes(plistlib.dumps({"Label": LABEL, "ProgramArguments": ["/bin/true"]}))
+    assert mac.world.run("launchctl", "load", str(agent_plist(mac))).returncode == 0
+    mac.runs = {}
     yield mac
     mac.patch.undo()
 
@@ -108,10 +139,30 @@ def test_converge_runs_the_whole_flow(mac):
     ports = sorted((b["host_ip"], b["host_port"], b["container_port"]) for b in node["ports"])
     assert ("127.0.0.1", "3210", "30010/tcp") in ports
     assert all(host_ip == "127.0.0.1" for host_ip, _port, _container in ports)
-    plist = mac.home / "Library" / "LaunchAgents" / "com.joelclaw.colima-talos.plist"
-    assert state["launchd"]["com.joelclaw.colima-talos"]["plist"] == str(plist)
     assert stat.S_IMODE(os.stat(mac.state_dir / "kubeconfig").st_mode) == 0o600
     assert (mac.state_dir / "bin" / "colima-talos-boot.sh").exists()
+    mac.runs["first"] = (run, mac.world.calls("launchctl"))
+
+
+def test_first_converge_replaces_the_agent_with_a_daemon(mac):
+    state = mac.world.state()
+    # The LaunchAgent of the earlier version: unloaded (legacy domain) and its plist removed.
+    assert LABEL not in state["launchd"] and not agent_plist(mac).exists()
+    # The LaunchDaemon: its plist, parsed as launchd would, runs the boot script as the converging user.
+    with daemon_plist(mac).open("rb") as handle:
+        job = plistlib.load(handle)
+    assert stat.S_IMODE(os.stat(daemon_plist(mac)).st_mode) == 0o644
+    assert (job["Label"], job["UserName"], job["GroupName"]) == (LABEL, USER, "staff")
+    assert job["EnvironmentVariables"]["HOME"] == "/Users/" + USER
+    assert job["EnvironmentVariables"]["PATH"].split(":")[0] == mac.world.bin
+    assert job["ProgramArguments"][:3] == ["/bin/bash", str(mac.state_dir / "bin" / "colima-talos-boot.sh"), "default"]
+    assert (job["RunAtLoad"], job["StartInterval"], job["ProcessType"]) == (True, 300, "Background")
+    # Loaded in the system domain, not with the legacy load of a user's agent.
+    assert state["launchd_system"][LABEL]["plist"] == str(daemon_plist(mac))
+    assert state["launchd_system"][LABEL]["username"] == USER
+    _run, calls = mac.runs["first"]
+    assert ["bootstrap", "system", str(daemon_plist(mac))] in [c["args"] for c in calls]
+    assert ["load", str(daemon_plist(mac))] not in [c["args"] for c in calls]
 
 
 def test_second_converge_changes_nothing(mac):
@@ -119,6 +170,16 @@ def test_second_converge_changes_nothing(mac):
     assert run.rc == 0, run.output
     assert run.recap("joelclaw-mini")["changed"] == 0, run.output
     assert mac.mutations() == []
+    assert launchctl_changes(mac) == []
+    assert LABEL in mac.world.state()["launchd_system"]
+
+
+def test_daemon_as_root_is_refused(mac):
+    run = mac.converge(colima_talos_launchd_user="root")
+    assert run.rc != 0
+    assert 'colima_talos_launchd_user must be the user who owns the Colima profile' in run.output
+    assert 'user="root"' in run.output
+    assert mac.mutations() == [] and launchctl_changes(mac) == []
 
 
 def test_cpu_change_is_refused_without_the_confirmation(mac):
@@ -144,13 +205,28 @@ def test_reboot_recovery_starts_exited_node_containers(mac):
     mac.world.edit(lambda s: [c.__setitem__("restart", "no") for c in s["containers"].values()])
     mac.world.run("colima", "stop", "default")
     assert {n["state"] for n in mac.nodes().values()} == {"exited"}
-    run = mac.converge()
+    # This converge also switches the boot job to a LaunchAgent (test_user_domain_keeps_a_launch_agent).
+    run = mac.converge(colima_talos_launchd_domain="user")
     assert run.rc == 0, run.output
+    mac.runs["user"] = (run, mac.world.calls("launchctl"))
     done = mac.mutations()
     assert ["colima", "start", "default"] == done[0][:3]
     assert ["docker", "update", "--restart", "unless-stopped", "joelclaw-controlplane-1"] in done
     assert ["docker", "start", "joelclaw-controlplane-1"] in done
     assert {(n["state"], n["restart"]) for n in mac.nodes().values()} == {("running", "unless-stopped")}
+
+
+def test_user_domain_keeps_a_launch_agent(mac):
+    state = mac.world.state()
+    assert state["launchd"][LABEL]["plist"] == str(agent_plist(mac))
+    with agent_plist(mac).open("rb") as handle:
+        job = plistlib.load(handle)
+    assert "UserName" not in job and "GroupName" not in job
+    assert job["ProgramArguments"][1] == str(mac.state_dir / "bin" / "colima-talos-boot.sh")
+    # The daemon of the converges before: booted out of the system domain and its plist removed.
+    assert LABEL not in state["launchd_system"] and not daemon_plist(mac).exists()
+    _run, calls = mac.runs["user"]
+    assert ["bootout", "system/" + LABEL] in [c["args"] for c in calls]
 
 
 def test_restart_policy_brings_the_nodes_back_with_the_vm(mac):

@@ -59,6 +59,8 @@ CASES = {
     "profile with an extra flag": ({"colima_talos_profile": "default --mount /:w"}, CHARS),
     "cluster name closing a JSON string": ({"colima_talos_cluster_name": 'joelclaw"}'}, CHARS),
     "launchd label closing the plist string": ({"colima_talos_boot_label": "x</string><string>/bin/sh"}, CHARS),
+    "launchd domain neither system nor user": ({"colima_talos_launchd_domain": "daemon"},
+                                               "value of colima_talos_launchd_domain must be one of: system, user"),
     "namespace with a newline": ({"colima_talos_storage_namespace": "local-path-storage\n  labels: {}"}, CHARS),
     "local-path dir closing the JSON": ({"colima_talos_local_path_dir": '/var/x"]}],"y":["'}, CHARS),
     "docker host with a space": ({"colima_talos_docker_host": "unix:///tmp/d.sock -H tcp://0.0.0.0:2375"}, CHARS),

@@ -81,6 +81,8 @@ RAW = {
     "convex_instance_name": "joelclaw %h\\" + INJECT,
     # Without the role's validation its defaults are not loaded: the rest of what the templates read.
     "convex_backup_timeout": 1800, "convex_backup_schedule_hour": 3, "convex_backup_schedule_minute": 30,
+    # The LaunchDaemon (the default domain); its HOME comes from roles/convex_backup/vars/main.yml: /Users/<user>.
+    "convex_backup_launchd_domain": "system",
 }
 
 PLAY = """
@@ -216,6 +218,8 @@ def test_the_templates_alone_keep_every_hostile_value_one_value(converged):
     assert plist["ProgramArguments"] == [raw["convex_backup_python"], "-I", "-S", install + "/convex_backup_job.py",
                                          "--config", install + "/config.json"]
     assert plist["StandardOutPath"] == raw["convex_backup_log_file"]
+    assert plist["UserName"] == raw["convex_backup_user"]
+    assert plist["EnvironmentVariables"] == {"HOME": "/Users/" + raw["convex_backup_user"]}
     for name in ("convex-backup.service", "convex-backup.timer"):
         unit = (out / name).read_text()
         keys = [line.split("=", 1)[0] for line in unit.splitlines() if line and not line.startswith(("#", "["))]

@@ -113,6 +113,9 @@ def test_a_clean_mac_passes_on_to_the_converge(mac):
                  "OK power_cut FileVault off, auto-login joel", "OK homebrew Homebrew 4.6.3"):
         assert line in text, run.stdout
     assert "FAIL " not in text
+    # Every role's launchd_domain defaults to system: all four are LaunchDaemons, none waits for the login.
+    assert ("the LaunchDaemons start at boot without a login: colima_talos, caddy, convex_backup, "
+            "convex_health_schedule; macOS logs joel in and the LaunchAgents start: none") in text, run.stdout
     assert (tmp_path / "converged").exists()
     asked = [call["argv"][:3] for call in json.loads(Path(os.environ["FAKE_DOCKER_IMAGES"]).read_text())["calls"]]
     assert asked == [["manifest", "inspect", "ghcr.io/get-convex/convex-backend:" + SHA],

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import plistlib
 import shutil
 import subprocess
 import sys
@@ -259,7 +260,16 @@ def test_an_adopted_cluster_is_never_stopped_or_deleted(tmp_path, monkeypatch):
     before = set(world.state()["containers"])
     (tmp_path / "mac").mkdir()
     mac = Mac(tmp_path / "mac", monkeypatch)
-    mac.host_vars.update(colima_talos_test_mode=True, colima_talos_adopt=True, colima_talos_cluster_name="homelab")
+    # The collection's LaunchDaemons (launchd_domain: system), loaded in the system domain of the fake launchctl.
+    daemons = tmp_path / "LaunchDaemons"
+    daemons.mkdir()
+    labels = ["com.joelclaw.colima-talos", "com.joelclaw.convex-backup", "com.joelclaw.convex-health"]
+    for label in labels:
+        (daemons / (label + ".plist")).write_bytes(plistlib.dumps({"Label": label, "UserName": "joel",
+                                                                    "ProgramArguments": ["/usr/bin/true"]}))
+        assert world.run("launchctl", "bootstrap", "system", str(daemons / (label + ".plist"))).returncode == 0
+    mac.host_vars.update(colima_talos_test_mode=True, colima_talos_adopt=True, colima_talos_cluster_name="homelab",
+                         colima_talos_launch_daemons_dir=str(daemons))
     mac.inventory = write_inventory(mac.tmp, mac.host_vars)
     world.clear_calls()
 
@@ -271,3 +281,8 @@ def test_an_adopted_cluster_is_never_stopped_or_deleted(tmp_path, monkeypatch):
     # Only the collection's bridge is gone; the owner's node and workload keep running.
     assert set(world.state()["containers"]) == before - {"homelab-bridge-api"}
     assert all(c["state"] == "running" for c in world.state()["containers"].values())
+    # The LaunchDaemons: booted out of the system domain and their plists removed.
+    assert world.state()["launchd_system"] == {}
+    assert sorted(c["args"][1] for c in world.calls("launchctl") if c["args"][0] == "bootout") == [
+        "system/" + label for label in labels]
+    assert list(daemons.iterdir()) == []

@@ -628,6 +628,32 @@ def launchctl(state, args):
         else:
             jobs.pop(label, None)
         return 0
+    # The domain subcommands the roles use for LaunchDaemons (launchctl(1), "SUBCOMMANDS": `print <domain-target>/
+    # <label>`, `bootstrap <domain-target> <path>`, `bootout <domain-target>/<label>`), only for the system domain.
+    # Jobs bootstrapped there are kept apart from the legacy ones (an agent and a daemon may share a label). The
+    # exit codes are guessed (113 for print of an unknown service, 5 for bootstrap of a loaded one, 3 for bootout
+    # of an unknown one: the texts of "Bootstrap failed: 5: Input/output error" reports; launchd is closed).
+    system = state.setdefault('launchd_system', {})
+    if args[:1] == ['print'] and len(args) == 2 and args[1].startswith('system/'):
+        label = args[1][len('system/'):]
+        if label not in system:
+            die('Could not find service "%s" in domain for system' % label, code=113)
+        print('system/%s = {\n\tactive count = 0\n\tpath = %s\n\tstate = not running\n\tusername = %s\n}'
+              % (label, system[label]['plist'], system[label].get('username', 'root')))
+        return 0
+    if args[:2] == ['bootstrap', 'system'] and len(args) == 3:
+        with open(args[2], 'rb') as handle:
+            job = plistlib.load(handle)
+        if job['Label'] in system:
+            die('Bootstrap failed: 5: Input/output error', code=5)
+        system[job['Label']] = {'plist': args[2], 'username': job.get('UserName', 'root'),
+                                'runs': 1 if job.get('RunAtLoad') else 0, 'status': 0}
+        return 0
+    if args[:1] == ['bootout'] and len(args) == 2 and args[1].startswith('system/'):
+        label = args[1][len('system/'):]
+        if system.pop(label, None) is None:
+            die('Boot-out failed: 3: No such process', code=3)
+        return 0
     if args[:1] in (['start'], ['stop']) and len(args) == 2:
         if args[1] not in jobs:
             die('Could not find service "%s" in domain for port' % args[1], code=113)
