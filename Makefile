@@ -108,7 +108,7 @@ sanity: $(BIN)/molecule collections ## ansible-test sanity, every test, offline 
 
 units: $(BIN)/molecule collections ## Unit tests (pytest; the Convex stand-in runs in-process), role tests, script tests.
 	bash scripts/ansible_test.sh units
-	$(BIN)/python -m pytest -q -n 2 tests/roles tests/scripts
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup tests/roles tests/scripts
 
 molecule: $(BIN)/molecule collections ## molecule test for every scenario.
 	@for s in $(MOLECULE_SCENARIOS); do \

@@ -20,3 +20,16 @@ def run_playbook(tmp_path):
         return ansible_playbook(tmp_path, play, extra_vars, check=check, verbosity=verbosity)
 
     return run
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """Tests that share a module-scoped fixture (one converge read by many tests) form one xdist group:
+    with `pytest -n N --dist loadgroup` (make units) they run on one worker, so the shared converge
+    runs once, not once per worker that happens to get one of them. Other tests spread one by one."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        if any(defs and defs[-1].scope == "module" for defs in info.name2fixturedefs.values()):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))

@@ -12,10 +12,13 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -173,3 +176,58 @@ def _run(cmd: list, workdir: Path) -> PlaybookRun:
     })
     proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=300, check=False)
     return PlaybookRun(proc.returncode, proc.stdout, proc.stderr)
+
+
+# ---------------------------------------------------------------- many cases in one run
+def host_name(case: str) -> str:
+    """An inventory host name for a test case: lower case, runs of other characters as one dash."""
+    return re.sub(r"[^a-z0-9]+", "-", case.lower()).strip("-")
+
+
+def ansible_playbook_hosts(workdir: Path, play: str, hosts: dict, group_vars: dict | None = None,
+                           check: bool = False, verbosity: int = 0) -> PlaybookRun:
+    """One ansible-playbook run over several inventory hosts, all connection local, each with its own
+    host_vars file ({host: variables}) and group_vars/all.yml = group_vars: a table of bad-input cases
+    in one run instead of one run each (each ansible-playbook start costs seconds of CPU). Every host
+    runs the play on its own, so each case still fails, or passes, on its own; failure_of() and
+    tasks_of() read one host's part of the output."""
+    inventory = workdir / "inventory"
+    (inventory / "host_vars").mkdir(parents=True, exist_ok=True)
+    (inventory / "group_vars").mkdir(exist_ok=True)
+    (inventory / "group_vars" / "all.yml").write_text(json.dumps(group_vars or {}))
+    (inventory / "hosts.yml").write_text(json.dumps({"all": {"hosts": {name: None for name in hosts}}}))
+    for name, variables in hosts.items():
+        (inventory / "host_vars" / (name + ".yml")).write_text(json.dumps(dict(
+            {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}, **variables)))
+    playbook = workdir / "play.yml"
+    playbook.write_text(play)
+    return ansible_playbook_with_inventory(workdir, playbook, inventory, check=check, verbosity=verbosity)
+
+
+def failure_of(run, host: str) -> str:
+    """The messages of the host's failed task and its failed loop items. The repository's ansible.cfg
+    prints each result as YAML (callback_result_format), indented under its 'fatal:'/'failed:' line."""
+    messages, lines = [], run.stdout.splitlines()
+    head = re.compile(r"^(fatal|failed): \[%s\]( \(item=[^)]*\))?(: FAILED!)? =>" % re.escape(host))
+    for number, line in enumerate(lines):
+        if head.match(line):
+            block = []
+            for following in lines[number + 1:]:
+                if following and not following.startswith(" "):
+                    break
+                block.append(following)
+            messages.append(str((yaml.safe_load("\n".join(block)) or {}).get("msg", "")))
+    assert messages, "%s did not fail:\n%s" % (host, run.output)
+    return "\n".join(messages)
+
+
+def tasks_of(run, host: str) -> list:
+    """The names of the tasks that reported a result for host (ok, changed, skipping, fatal, ...)."""
+    tasks, task = [], None
+    result = re.compile(r"^(ok|changed|skipping|fatal|failed|included): \[%s\]" % re.escape(host))
+    for line in run.stdout.splitlines():
+        if line.startswith("TASK ["):
+            task = line[len("TASK ["):line.rindex("]")]
+        elif task and result.match(line) and (not tasks or tasks[-1] != task):
+            tasks.append(task)
+    return tasks

@@ -2,7 +2,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Bad input to caddy_tailscale fails with a clear message before any change.
 
-Each case runs the real role (argument specs, then the caddy_site_plan check) with ansible-playbook.
+Each case runs the real role (argument specs, then the caddy_site_plan check) with ansible-playbook: all
+cases in one run, each case one inventory host with its values in its host_vars (as users set them),
+so each fails or passes on its own while ansible-playbook starts once.
 """
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ import copy
 
 import pytest
 
+from playbook_runner import ansible_playbook_hosts, failure_of, host_name, tasks_of
+
 PLAY = """
-- hosts: localhost
+- hosts: all
   gather_facts: true
   roles:
     - role: joelclaw.macmini.caddy_tailscale
@@ -128,24 +132,36 @@ CASES = {
 }
 
 
+GOOD_INPUT = {"caddy_tailscale_sites": GOOD_SITES,
+              "convex_cloud_origin": "https://macmini.example-tailnet.ts.net",
+              "convex_site_origin": "https://macmini.example-tailnet.ts.net:8443"}
+FIRST_PLATFORM_TASK = "Load the paths Caddy uses on this platform"
+
+
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory):
+    """Every case, and the good input, as hosts of one --check run of the role."""
+    hosts = {host_name(case): values for case, (values, _expected) in CASES.items()}
+    assert len(hosts) == len(CASES) and "good-input" not in hosts
+    hosts["good-input"] = GOOD_INPUT
+    return ansible_playbook_hosts(tmp_path_factory.mktemp("caddy-input"), PLAY, hosts, check=True)
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_input_fails_before_any_change(run_playbook, case):
-    extra_vars, expected = CASES[case]
-    run = run_playbook(PLAY, extra_vars)
-    assert run.rc != 0, run.output
-    assert expected in run.output, run.output
-    recap = run.recap()
-    assert recap["failed"] == 1 and recap["changed"] == 0, run.output
-    # Nothing past the checks ran: the first platform task never started.
-    assert "Load the paths Caddy uses on this platform" not in run.output
+def test_bad_input_fails_before_any_change(checked, case):
+    host = host_name(case)
+    _values, expected = CASES[case]
+    assert expected in failure_of(checked, host), checked.output
+    recap = checked.recap(host)
+    assert recap["failed"] == 1 and recap["changed"] == 0, checked.output
+    # Nothing past the checks ran for this host: the first platform task never started.
+    assert not any(FIRST_PLATFORM_TASK in task for task in tasks_of(checked, host)), tasks_of(checked, host)
 
 
-def test_good_input_passes_the_checks(run_playbook):
+def test_good_input_passes_the_checks(checked):
     # The same play with valid sites gets past both checks (check mode: nothing is installed).
-    run = run_playbook(PLAY, {"caddy_tailscale_sites": GOOD_SITES,
-                              "convex_cloud_origin": "https://macmini.example-tailnet.ts.net",
-                              "convex_site_origin": "https://macmini.example-tailnet.ts.net:8443"})
-    assert "Load the paths Caddy uses on this platform" in run.output, run.output
+    assert any(FIRST_PLATFORM_TASK in task for task in tasks_of(checked, "good-input")), checked.output
+    assert "Traceback" not in checked.output
 
 
 # The role's checks, then its Funnel and report steps (installing Caddy is not possible in --check here).

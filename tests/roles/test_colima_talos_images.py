@@ -4,7 +4,8 @@
 
 Real ansible-playbook on this (Linux) machine: the check runs before the role looks at the OS, so
 bad input is refused here as on the Mac, and good input goes on to the role's "macOS only" ending.
-The images are set in host_vars beside the play, as an inventory sets them. A sha256 digest is 64
+The images are set in host_vars, as an inventory sets them: every case is one inventory host of one
+ansible-playbook run (each fails or passes on its own). A sha256 digest is 64
 lowercase hex (opencontainers/go-digest@137fd2bb algorithm.go, hexDigestRegex); the tag grammar is
 distribution/reference@0965666a regexp.go.
 """
@@ -13,11 +14,11 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from playbook_runner import ROOT, ansible_playbook
+from playbook_runner import ROOT, ansible_playbook_hosts, failure_of, host_name, tasks_of
 
 PLAY = """
 - name: Converge colima_talos.
-  hosts: localhost
+  hosts: all
   gather_facts: true
   roles:
     - role: joelclaw.macmini.colima_talos
@@ -25,23 +26,6 @@ PLAY = """
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 PROVISIONER = "docker.io/rancher/local-path-provisioner:v0.0.31"
 HELPER = "docker.io/library/busybox:1.37.0"
-
-
-def converge(tmp_path, **images):
-    workdir = tmp_path / "run"
-    (workdir / "host_vars").mkdir(parents=True)
-    (workdir / "host_vars" / "localhost.yml").write_text(yaml.safe_dump(images))
-    # The contract every role reads, as the repository's inventory provides it.
-    (workdir / "group_vars" / "all").mkdir(parents=True)
-    (workdir / "group_vars" / "all" / "main.yml").write_text((ROOT / "group_vars" / "all" / "main.yml").read_text())
-    return ansible_playbook(workdir, PLAY)
-
-
-def test_images_pinned_by_tag_and_digest_are_accepted(tmp_path):
-    run = converge(tmp_path, colima_talos_local_path_image=PROVISIONER + "@" + DIGEST,
-                   colima_talos_local_path_helper_image=HELPER + "@" + DIGEST)
-    assert run.rc == 0, run.output
-    assert "colima_talos manages macOS only" in run.output
 
 
 BAD = {
@@ -54,10 +38,29 @@ BAD = {
 }
 
 
+GOOD = {"colima_talos_local_path_image": PROVISIONER + "@" + DIGEST,
+        "colima_talos_local_path_helper_image": HELPER + "@" + DIGEST}
+
+
+@pytest.fixture(scope="module")
+def converged(tmp_path_factory):
+    hosts = {host_name(case): {variable: image} for case, (variable, image) in BAD.items()}
+    assert len(hosts) == len(BAD) and "tag-and-digest" not in hosts
+    hosts["tag-and-digest"] = GOOD
+    # The contract every role reads, as the repository's inventory provides it.
+    contract = yaml.safe_load((ROOT / "group_vars" / "all" / "main.yml").read_text())
+    return ansible_playbook_hosts(tmp_path_factory.mktemp("colima-images"), PLAY, hosts, group_vars=contract)
+
+
+def test_images_pinned_by_tag_and_digest_are_accepted(converged):
+    assert converged.recap("tag-and-digest")["failed"] == 0, converged.output
+    assert any("manages macOS only" in task for task in tasks_of(converged, "tag-and-digest")), converged.output
+
+
 @pytest.mark.parametrize("case", sorted(BAD))
-def test_malformed_image_pins_are_refused_before_anything_else(tmp_path, case):
+def test_malformed_image_pins_are_refused_before_anything_else(converged, case):
+    host = host_name(case)
     variable, image = BAD[case]
-    run = converge(tmp_path, **{variable: image})
-    assert run.rc != 0, run.output
-    assert "%s is '%s'; expected IMAGE:TAG or IMAGE:TAG@sha256:" % (variable, image) in run.output, run.output
-    assert "Read the operating system" not in run.output
+    message = failure_of(converged, host)
+    assert "%s is '%s'; expected IMAGE:TAG or IMAGE:TAG@sha256:" % (variable, image) in message, converged.output
+    assert not any("Read the operating system" in task for task in tasks_of(converged, host)), tasks_of(converged, host)

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 import pod_security
-from playbook_runner import PlaybookRun, ansible_playbook
+from playbook_runner import PlaybookRun, ansible_playbook, ansible_playbook_hosts, failure_of, host_name
 
 ROOT = Path(__file__).resolve().parents[2]
 GROUP_VARS = yaml.safe_load((ROOT / "group_vars" / "all" / "main.yml").read_text())
@@ -361,14 +361,34 @@ BAD_INPUT = {
 }
 
 
+@pytest.fixture(scope="module")
+def refused(tmp_path_factory):
+    """Every bad-input case of this file as one inventory host of one run: the contract in group_vars,
+    the case's values and its own state dir in its host_vars, as users set them. Each host runs the
+    play on its own; the tests below read their host's failure and state dir."""
+    base = tmp_path_factory.mktemp("backend-refused")
+    contract = dict(GROUP_VARS, convex_k8s_apply=False)
+    hosts = {}
+    for case, (overrides, _message) in BAD_INPUT.items():
+        hosts["bad-" + host_name(case)] = dict(overrides, convex_state_dir=str(base / ("bad-" + host_name(case))))
+    for case, (variable, suffix) in BAD_DIGESTS.items():
+        images = {"convex_backend_image": BACKEND, "convex_dashboard_image": DASHBOARD}
+        images[variable] += suffix
+        hosts["digest-" + host_name(case)] = dict(images, convex_state_dir=str(base / ("digest-" + host_name(case))))
+    assert len(hosts) == len(BAD_INPUT) + len(BAD_DIGESTS)
+    run = ansible_playbook_hosts(base / "run", PLAY.replace("hosts: localhost", "hosts: all"), hosts,
+                                 group_vars=contract)
+    return base, run
+
+
 @pytest.mark.parametrize("case", sorted(BAD_INPUT))
-def test_bad_input_fails_before_any_change(tmp_path, case):
-    overrides, message = BAD_INPUT[case]
-    run = ansible_playbook(tmp_path / "run", PLAY, variables(tmp_path, **overrides))
-    assert run.rc != 0, run.output
-    assert message in run.output, run.output
-    assert run.recap()["changed"] == 0
-    assert not (tmp_path / "state").exists(), "a failed validation still wrote files"
+def test_bad_input_fails_before_any_change(refused, case):
+    base, run = refused
+    host = "bad-" + host_name(case)
+    _overrides, message = BAD_INPUT[case]
+    assert message in failure_of(run, host), run.output
+    assert run.recap(host)["changed"] == 0
+    assert not (base / host).exists(), "a failed validation still wrote files"
     assert PG_PASSWORD not in run.output
 
 
@@ -413,16 +433,15 @@ BAD_DIGESTS = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_DIGESTS))
-def test_malformed_image_digest_is_refused_before_any_change(tmp_path, case):
+def test_malformed_image_digest_is_refused_before_any_change(refused, case):
+    base, run = refused
+    host = "digest-" + host_name(case)
     variable, suffix = BAD_DIGESTS[case]
-    images = {"convex_backend_image": BACKEND, "convex_dashboard_image": DASHBOARD}
-    images[variable] += suffix
-    run = ansible_playbook(tmp_path / "run", PLAY, images_in_host_vars(tmp_path, images["convex_backend_image"],
-                                                                       images["convex_dashboard_image"]))
-    assert run.rc != 0, run.output
-    assert "%s is '%s'; expected IMAGE:TAG or IMAGE:TAG@sha256:" % (variable, images[variable]) in run.output, run.output
-    assert run.recap()["changed"] == 0
-    assert not (tmp_path / "state").exists(), "a failed validation still wrote files"
+    image = {"convex_backend_image": BACKEND, "convex_dashboard_image": DASHBOARD}[variable] + suffix
+    assert "%s is '%s'; expected IMAGE:TAG or IMAGE:TAG@sha256:" % (variable, image) in failure_of(run, host), \
+        run.output
+    assert run.recap(host)["changed"] == 0
+    assert not (base / host).exists(), "a failed validation still wrote files"
 
 
 # ---------------------------------------------------------------- upgrade.yml (render mode)

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from playbook_runner import ROOT, ansible_playbook_with_inventory
+from playbook_runner import ROOT, ansible_playbook_with_inventory, failure_of
 
 GROUP_VARS = yaml.safe_load((ROOT / "group_vars" / "all" / "main.yml").read_text())
 INJECT = "\nExecStartPre=/bin/sh -c 'touch /pwned'"
@@ -152,23 +152,6 @@ def converged(tmp_path_factory):
     playbook.write_text(PLAY)
     run = ansible_playbook_with_inventory(base / "run", playbook, inventory)
     return base, hosts, run
-
-
-def failure_of(run, host: str) -> str:
-    """The messages of the host's failed task and its failed loop items. The repository's ansible.cfg
-    prints each result as YAML (callback_result_format), indented under its 'fatal:'/'failed:' line."""
-    messages, lines = [], run.stdout.splitlines()
-    head = re.compile(r"^(fatal|failed): \[%s\]( \(item=[^)]*\))?(: FAILED!)? =>" % re.escape(host))
-    for number, line in enumerate(lines):
-        if head.match(line):
-            block = []
-            for following in lines[number + 1:]:
-                if following and not following.startswith(" "):
-                    break
-                block.append(following)
-            messages.append(str((yaml.safe_load("\n".join(block)) or {}).get("msg", "")))
-    assert messages, "%s did not fail:\n%s" % (host, run.output)
-    return "\n".join(messages)
 
 
 @pytest.mark.parametrize("host", sorted(HOSTILE))

@@ -64,7 +64,7 @@ def start_import(standin, mode, tables=None, data=None):
     return import_id
 
 
-def wait_until(predicate, timeout=10.0):
+def wait_until(predicate, timeout=60.0):  # generous: only a failing wait pays it
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached"

@@ -22,6 +22,11 @@ from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_he
 from ansible_collections.joelclaw.macmini.plugins.modules import convex_health
 
 
+# How long a hung stand-in answer lasts: far beyond every timeout the tests set (the stand-in's
+# handler threads are daemons, so a hang left running costs nothing at teardown).
+HANG = 30
+
+
 def base_args(standin, **extra):
     args = {"url": standin.url, "instance_name": "joelclaw", "admin_key": standin.admin_key(),
             "site_url": standin.site_url, "dashboard_url": standin.dashboard_url, "timeout": 2}
@@ -88,30 +93,57 @@ def test_fail_on_warn_fails_on_an_aging_backup(run_module, convex_standin, tmp_p
     assert by_name(failing)["backup_age"]["status"] == "fail"
 
 
-def test_probes_run_concurrently_and_a_hang_costs_only_its_timeout(run_module, convex_standin):
-    # Three probes hang far beyond their 1 s timeout. In sequence they would take 3 s at least; run at
-    # the same time they take about 1 s. The bound leaves 1.7 s for a loaded machine's overhead, so the
-    # test fails only when the probes really run one after another.
-    convex_standin.state.hang.update({"/version": 4, "/instance_name": 4, "/api/check_admin_key": 4})
+def test_probes_run_concurrently_and_a_hang_costs_only_its_timeout(monkeypatch, run_module, convex_standin):
+    # Concurrency by events, not by the wall clock (a loaded machine stretches any bound): each of the
+    # three backend probes waits at a barrier until all three are running, then probes for real. Run
+    # one after another (with or without a cut-off at their 30 s timeout), the first one waits alone
+    # and the barrier breaks after 10 s: "probe crashed: BrokenBarrierError".
+    all_in = threading.Barrier(3)
+
+    def together(probe):
+        def wrapper(*args, **kwargs):
+            all_in.wait(timeout=10)
+            return probe(*args, **kwargs)
+        return wrapper
+
+    with monkeypatch.context() as patched:
+        for name in ("probe_version", "probe_instance_name", "probe_admin_key"):
+            patched.setattr(health, name, together(getattr(health, name)))
+        result = run_module(convex_health, base_args(convex_standin, timeout=HANG))
+    assert not all_in.broken
+    assert [by_name(result)[name]["status"] for name in ("backend_version", "instance_name", "admin_key")] \
+        == ["ok"] * 3, result["report"]
+
+    # Three probes hang far beyond their 1 s timeout: each fails with its timeout, the others are fine.
+    # A run that waited for any hung answer would take HANG (30) s at least; the bound is half of it,
+    # which load does not reach (three 1 s timeouts, in sequence even, are 3 s).
+    convex_standin.state.hang.update({"/version": HANG, "/instance_name": HANG, "/api/check_admin_key": HANG})
     started = time.monotonic()
     result = run_module(convex_health, base_args(convex_standin, timeout=1.0))
     took = time.monotonic() - started
     probes = by_name(result)
-    assert took < 2.7
     for name in ("backend_version", "instance_name", "admin_key"):
         assert probes[name]["status"] == "fail" and ("after 1s" in probes[name]["hint"])
     assert probes["dashboard"]["status"] == "ok" and probes["http_actions"]["status"] == "ok"
+    assert took < HANG / 2
 
 
 def test_a_probe_stuck_beyond_its_socket_timeout_is_cut_off(monkeypatch, run_module, convex_standin):
+    # The stuck probe blocks until the test releases it: when the module returns with the probe's
+    # timeout as its hint while the probe is still blocked, the runner cut it off (no wall clock).
+    release, finished = threading.Event(), threading.Event()
+
     def stuck(*_args, **_kwargs):
-        time.sleep(3)
+        release.wait(timeout=HANG)
+        finished.set()
         return []
     monkeypatch.setattr(health, "probe_dashboard", stuck)
-    started = time.monotonic()
-    result = run_module(convex_health, base_args(convex_standin, timeouts={"dashboard": 0.3}))
-    assert time.monotonic() - started < 1.5
-    assert by_name(result)["dashboard"]["hint"] == "timed out after 0.3s"
+    try:
+        result = run_module(convex_health, base_args(convex_standin, timeouts={"dashboard": 0.3}))
+        assert not finished.is_set(), "the module waited for the stuck probe"
+        assert by_name(result)["dashboard"]["hint"] == "timed out after 0.3s"
+    finally:
+        release.set()
 
 
 def test_backend_down(run_module, convex_standin):
