@@ -44,8 +44,7 @@ options:
     type: float
     default: 60
 extends_documentation_fragment:
-  - joelclaw.macmini.convex.env_file
-  - joelclaw.macmini.convex.tls
+  - joelclaw.macmini.convex
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -108,24 +107,23 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import (
-    ConvexClient, ConvexError, int64, ENV_FILE_MUTUALLY_EXCLUSIVE, ENV_FILE_REQUIRED_ONE_OF, env_file_connection_argument_spec,
-    module_admin_key)
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexError, int64
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_connection import (
+    CONNECTION_MUTUALLY_EXCLUSIVE, CONNECTION_REQUIRED_ONE_OF, connect, connection_argument_spec)
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_snapshot import Deadline, download_export, request_export
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            **env_file_connection_argument_spec(),
+        argument_spec=connection_argument_spec(
             dest=dict(type="path", required=True),
             include_storage=dict(type="bool", default=False),
             force=dict(type="bool", default=False),
             timeout=dict(type="float", default=900),
             request_timeout=dict(type="float", default=60),
         ),
-        mutually_exclusive=ENV_FILE_MUTUALLY_EXCLUSIVE,
-        required_one_of=ENV_FILE_REQUIRED_ONE_OF,
+        mutually_exclusive=CONNECTION_MUTUALLY_EXCLUSIVE,
+        required_one_of=CONNECTION_REQUIRED_ONE_OF,
         supports_check_mode=True,
     )
     params = module.params
@@ -137,8 +135,7 @@ def main():
         module.fail_json(msg="dest %s already exists; choose another path or set force=true." % dest)
     started = time.monotonic()
     try:
-        client = ConvexClient(params["url"], module_admin_key(module), timeout=params["request_timeout"],
-                              validate_certs=params["validate_certs"], ca_path=params["ca_path"])
+        client = connect(module, params["request_timeout"])
         if module.check_mode:
             latest = client.latest_export()
             module.exit_json(changed=True, latest_state=(latest or {}).get("state"))

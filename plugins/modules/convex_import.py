@@ -45,8 +45,7 @@ options:
     type: float
     default: 120
 extends_documentation_fragment:
-  - joelclaw.macmini.convex.env_file
-  - joelclaw.macmini.convex.tls
+  - joelclaw.macmini.convex
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -101,9 +100,9 @@ parts:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import (
-    ConvexClient, ConvexError, ENV_FILE_MUTUALLY_EXCLUSIVE, ENV_FILE_REQUIRED_ONE_OF, env_file_connection_argument_spec,
-    module_admin_key)
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexError
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_connection import (
+    CONNECTION_MUTUALLY_EXCLUSIVE, CONNECTION_REQUIRED_ONE_OF, connect, connection_argument_spec)
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_snapshot import Deadline, run_import, zip_summary
 
 MAX_PARTS = 10000
@@ -111,16 +110,15 @@ MAX_PARTS = 10000
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            **env_file_connection_argument_spec(),
+        argument_spec=connection_argument_spec(
             src=dict(type="path", required=True),
             mode=dict(type="str", required=True, choices=["requireEmpty", "append", "replace", "replaceAll"]),
             chunk_size=dict(type="int", default=5 * 1024 * 1024),
             timeout=dict(type="float", default=1800),
             request_timeout=dict(type="float", default=120),
         ),
-        mutually_exclusive=ENV_FILE_MUTUALLY_EXCLUSIVE,
-        required_one_of=ENV_FILE_REQUIRED_ONE_OF,
+        mutually_exclusive=CONNECTION_MUTUALLY_EXCLUSIVE,
+        required_one_of=CONNECTION_REQUIRED_ONE_OF,
         supports_check_mode=True,
     )
     params = module.params
@@ -134,8 +132,7 @@ def main():
                          % (MAX_PARTS, params["chunk_size"]))
     try:
         tables, rows = zip_summary(src)
-        client = ConvexClient(params["url"], module_admin_key(module), timeout=params["request_timeout"],
-                              validate_certs=params["validate_certs"], ca_path=params["ca_path"])
+        client = connect(module, params["request_timeout"])
         if module.check_mode:
             client.check_key()
             module.exit_json(changed=True, tables=tables, rows_in_file=rows)

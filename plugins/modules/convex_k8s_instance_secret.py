@@ -94,6 +94,7 @@ import secrets
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.joelclaw.macmini.plugins.module_utils._private_file import write_private
+from ansible_collections.joelclaw.macmini.plugins.module_utils._secret_result import require_no_log
 
 HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -158,6 +159,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    require_no_log(module, "the instance secret (instance_secret_b64)")
     params = module.params
     state_file = params["state_file"]
     given = check_secret(module, params["secret"].strip(), "secret (convex_backend_instance_secret)") if params["secret"].strip() else ""

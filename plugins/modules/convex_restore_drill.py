@@ -60,7 +60,6 @@ options:
     default: 120
 extends_documentation_fragment:
   - joelclaw.macmini.convex
-  - joelclaw.macmini.convex.tls
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -121,15 +120,15 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_backup as backup
 from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_drill as drill_lib
-from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import (
-    ConvexClient, ConvexError, connection_argument_spec)
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexError
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_connection import (
+    CONNECTION_MUTUALLY_EXCLUSIVE, CONNECTION_REQUIRED_ONE_OF, connect, connection_argument_spec)
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_snapshot import Deadline
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            **connection_argument_spec(),
+        argument_spec=connection_argument_spec(
             instance_name=dict(type="str", required=True),
             live_instance_name=dict(type="str"),
             backup_dir=dict(type="path", required=True),
@@ -140,6 +139,8 @@ def main():
             timeout=dict(type="float", default=1800),
             request_timeout=dict(type="float", default=120),
         ),
+        mutually_exclusive=CONNECTION_MUTUALLY_EXCLUSIVE,
+        required_one_of=CONNECTION_REQUIRED_ONE_OF,
         supports_check_mode=True,
     )
     params = module.params
@@ -151,8 +152,7 @@ def main():
         module.fail_json(msg="chunk_size=%d is too small; use at least 1024 bytes." % params["chunk_size"])
     try:
         entry = backup.resolve(params["backup_dir"], params["backup"])
-        client = ConvexClient(params["url"], params["admin_key"], timeout=params["request_timeout"],
-                              validate_certs=params["validate_certs"], ca_path=params["ca_path"])
+        client = connect(module, params["request_timeout"])
         live_name = client.instance_name_live(timeout=params["request_timeout"])
         if live_name != params["instance_name"]:
             module.fail_json(msg="the backend at %s is instance %r, not the drill's %r: nothing was imported."
