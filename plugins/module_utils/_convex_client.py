@@ -44,27 +44,36 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+_CONTEXTS = {}
+
+
+def tls_context(validate_certs, ca_path):
+    """One SSL context per trust setting: loading the trust store is the slow part of a request."""
+    key = (bool(validate_certs), ca_path)
+    if key not in _CONTEXTS:
+        context = ssl.create_default_context(cafile=ca_path)
+        if not validate_certs:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        _CONTEXTS[key] = context
+    return _CONTEXTS[key]
+
+
 def urllib_open(url, data=None, headers=None, method=None, use_proxy=True, timeout=10, validate_certs=True,
                 http_agent=None, follow_redirects="urllib2", ca_path=None, **_ignored):
     """The standard-library transport: the keywords of ansible.module_utils.urls.open_url that
     this client and the health probes pass, with its meaning (HTTPError for a status >= 400,
     URLError for the transport; no redirects with follow_redirects='none')."""
-    if validate_certs:
-        context = ssl.create_default_context(cafile=ca_path)
-    else:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    handlers = [urllib.request.HTTPSHandler(context=context)]
+    handlers = []
+    if url.startswith("https:"):
+        handlers.append(urllib.request.HTTPSHandler(context=tls_context(validate_certs, ca_path)))
     if not use_proxy:
         handlers.append(urllib.request.ProxyHandler({}))
     if follow_redirects in ("none", False, "no"):
         handlers.append(_NoRedirect())
-    opener = urllib.request.build_opener(*handlers)
     request = urllib.request.Request(url, data=data, headers=dict(headers or {}), method=method)
-    if http_agent:
-        request.add_header("User-Agent", http_agent)
-    return opener.open(request, timeout=timeout)
+    request.add_header("User-Agent", http_agent or USER_AGENT)
+    return urllib.request.build_opener(*handlers).open(request, timeout=timeout)
 
 
 class ConvexError(Exception):

@@ -149,7 +149,7 @@ def test_admin_key_from_env_file(run_module, convex_standin, tmp_path):
     assert [p["name"] for p in result["probes"]][:3] == ["backend_version", "instance_name", "admin_key"]
     env_file.unlink()
     result = run_module(convex_health, args)
-    assert "cannot read" in by_name(result)["admin_key"]["hint"] and by_name(result)["dashboard"]["status"] == "ok"
+    assert "cannot be read" in by_name(result)["admin_key"]["hint"] and by_name(result)["dashboard"]["status"] == "ok"
 
 
 def test_backup_age_counts_only_verified_backups_unless_told_otherwise(run_module, convex_standin, tmp_path):
