@@ -43,7 +43,7 @@ def test_healthy_stack_is_ok(run_module, convex_standin, tmp_path):
     (tmp_path / "snapshot_joelclaw_1.zip").write_bytes(b"zip")
     (tmp_path / "snapshot_joelclaw_1.manifest.json").write_text("{}")
     result = run_module(convex_health, base_args(convex_standin, backup_dir=str(tmp_path)))
-    assert result["verdict"] == "ok" and result["changed"] is False and "failed" not in result
+    assert result["verdict"] == "ok" and result["changed"] is False and "failed" not in result, result["report"]
     assert [p["name"] for p in result["probes"]] == [
         "backend_version", "instance_name", "admin_key", "http_actions", "dashboard", "backup_age"]
     probes = by_name(result)
