@@ -51,3 +51,35 @@ options:
     description: PEM file of CA certificates to trust for O(url).
     type: path
 """
+
+    # A ZIP uploaded into the backend (convex_import, convex_backup_restore, convex_restore_drill).
+    # Mirrors IMPORT_ARGUMENT_SPEC in module_utils/_convex_connection.py.
+    IMPORT = r"""
+options:
+  chunk_size:
+    description: Bytes per uploaded part (the CLI uses 5 MiB; fewer than 10000 parts are allowed).
+    type: int
+    default: 5242880
+  timeout:
+    description: Seconds the import (and, for M(joelclaw.macmini.convex_restore_drill), the read-back export) may take after the upload.
+    type: float
+    default: 1800
+  request_timeout:
+    description: Seconds to wait for each HTTP request.
+    type: float
+    default: 120
+"""
+
+    # A snapshot export taken from the backend (convex_export, convex_backup).
+    # Mirrors EXPORT_ARGUMENT_SPEC in module_utils/_convex_connection.py.
+    EXPORT = r"""
+options:
+  timeout:
+    description: Seconds the whole export (waiting and download start) may take.
+    type: float
+    default: 900
+  request_timeout:
+    description: Seconds to wait for each HTTP request (and between bytes of the download).
+    type: float
+    default: 60
+"""

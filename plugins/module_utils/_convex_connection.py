@@ -15,6 +15,7 @@ Ansible.
 
 from __future__ import annotations
 
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_env_file as env_file_reader
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexClient, ConvexError
@@ -39,6 +40,43 @@ CONNECTION_ARGUMENT_SPEC = dict(
 )
 CONNECTION_MUTUALLY_EXCLUSIVE = [("admin_key", "admin_key_env_file")]
 CONNECTION_REQUIRED_ONE_OF = [("admin_key", "admin_key_env_file")]
+
+
+# Uploading a ZIP (the joelclaw.macmini.convex.import doc fragment) and taking an export (.export).
+IMPORT_ARGUMENT_SPEC = dict(
+    chunk_size=dict(type="int", default=5 * 1024 * 1024),
+    timeout=dict(type="float", default=1800),
+    request_timeout=dict(type="float", default=120),
+)
+EXPORT_ARGUMENT_SPEC = dict(
+    timeout=dict(type="float", default=900),
+    request_timeout=dict(type="float", default=60),
+)
+# The backend refuses an upload of more parts than this (the CLI's limit too).
+MAX_PARTS = 10000
+MIN_CHUNK_SIZE = 1024
+
+
+def connection_module(key_required=True, shared=None, **options):
+    """The AnsibleModule of a module that talks to the backend: CONNECTION_ARGUMENT_SPEC, then the
+    ``shared`` spec (IMPORT_ARGUMENT_SPEC, EXPORT_ARGUMENT_SPEC), then the module's own options; the
+    admin key given one way (and required unless key_required is false); check mode supported."""
+    spec = connection_argument_spec(**dict((name, dict(option)) for name, option in (shared or {}).items()))
+    spec.update(options)
+    return AnsibleModule(argument_spec=spec, mutually_exclusive=CONNECTION_MUTUALLY_EXCLUSIVE,
+                         required_one_of=CONNECTION_REQUIRED_ONE_OF if key_required else None,
+                         supports_check_mode=True)
+
+
+def check_chunk_size(module, size=None, what="the file"):
+    """Fail, naming O(chunk_size), when it is below 1024 bytes or would cut ``size`` bytes into
+    MAX_PARTS parts or more."""
+    chunk_size = module.params["chunk_size"]
+    if chunk_size < MIN_CHUNK_SIZE:
+        module.fail_json(msg="chunk_size=%d is too small; use at least %d bytes." % (chunk_size, MIN_CHUNK_SIZE))
+    if size is not None and size / float(chunk_size) >= MAX_PARTS:
+        module.fail_json(msg="%s is too large for %d parts of chunk_size=%d; raise chunk_size."
+                             % (what, MAX_PARTS, chunk_size))
 
 
 def connection_argument_spec(**options):

@@ -48,16 +48,9 @@ options:
   backend_image:
     description: The backend image reference, recorded in the manifest.
     type: str
-  timeout:
-    description: Seconds the export (waiting and download start) may take.
-    type: float
-    default: 900
-  request_timeout:
-    description: Seconds to wait for each HTTP request (and between bytes of the download).
-    type: float
-    default: 60
 extends_documentation_fragment:
   - joelclaw.macmini.convex
+  - joelclaw.macmini.convex.export
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -115,29 +108,22 @@ latest_state:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_backup as backup
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexError
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_connection import (
-    CONNECTION_MUTUALLY_EXCLUSIVE, CONNECTION_REQUIRED_ONE_OF, connect, connection_argument_spec, module_admin_key)
+    EXPORT_ARGUMENT_SPEC, connect, connection_module, module_admin_key)
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_snapshot import Deadline
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=connection_argument_spec(
-            backup_dir=dict(type="path", required=True),
-            include_storage=dict(type="bool", default=False),
-            keep_daily=dict(type="int", default=7),
-            keep_weekly=dict(type="int", default=4),
-            prune=dict(type="bool", default=True),
-            backend_image=dict(type="str"),
-            timeout=dict(type="float", default=900),
-            request_timeout=dict(type="float", default=60),
-        ),
-        mutually_exclusive=CONNECTION_MUTUALLY_EXCLUSIVE,
-        required_one_of=CONNECTION_REQUIRED_ONE_OF,
-        supports_check_mode=True,
+    module = connection_module(
+        shared=EXPORT_ARGUMENT_SPEC,
+        backup_dir=dict(type="path", required=True),
+        include_storage=dict(type="bool", default=False),
+        keep_daily=dict(type="int", default=7),
+        keep_weekly=dict(type="int", default=4),
+        prune=dict(type="bool", default=True),
+        backend_image=dict(type="str"),
     )
     params = module.params
     for name in ("keep_daily", "keep_weekly"):

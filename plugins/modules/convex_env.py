@@ -109,10 +109,9 @@ names:
 
 import re
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexError
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_connection import (
-    CONNECTION_MUTUALLY_EXCLUSIVE, CONNECTION_REQUIRED_ONE_OF, connect, connection_argument_spec)
+    connect, connection_module)
 
 NAME_RE = re.compile(r"^[a-zA-Z_]+[a-zA-Z0-9_]*$")
 NAME_MAX = 256
@@ -186,16 +185,11 @@ def plan(current, desired, state, exclusive):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=connection_argument_spec(
-            variables=dict(type="dict", default={}, no_log=True),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            exclusive=dict(type="bool", default=False),
-            timeout=dict(type="float", default=30),
-        ),
-        mutually_exclusive=CONNECTION_MUTUALLY_EXCLUSIVE,
-        required_one_of=CONNECTION_REQUIRED_ONE_OF,
-        supports_check_mode=True,
+    module = connection_module(
+        variables=dict(type="dict", default={}, no_log=True),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        exclusive=dict(type="bool", default=False),
+        timeout=dict(type="float", default=30),
     )
     params = module.params
     if params["exclusive"] and params["state"] == "absent":

@@ -209,13 +209,12 @@ elapsed_ms:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.urls import open_url
 from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_env_file as env_file_reader
 from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_health as health
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexError
-from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_connection import (
-    CONNECTION_MUTUALLY_EXCLUSIVE, connection_argument_spec)
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_connection import connection_module
 
 THRESHOLDS = dict(
     tls_days_warn=dict(type="float", default=14),
@@ -278,29 +277,27 @@ def build_jobs(params, admin_key):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=connection_argument_spec(
-            instance_name=dict(type="str"),
-            site_url=dict(type="str"),
-            site_path=dict(type="str", default="/"),
-            dashboard_url=dict(type="str"),
-            tls_hosts=dict(type="list", elements="str"),
-            kubeconfig=dict(type="path"),
-            namespace=dict(type="str", default="convex"),
-            statefulset=dict(type="str", default="convex"),
-            backup_dir=dict(type="path"),
-            backup_pattern=dict(type="str", default="*.zip"),
-            backup_require_manifest=dict(type="bool", default=True),
-            offsite_status_file=dict(type="path"),
-            restore_drill_file=dict(type="path"),
-            backup_job_file=dict(type="path"),
-            timeout=dict(type="float", default=5),
-            timeouts=dict(type="dict", default={}),
-            thresholds=dict(type="dict", default={}, options=THRESHOLDS, apply_defaults=True),
-            fail_on=dict(type="str", choices=["fail", "warn", "never"], default="fail"),
-        ),
-        mutually_exclusive=CONNECTION_MUTUALLY_EXCLUSIVE,
-        supports_check_mode=True,
+    # No admin key: the admin key probe is skipped.
+    module = connection_module(
+        key_required=False,
+        instance_name=dict(type="str"),
+        site_url=dict(type="str"),
+        site_path=dict(type="str", default="/"),
+        dashboard_url=dict(type="str"),
+        tls_hosts=dict(type="list", elements="str"),
+        kubeconfig=dict(type="path"),
+        namespace=dict(type="str", default="convex"),
+        statefulset=dict(type="str", default="convex"),
+        backup_dir=dict(type="path"),
+        backup_pattern=dict(type="str", default="*.zip"),
+        backup_require_manifest=dict(type="bool", default=True),
+        offsite_status_file=dict(type="path"),
+        restore_drill_file=dict(type="path"),
+        backup_job_file=dict(type="path"),
+        timeout=dict(type="float", default=5),
+        timeouts=dict(type="dict", default={}),
+        thresholds=dict(type="dict", default={}, options=THRESHOLDS, apply_defaults=True),
+        fail_on=dict(type="str", choices=["fail", "warn", "never"], default="fail"),
     )
     params = module.params
     unknown = sorted(set(params["timeouts"]) - set(PROBE_NAMES))

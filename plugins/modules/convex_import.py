@@ -32,20 +32,9 @@ options:
     type: str
     required: true
     choices: [requireEmpty, append, replace, replaceAll]
-  chunk_size:
-    description: Bytes per uploaded part (the CLI uses 5 MiB; fewer than 10000 parts are allowed).
-    type: int
-    default: 5242880
-  timeout:
-    description: Seconds the whole import may take after the upload.
-    type: float
-    default: 1800
-  request_timeout:
-    description: Seconds to wait for each HTTP request.
-    type: float
-    default: 120
 extends_documentation_fragment:
   - joelclaw.macmini.convex
+  - joelclaw.macmini.convex.import
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -99,37 +88,23 @@ parts:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexError
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_connection import (
-    CONNECTION_MUTUALLY_EXCLUSIVE, CONNECTION_REQUIRED_ONE_OF, connect, connection_argument_spec)
+    IMPORT_ARGUMENT_SPEC, check_chunk_size, connect, connection_module)
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_snapshot import Deadline, run_import, zip_summary
-
-MAX_PARTS = 10000
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=connection_argument_spec(
-            src=dict(type="path", required=True),
-            mode=dict(type="str", required=True, choices=["requireEmpty", "append", "replace", "replaceAll"]),
-            chunk_size=dict(type="int", default=5 * 1024 * 1024),
-            timeout=dict(type="float", default=1800),
-            request_timeout=dict(type="float", default=120),
-        ),
-        mutually_exclusive=CONNECTION_MUTUALLY_EXCLUSIVE,
-        required_one_of=CONNECTION_REQUIRED_ONE_OF,
-        supports_check_mode=True,
+    module = connection_module(
+        shared=IMPORT_ARGUMENT_SPEC,
+        src=dict(type="path", required=True),
+        mode=dict(type="str", required=True, choices=["requireEmpty", "append", "replace", "replaceAll"]),
     )
     params = module.params
     src = params["src"]
     if not os.path.isfile(src):
         module.fail_json(msg="src %s is not a file." % src)
-    if params["chunk_size"] < 1024:
-        module.fail_json(msg="chunk_size %d is too small; use at least 1024 bytes." % params["chunk_size"])
-    if os.path.getsize(src) / float(params["chunk_size"]) >= MAX_PARTS:
-        module.fail_json(msg="src is too large for %d parts of chunk_size %d; raise chunk_size."
-                         % (MAX_PARTS, params["chunk_size"]))
+    check_chunk_size(module, os.path.getsize(src), "src %s" % src)
     try:
         tables, rows = zip_summary(src)
         client = connect(module, params["request_timeout"])

@@ -118,7 +118,7 @@ def read_state_file(module, path):
         with open(path, "r", encoding="ascii") as handle:
             return handle.read().strip()
     except (OSError, UnicodeDecodeError) as exc:
-        module.fail_json(msg="Cannot read the instance secret state file %s: %s" % (path, exc))
+        module.fail_json(msg="Cannot read state_file %s (the instance secret state file): %s" % (path, exc))
     return ""
 
 
@@ -129,7 +129,7 @@ def write_state_file(module, path, value):
     try:
         write_private(path, value + "\n", create_dir=False)
     except OSError as exc:
-        module.fail_json(msg="Cannot write the instance secret state file %s: %s" % (path, exc))
+        module.fail_json(msg="Cannot write state_file %s (the instance secret state file): %s" % (path, exc))
 
 
 def resolve(module, given, existing, stored, allow_rotation):

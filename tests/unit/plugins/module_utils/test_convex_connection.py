@@ -39,13 +39,18 @@ def test_tls_spec_matches_the_tls_doc_fragment():
     same(connection.TLS_ARGUMENT_SPEC, documented(ModuleDocFragment.TLS))
 
 
+def test_import_and_export_specs_match_their_doc_fragments():
+    same(connection.IMPORT_ARGUMENT_SPEC, documented(ModuleDocFragment.IMPORT))
+    same(connection.EXPORT_ARGUMENT_SPEC, documented(ModuleDocFragment.EXPORT))
+
+
 def test_the_admin_key_is_no_log_and_exclusive_with_the_env_file():
     assert connection.CONNECTION_ARGUMENT_SPEC["admin_key"]["no_log"] is True
     assert ("admin_key", "admin_key_env_file") in connection.CONNECTION_MUTUALLY_EXCLUSIVE
 
 
 def test_every_module_with_an_admin_key_takes_the_shared_connection():
-    """A module that takes admin_key builds its spec with connection_argument_spec and documents
+    """A module that takes admin_key builds its AnsibleModule with connection_module and documents
     it with the joelclaw.macmini.convex fragment; none spells url/admin_key itself."""
     users = []
     for path in sorted(MODULES.glob("*.py")):
@@ -58,7 +63,7 @@ def test_every_module_with_an_admin_key_takes_the_shared_connection():
         if "_convex_connection import" not in text or path.stem == "convex_admin_key":
             continue  # convex_admin_key makes the key: it takes url and TLS, not an admin key
         users.append(path.stem)
-        assert "connection_argument_spec(" in text, path.name
+        assert "connection_module(" in text, path.name
         assert "admin_key=dict(" not in text and "url=dict(" not in text, path.name
         assert "joelclaw.macmini.convex" in fragments, path.name
     assert len(users) >= 7, users
