@@ -411,15 +411,9 @@ def run_job(config, client_factory, deadline_factory, log):
     Retention runs only after a good new backup, so a failing backend never ages the
     directory into deleting what is there; an offsite failure never touches the local set.
     """
-    try:
-        key = env_file_reader.admin_key(config["admin_key_env_file"])
-    except (OSError, UnicodeDecodeError) as exc:
-        log("FAILED: cannot read the admin key env file %s (%s); converge convex_backend to write it."
-            % (config["admin_key_env_file"], getattr(exc, "strerror", None) or exc))
-        return 1
-    if not key:
-        log("FAILED: %s has no CONVEX_SELF_HOSTED_ADMIN_KEY line; converge convex_backend to write it."
-            % config["admin_key_env_file"])
+    key, problem = env_file_reader.admin_key_or_problem(config["admin_key_env_file"])
+    if problem:
+        log("FAILED: " + problem)
         return 1
     try:
         client = client_factory(config, key)

@@ -10,7 +10,11 @@
   (GETs and read-only system queries; any request the server never received);
 * every failure becomes a ConvexError whose message says what failed and what to
   do; no message ever contains the admin key or a response body that could hold
-  secrets (environment variable values).
+  secrets (environment variable values);
+* the HTTP transport is injected: modules pass ansible.module_utils.urls.open_url (through
+  _convex_connection.connect), the scheduled backup and health jobs use urllib_open below.
+
+Standard library only, with no Ansible import: the scheduled jobs import this file as it is.
 """
 
 from __future__ import annotations
@@ -21,17 +25,55 @@ import socket
 import ssl
 import struct
 import time
+import urllib.request
 
 from urllib.error import HTTPError, URLError
 from urllib.parse import quote, urlencode, urlsplit
 
-from ansible.module_utils.urls import open_url
-from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_env_file as env_file_reader
 
 USER_AGENT = "joelclaw.macmini-convex"
 CLIENT_HEADER = "ansible-joelclaw.macmini"
 RETRY_STATUSES = (502, 503, 504)
 UDF_FAILED_STATUS = 560
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """follow_redirects='none': a 3xx is an HTTPError, as with Ansible's open_url."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_CONTEXTS = {}
+
+
+def tls_context(validate_certs, ca_path):
+    """One SSL context per trust setting: loading the trust store is the slow part of a request."""
+    key = (bool(validate_certs), ca_path)
+    if key not in _CONTEXTS:
+        context = ssl.create_default_context(cafile=ca_path)
+        if not validate_certs:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        _CONTEXTS[key] = context
+    return _CONTEXTS[key]
+
+
+def urllib_open(url, data=None, headers=None, method=None, use_proxy=True, timeout=10, validate_certs=True,
+                http_agent=None, follow_redirects="urllib2", ca_path=None, **_ignored):
+    """The standard-library transport: the keywords of ansible.module_utils.urls.open_url that
+    this client and the health probes pass, with its meaning (HTTPError for a status >= 400,
+    URLError for the transport; no redirects with follow_redirects='none')."""
+    handlers = []
+    if url.startswith("https:"):
+        handlers.append(urllib.request.HTTPSHandler(context=tls_context(validate_certs, ca_path)))
+    if not use_proxy:
+        handlers.append(urllib.request.ProxyHandler({}))
+    if follow_redirects in ("none", False, "no"):
+        handlers.append(_NoRedirect())
+    request = urllib.request.Request(url, data=data, headers=dict(headers or {}), method=method)
+    request.add_header("User-Agent", http_agent or USER_AGENT)
+    return urllib.request.build_opener(*handlers).open(request, timeout=timeout)
 
 
 class ConvexError(Exception):
@@ -76,7 +118,7 @@ class ConvexClient(object):
     """A self-hosted Convex deployment at ``url`` (its CONVEX_CLOUD_ORIGIN or a local port)."""
 
     def __init__(self, url, admin_key=None, timeout=10.0, retries=2, validate_certs=True,
-                 ca_path=None, instance_name=None, backoff=0.25):
+                 ca_path=None, instance_name=None, backoff=0.25, transport=None):
         if not url or not isinstance(url, str):
             raise ConvexError("url is empty: give the backend URL, e.g. https://convex.example.ts.net", kind="config")
         parts = urlsplit(url)
@@ -94,6 +136,7 @@ class ConvexClient(object):
         self.ca_path = ca_path
         self.instance_name = instance_name or key_instance(admin_key)
         self.backoff = backoff
+        self.transport = transport or urllib_open
 
     # ------------------------------------------------------------------ transport
     def _headers(self, extra=None, auth=True, json_body=False):
@@ -126,7 +169,7 @@ class ConvexClient(object):
         attempt = 0
         while True:
             try:
-                return open_url(
+                return self.transport(
                     self.url + path, data=data, method=method, timeout=timeout,
                     headers=self._headers(headers, auth=auth, json_body=body is not None),
                     validate_certs=self.validate_certs, ca_path=self.ca_path,
@@ -358,56 +401,6 @@ class ConvexClient(object):
 
     def cancel_import(self, import_id, timeout=None):
         self.call("POST", "/api/cancel_import", body={"importId": import_id}, timeout=timeout, expect="none")
-
-
-def connection_argument_spec(admin_key_required=True):
-    """argument_spec entries matching the joelclaw.macmini.convex doc fragment."""
-    return dict(
-        url=dict(type="str", required=True),
-        admin_key=dict(type="str", required=admin_key_required, no_log=True),
-        validate_certs=dict(type="bool", default=True),
-        ca_path=dict(type="path"),
-    )
-
-
-# The admin key given directly or read on the managed host from the Convex CLI env file, so that
-# the key never has to pass through a fact: the joelclaw.macmini.convex.env_file doc fragment
-# (mirror any change there). Pass the two lists to AnsibleModule beside it.
-ENV_FILE_ARGUMENT_SPEC = dict(
-    url=dict(type="str", required=True),
-    admin_key=dict(type="str", no_log=True),
-    admin_key_env_file=dict(type="path"),
-)
-ENV_FILE_MUTUALLY_EXCLUSIVE = [("admin_key", "admin_key_env_file")]
-ENV_FILE_REQUIRED_ONE_OF = [("admin_key", "admin_key_env_file")]
-
-
-def env_file_connection_argument_spec():
-    """argument_spec entries matching the joelclaw.macmini.convex.env_file and .tls doc fragments."""
-    spec = dict((name, dict(option)) for name, option in ENV_FILE_ARGUMENT_SPEC.items())
-    spec.update(validate_certs=dict(type="bool", default=True), ca_path=dict(type="path"))
-    return spec
-
-
-def module_admin_key(module):
-    """The admin key of a module using ENV_FILE_ARGUMENT_SPEC: O(admin_key), or the
-    CONVEX_SELF_HOSTED_ADMIN_KEY line of O(admin_key_env_file) read with the one env file reader.
-    Fails the module with a hint (never the key) when the file is missing or has no key; the key
-    read from the file is added to no_log_values."""
-    key = module.params.get("admin_key")
-    if key:
-        return key
-    path = module.params.get("admin_key_env_file")
-    try:
-        key = env_file_reader.admin_key(path)
-    except (OSError, UnicodeDecodeError) as exc:
-        module.fail_json(msg="admin_key_env_file %s cannot be read (%s); converge joelclaw.macmini.convex_backend "
-                             "(convex_admin_key with env_file) to write it." % (path, getattr(exc, "strerror", None) or exc))
-    if not key:
-        module.fail_json(msg="admin_key_env_file %s has no CONVEX_SELF_HOSTED_ADMIN_KEY line; converge "
-                             "joelclaw.macmini.convex_backend to write it." % path)
-    module.no_log_values.add(key)
-    return key
 
 
 def poll_intervals(first=0.05, factor=1.5, cap=2.0):

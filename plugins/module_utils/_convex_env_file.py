@@ -66,3 +66,18 @@ def admin_key(path):
     if values is None:
         raise FileNotFoundError(2, "No such file or directory", path)
     return values.get(ADMIN_KEY) or None
+
+
+def admin_key_or_problem(path):
+    """(key, problem) from the CONVEX_SELF_HOSTED_ADMIN_KEY line of the env file at path, read with
+    admin_key(): the key and None, or None and a message naming admin_key_env_file
+    (never the key) that says how to write the file."""
+    try:
+        key = admin_key(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, ("admin_key_env_file %s cannot be read (%s); converge joelclaw.macmini.convex_backend "
+                      "(convex_admin_key with env_file) to write it." % (path, getattr(exc, "strerror", None) or exc))
+    if not key:
+        return None, ("admin_key_env_file %s has no CONVEX_SELF_HOSTED_ADMIN_KEY line; converge "
+                      "joelclaw.macmini.convex_backend (convex_admin_key with env_file) to write it." % path)
+    return key, None

@@ -24,20 +24,11 @@ import traceback
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 
-try:
-    from ansible.module_utils.urls import open_url
-    from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexClient, ConvexError
-except ImportError:
-    # The scheduled health job (roles/convex_health_schedule) imports this file alone, on the
-    # standard library: it injects its HTTP transport with use_transport() and passes its own
-    # backend client, whose errors are this ConvexError (message and kind, as the probes read them).
-    open_url = ConvexClient = None
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexClient, ConvexError, urllib_open
 
-    class ConvexError(Exception):  # type: ignore[no-redef]
-        def __init__(self, message, kind="http"):
-            super(ConvexError, self).__init__(message)
-            self.message = message
-            self.kind = kind
+# The HTTP transport of every probe: the standard library's (the scheduled health job), or
+# Ansible's open_url, which the convex_health module injects with use_transport().
+open_url = urllib_open
 
 KUBERNETES_IMPORT_ERROR = None
 try:
@@ -422,4 +413,4 @@ def report_lines(probes):
 
 def backend_client(url, admin_key, timeout, validate_certs, ca_path, instance_name):
     return ConvexClient(url, admin_key, timeout=timeout, retries=0, validate_certs=validate_certs,
-                        ca_path=ca_path, instance_name=instance_name)
+                        ca_path=ca_path, instance_name=instance_name, transport=open_url)

@@ -127,7 +127,9 @@ from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_en
 from ansible_collections.joelclaw.macmini.plugins.module_utils._private_file import write_private
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_admin_key import (
     AdminKeyError, check_instance_name, crypto_missing, issue_admin_key, key_is_valid_for, parse_secret)
-from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexClient, ConvexError
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexError
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_connection import connect, tls_argument_spec
+from ansible_collections.joelclaw.macmini.plugins.module_utils._secret_result import require_no_log
 
 URL_VAR = env_file_reader.URL
 KEY_VAR = env_file_reader.ADMIN_KEY
@@ -144,19 +146,18 @@ def shown(url, key_note):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=tls_argument_spec(
             instance_name=dict(type="str", required=True),
             instance_secret=dict(type="str", required=True, no_log=True),
             url=dict(type="str"),
             verify=dict(type="bool"),
             env_file=dict(type="path"),
             timeout=dict(type="float", default=10),
-            validate_certs=dict(type="bool", default=True),
-            ca_path=dict(type="path"),
         ),
         required_by={"env_file": "url"},
         supports_check_mode=True,
     )
+    require_no_log(module, "the Convex admin key")
     params = module.params
     result = dict(changed=False, verified=False, env_file_changed=False)
     missing = crypto_missing()
@@ -184,11 +185,7 @@ def main():
 
     client = None
     if url:
-        try:
-            client = ConvexClient(url, admin_key, timeout=params["timeout"], validate_certs=params["validate_certs"],
-                                  ca_path=params["ca_path"], instance_name=name)
-        except ConvexError as exc:
-            module.fail_json(msg=exc.message, **result)
+        client = connect(module, params["timeout"], admin_key=admin_key, instance_name=name)
     if verify:
         try:
             live_name = client.instance_name_live()

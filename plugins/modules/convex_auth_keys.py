@@ -126,6 +126,7 @@ import stat
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.joelclaw.macmini.plugins.module_utils._private_file import write_private
+from ansible_collections.joelclaw.macmini.plugins.module_utils._secret_result import require_no_log
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_auth import (
     CRYPTOGRAPHY_IMPORT_ERROR, AuthKeyError, fingerprint, generate_private_key, jwks_value, jwt_private_key_value,
     load_private_key, pkcs8_pem)
@@ -158,9 +159,7 @@ def main():
         required_one_of=[("path", "private_key")],
         supports_check_mode=True,
     )
-    if not module.no_log:
-        module.fail_json(msg="set no_log: true on this task: its result carries the Convex Auth private key "
-                             "(jwt_private_key), which must never be printed or logged.")
+    require_no_log(module, "the Convex Auth private key (jwt_private_key)")
     if CRYPTOGRAPHY_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
     params = module.params

@@ -48,17 +48,9 @@ options:
   backend_image:
     description: The backend image reference, recorded in the manifest.
     type: str
-  timeout:
-    description: Seconds the export (waiting and download start) may take.
-    type: float
-    default: 900
-  request_timeout:
-    description: Seconds to wait for each HTTP request (and between bytes of the download).
-    type: float
-    default: 60
 extends_documentation_fragment:
-  - joelclaw.macmini.convex.env_file
-  - joelclaw.macmini.convex.tls
+  - joelclaw.macmini.convex
+  - joelclaw.macmini.convex.export
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -116,47 +108,22 @@ latest_state:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_backup as backup
-from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_env_file as env_file_reader
-from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import (
-    ConvexClient, ConvexError, ENV_FILE_MUTUALLY_EXCLUSIVE, ENV_FILE_REQUIRED_ONE_OF, env_file_connection_argument_spec)
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexError
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_connection import (
+    EXPORT_ARGUMENT_SPEC, connect, connection_module, module_admin_key)
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_snapshot import Deadline
 
 
-def read_key(module):
-    params = module.params
-    if params["admin_key"]:
-        return params["admin_key"]
-    path = params["admin_key_env_file"]
-    try:
-        key = env_file_reader.admin_key(path)
-    except (OSError, UnicodeDecodeError) as exc:
-        module.fail_json(msg="admin_key_env_file %s cannot be read (%s); converge joelclaw.macmini.convex_backend "
-                             "(convex_admin_key with env_file) to write it." % (path, exc))
-    if not key:
-        module.fail_json(msg="admin_key_env_file %s has no CONVEX_SELF_HOSTED_ADMIN_KEY line; converge "
-                             "joelclaw.macmini.convex_backend to write it." % path)
-    module.no_log_values.add(key)
-    return key
-
-
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            **env_file_connection_argument_spec(),
-            backup_dir=dict(type="path", required=True),
-            include_storage=dict(type="bool", default=False),
-            keep_daily=dict(type="int", default=7),
-            keep_weekly=dict(type="int", default=4),
-            prune=dict(type="bool", default=True),
-            backend_image=dict(type="str"),
-            timeout=dict(type="float", default=900),
-            request_timeout=dict(type="float", default=60),
-        ),
-        mutually_exclusive=ENV_FILE_MUTUALLY_EXCLUSIVE,
-        required_one_of=ENV_FILE_REQUIRED_ONE_OF,
-        supports_check_mode=True,
+    module = connection_module(
+        shared=EXPORT_ARGUMENT_SPEC,
+        backup_dir=dict(type="path", required=True),
+        include_storage=dict(type="bool", default=False),
+        keep_daily=dict(type="int", default=7),
+        keep_weekly=dict(type="int", default=4),
+        prune=dict(type="bool", default=True),
+        backend_image=dict(type="str"),
     )
     params = module.params
     for name in ("keep_daily", "keep_weekly"):
@@ -166,10 +133,9 @@ def main():
     backup_dir = params["backup_dir"]
     if os.path.exists(backup_dir) and not os.path.isdir(backup_dir):
         module.fail_json(msg="backup_dir %s exists and is not a directory; point backup_dir at a directory." % backup_dir)
-    key = read_key(module)
+    key = module_admin_key(module)
     try:
-        client = ConvexClient(params["url"], key, timeout=params["request_timeout"],
-                              validate_certs=params["validate_certs"], ca_path=params["ca_path"])
+        client = connect(module, params["request_timeout"], admin_key=key)
         if module.check_mode:
             latest = client.latest_export()
             plan = backup.apply_retention(backup_dir, params["keep_daily"], params["keep_weekly"], dry_run=True)

@@ -272,7 +272,7 @@ def restore(module, workdir):
                          % (wanted, ", ".join(r["name"] for r in repos)))
     dest = params["dest"]
     if not os.path.isdir(dest) or os.listdir(dest):
-        module.fail_json(msg="dest %s must be an existing empty directory." % dest)
+        module.fail_json(msg="dest %s must be an existing empty directory (state=restored)." % dest)
     name = None if params["set"] in (None, "", "latest") else params["set"]
     if name and name.endswith(".zip"):
         name = name[:-len(".zip")]

@@ -32,21 +32,9 @@ options:
     description: Make the environment variables equal to the backup's (sets and removes variables).
     type: bool
     default: true
-  chunk_size:
-    description: Bytes per uploaded part.
-    type: int
-    default: 5242880
-  timeout:
-    description: Seconds the import may take after the upload.
-    type: float
-    default: 1800
-  request_timeout:
-    description: Seconds to wait for each HTTP request.
-    type: float
-    default: 120
 extends_documentation_fragment:
-  - joelclaw.macmini.convex.env_file
-  - joelclaw.macmini.convex.tls
+  - joelclaw.macmini.convex
+  - joelclaw.macmini.convex.import
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -99,56 +87,31 @@ import_id:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_backup as backup
-from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_env_file as env_file_reader
-from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import (
-    ConvexClient, ConvexError, ENV_FILE_MUTUALLY_EXCLUSIVE, ENV_FILE_REQUIRED_ONE_OF, env_file_connection_argument_spec)
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexError
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_connection import (
+    IMPORT_ARGUMENT_SPEC, check_chunk_size, connect, connection_module, module_admin_key)
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_snapshot import Deadline
-
-MAX_PARTS = 10000
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            **env_file_connection_argument_spec(),
-            backup_dir=dict(type="path", required=True),
-            backup=dict(type="str", required=True),
-            restore_env=dict(type="bool", default=True),
-            chunk_size=dict(type="int", default=5 * 1024 * 1024),
-            timeout=dict(type="float", default=1800),
-            request_timeout=dict(type="float", default=120),
-        ),
-        mutually_exclusive=ENV_FILE_MUTUALLY_EXCLUSIVE,
-        required_one_of=ENV_FILE_REQUIRED_ONE_OF,
-        supports_check_mode=True,
+    module = connection_module(
+        shared=IMPORT_ARGUMENT_SPEC,
+        backup_dir=dict(type="path", required=True),
+        backup=dict(type="str", required=True),
+        restore_env=dict(type="bool", default=True),
     )
     params = module.params
-    if params["chunk_size"] < 1024:
-        module.fail_json(msg="chunk_size=%d is too small; use at least 1024 bytes." % params["chunk_size"])
-    key = params["admin_key"]
-    if not key:
-        try:
-            key = env_file_reader.admin_key(params["admin_key_env_file"])
-        except (OSError, UnicodeDecodeError) as exc:
-            module.fail_json(msg="admin_key_env_file %s cannot be read (%s); converge joelclaw.macmini.convex_backend "
-                                 "to write it." % (params["admin_key_env_file"], exc))
-        if not key:
-            module.fail_json(msg="admin_key_env_file %s has no CONVEX_SELF_HOSTED_ADMIN_KEY line."
-                             % params["admin_key_env_file"])
-        module.no_log_values.add(key)
+    check_chunk_size(module)
+    key = module_admin_key(module)
     try:
         entry = backup.resolve(params["backup_dir"], params["backup"])
         manifest, variables = backup.verify_set(entry)
         for value in variables.values():
             if isinstance(value, str) and len(value) > 3:
                 module.no_log_values.add(value)
-        if manifest["size"] / float(params["chunk_size"]) >= MAX_PARTS:
-            module.fail_json(msg="backup %s is too large for %d parts of chunk_size=%d; raise chunk_size."
-                             % (entry["zip"], MAX_PARTS, params["chunk_size"]))
-        client = ConvexClient(params["url"], key, timeout=params["request_timeout"],
-                              validate_certs=params["validate_certs"], ca_path=params["ca_path"])
+        check_chunk_size(module, manifest["size"], "backup %s" % entry["zip"])
+        client = connect(module, params["request_timeout"], admin_key=key)
         if module.check_mode:
             client.check_key()
             changes = backup.env_changes(client.list_env(), variables) if params["restore_env"] else []

@@ -46,8 +46,7 @@ options:
     type: float
     default: 30
 extends_documentation_fragment:
-  - joelclaw.macmini.convex.env_file
-  - joelclaw.macmini.convex.tls
+  - joelclaw.macmini.convex
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -110,10 +109,9 @@ names:
 
 import re
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import (
-    ConvexClient, ConvexError, ENV_FILE_MUTUALLY_EXCLUSIVE, ENV_FILE_REQUIRED_ONE_OF, env_file_connection_argument_spec,
-    module_admin_key)
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexError
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_connection import (
+    connect, connection_module)
 
 NAME_RE = re.compile(r"^[a-zA-Z_]+[a-zA-Z0-9_]*$")
 NAME_MAX = 256
@@ -187,17 +185,11 @@ def plan(current, desired, state, exclusive):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            **env_file_connection_argument_spec(),
-            variables=dict(type="dict", default={}, no_log=True),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            exclusive=dict(type="bool", default=False),
-            timeout=dict(type="float", default=30),
-        ),
-        mutually_exclusive=ENV_FILE_MUTUALLY_EXCLUSIVE,
-        required_one_of=ENV_FILE_REQUIRED_ONE_OF,
-        supports_check_mode=True,
+    module = connection_module(
+        variables=dict(type="dict", default={}, no_log=True),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        exclusive=dict(type="bool", default=False),
+        timeout=dict(type="float", default=30),
     )
     params = module.params
     if params["exclusive"] and params["state"] == "absent":
@@ -207,8 +199,7 @@ def main():
         module.fail_json(msg="variables refused before contacting the backend: " + "; ".join(problems))
     current, changes = {}, []
     try:
-        client = ConvexClient(params["url"], module_admin_key(module), timeout=params["timeout"],
-                              validate_certs=params["validate_certs"], ca_path=params["ca_path"])
+        client = connect(module, params["timeout"])
         current = client.list_env()
         added, updated, removed = plan(current, desired, params["state"], params["exclusive"])
         changes = [{"name": n, "value": desired[n]} for n in added + updated]

@@ -35,17 +35,9 @@ options:
     description: Replace O(dest) (or the file of the same name in it) if it exists.
     type: bool
     default: false
-  timeout:
-    description: Seconds the whole export (waiting and download start) may take.
-    type: float
-    default: 900
-  request_timeout:
-    description: Seconds to wait for each HTTP request (and between bytes of the download).
-    type: float
-    default: 60
 extends_documentation_fragment:
-  - joelclaw.macmini.convex.env_file
-  - joelclaw.macmini.convex.tls
+  - joelclaw.macmini.convex
+  - joelclaw.macmini.convex.export
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -107,26 +99,18 @@ latest_state:
 import os
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import (
-    ConvexClient, ConvexError, int64, ENV_FILE_MUTUALLY_EXCLUSIVE, ENV_FILE_REQUIRED_ONE_OF, env_file_connection_argument_spec,
-    module_admin_key)
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexError, int64
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_connection import (
+    EXPORT_ARGUMENT_SPEC, connect, connection_module)
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_snapshot import Deadline, download_export, request_export
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            **env_file_connection_argument_spec(),
-            dest=dict(type="path", required=True),
-            include_storage=dict(type="bool", default=False),
-            force=dict(type="bool", default=False),
-            timeout=dict(type="float", default=900),
-            request_timeout=dict(type="float", default=60),
-        ),
-        mutually_exclusive=ENV_FILE_MUTUALLY_EXCLUSIVE,
-        required_one_of=ENV_FILE_REQUIRED_ONE_OF,
-        supports_check_mode=True,
+    module = connection_module(
+        shared=EXPORT_ARGUMENT_SPEC,
+        dest=dict(type="path", required=True),
+        include_storage=dict(type="bool", default=False),
+        force=dict(type="bool", default=False),
     )
     params = module.params
     dest = params["dest"]
@@ -137,8 +121,7 @@ def main():
         module.fail_json(msg="dest %s already exists; choose another path or set force=true." % dest)
     started = time.monotonic()
     try:
-        client = ConvexClient(params["url"], module_admin_key(module), timeout=params["request_timeout"],
-                              validate_certs=params["validate_certs"], ca_path=params["ca_path"])
+        client = connect(module, params["request_timeout"])
         if module.check_mode:
             latest = client.latest_export()
             module.exit_json(changed=True, latest_state=(latest or {}).get("state"))
@@ -148,7 +131,7 @@ def main():
     except ConvexError as exc:
         module.fail_json(msg=exc.message, error=exc.to_dict())
     except OSError as exc:
-        module.fail_json(msg="cannot write the export under %s: %s" % (dest, exc))
+        module.fail_json(msg="cannot write the export under dest %s: %s" % (dest, exc))
     module.exit_json(changed=True, start_ts=start_ts, export_id=doc.get("_id"),
                      elapsed=round(time.monotonic() - started, 3), **result)
 

@@ -25,21 +25,12 @@ author:
 requirements:
   - kubernetes (Python client) on the managed host, only when O(kubeconfig) is given
 options:
-  url:
-    description: The backend's API origin (C(CONVEX_CLOUD_ORIGIN) or a local port), without a path.
-    type: str
-    required: true
   instance_name:
     description: The expected C(INSTANCE_NAME). When omitted the name is reported, not compared.
     type: str
   admin_key:
     description: An admin key to check. Mutually exclusive with O(admin_key_env_file).
     type: str
-  admin_key_env_file:
-    description:
-      - Read the admin key from this env file (C(CONVEX_SELF_HOSTED_ADMIN_KEY), as written by
-        M(joelclaw.macmini.convex_admin_key)), so the key never travels through the controller.
-    type: path
   site_url:
     description: The HTTP actions origin (C(CONVEX_SITE_ORIGIN)).
     type: str
@@ -158,6 +149,8 @@ options:
   ca_path:
     description: PEM file of CA certificates to trust (HTTP and TLS probes).
     type: path
+extends_documentation_fragment:
+  - joelclaw.macmini.convex
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -216,10 +209,12 @@ elapsed_ms:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
+from ansible.module_utils.urls import open_url
 from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_env_file as env_file_reader
 from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_health as health
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexError
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_connection import connection_module
 
 THRESHOLDS = dict(
     tls_days_warn=dict(type="float", default=14),
@@ -282,34 +277,27 @@ def build_jobs(params, admin_key):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            url=dict(type="str", required=True),
-            instance_name=dict(type="str"),
-            admin_key=dict(type="str", no_log=True),
-            admin_key_env_file=dict(type="path"),
-            site_url=dict(type="str"),
-            site_path=dict(type="str", default="/"),
-            dashboard_url=dict(type="str"),
-            tls_hosts=dict(type="list", elements="str"),
-            kubeconfig=dict(type="path"),
-            namespace=dict(type="str", default="convex"),
-            statefulset=dict(type="str", default="convex"),
-            backup_dir=dict(type="path"),
-            backup_pattern=dict(type="str", default="*.zip"),
-            backup_require_manifest=dict(type="bool", default=True),
-            offsite_status_file=dict(type="path"),
-            restore_drill_file=dict(type="path"),
-            backup_job_file=dict(type="path"),
-            timeout=dict(type="float", default=5),
-            timeouts=dict(type="dict", default={}),
-            thresholds=dict(type="dict", default={}, options=THRESHOLDS, apply_defaults=True),
-            fail_on=dict(type="str", choices=["fail", "warn", "never"], default="fail"),
-            validate_certs=dict(type="bool", default=True),
-            ca_path=dict(type="path"),
-        ),
-        mutually_exclusive=[("admin_key", "admin_key_env_file")],
-        supports_check_mode=True,
+    # No admin key: the admin key probe is skipped.
+    module = connection_module(
+        key_required=False,
+        instance_name=dict(type="str"),
+        site_url=dict(type="str"),
+        site_path=dict(type="str", default="/"),
+        dashboard_url=dict(type="str"),
+        tls_hosts=dict(type="list", elements="str"),
+        kubeconfig=dict(type="path"),
+        namespace=dict(type="str", default="convex"),
+        statefulset=dict(type="str", default="convex"),
+        backup_dir=dict(type="path"),
+        backup_pattern=dict(type="str", default="*.zip"),
+        backup_require_manifest=dict(type="bool", default=True),
+        offsite_status_file=dict(type="path"),
+        restore_drill_file=dict(type="path"),
+        backup_job_file=dict(type="path"),
+        timeout=dict(type="float", default=5),
+        timeouts=dict(type="dict", default={}),
+        thresholds=dict(type="dict", default={}, options=THRESHOLDS, apply_defaults=True),
+        fail_on=dict(type="str", choices=["fail", "warn", "never"], default="fail"),
     )
     params = module.params
     unknown = sorted(set(params["timeouts"]) - set(PROBE_NAMES))
@@ -318,18 +306,14 @@ def main():
     if params["kubeconfig"] and health.KUBERNETES_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=health.KUBERNETES_IMPORT_ERROR)
     admin_key, early = params["admin_key"], []
-    env_file = params["admin_key_env_file"]
-    if env_file:
-        try:
-            admin_key = env_file_reader.admin_key(env_file)
-            if not admin_key:
-                early.append(health.Probe("admin_key", health.FAIL, None, "%s has no CONVEX_SELF_HOSTED_ADMIN_KEY "
-                                          "line: run joelclaw.macmini.convex_admin_key with env_file" % env_file))
-        except (OSError, UnicodeDecodeError) as exc:
-            early.append(health.Probe("admin_key", health.FAIL, None, "cannot read %s (%s): run "
-                                      "joelclaw.macmini.convex_admin_key with env_file" % (env_file, exc)))
-        if admin_key:
+    if params["admin_key_env_file"]:
+        # A missing or empty env file is a failed probe in the report, not a module failure.
+        admin_key, problem = env_file_reader.admin_key_or_problem(params["admin_key_env_file"])
+        if problem:
+            early.append(health.Probe("admin_key", health.FAIL, None, problem))
+        else:
             module.no_log_values.add(admin_key)
+    health.use_transport(open_url)
     started = time.monotonic()
     try:
         jobs = build_jobs(params, admin_key)

@@ -32,21 +32,9 @@ options:
     type: str
     required: true
     choices: [requireEmpty, append, replace, replaceAll]
-  chunk_size:
-    description: Bytes per uploaded part (the CLI uses 5 MiB; fewer than 10000 parts are allowed).
-    type: int
-    default: 5242880
-  timeout:
-    description: Seconds the whole import may take after the upload.
-    type: float
-    default: 1800
-  request_timeout:
-    description: Seconds to wait for each HTTP request.
-    type: float
-    default: 120
 extends_documentation_fragment:
-  - joelclaw.macmini.convex.env_file
-  - joelclaw.macmini.convex.tls
+  - joelclaw.macmini.convex
+  - joelclaw.macmini.convex.import
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -100,42 +88,26 @@ parts:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import (
-    ConvexClient, ConvexError, ENV_FILE_MUTUALLY_EXCLUSIVE, ENV_FILE_REQUIRED_ONE_OF, env_file_connection_argument_spec,
-    module_admin_key)
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexError
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_connection import (
+    IMPORT_ARGUMENT_SPEC, check_chunk_size, connect, connection_module)
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_snapshot import Deadline, run_import, zip_summary
-
-MAX_PARTS = 10000
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            **env_file_connection_argument_spec(),
-            src=dict(type="path", required=True),
-            mode=dict(type="str", required=True, choices=["requireEmpty", "append", "replace", "replaceAll"]),
-            chunk_size=dict(type="int", default=5 * 1024 * 1024),
-            timeout=dict(type="float", default=1800),
-            request_timeout=dict(type="float", default=120),
-        ),
-        mutually_exclusive=ENV_FILE_MUTUALLY_EXCLUSIVE,
-        required_one_of=ENV_FILE_REQUIRED_ONE_OF,
-        supports_check_mode=True,
+    module = connection_module(
+        shared=IMPORT_ARGUMENT_SPEC,
+        src=dict(type="path", required=True),
+        mode=dict(type="str", required=True, choices=["requireEmpty", "append", "replace", "replaceAll"]),
     )
     params = module.params
     src = params["src"]
     if not os.path.isfile(src):
         module.fail_json(msg="src %s is not a file." % src)
-    if params["chunk_size"] < 1024:
-        module.fail_json(msg="chunk_size %d is too small; use at least 1024 bytes." % params["chunk_size"])
-    if os.path.getsize(src) / float(params["chunk_size"]) >= MAX_PARTS:
-        module.fail_json(msg="src is too large for %d parts of chunk_size %d; raise chunk_size."
-                         % (MAX_PARTS, params["chunk_size"]))
+    check_chunk_size(module, os.path.getsize(src), "src %s" % src)
     try:
         tables, rows = zip_summary(src)
-        client = ConvexClient(params["url"], module_admin_key(module), timeout=params["request_timeout"],
-                              validate_certs=params["validate_certs"], ca_path=params["ca_path"])
+        client = connect(module, params["request_timeout"])
         if module.check_mode:
             client.check_key()
             module.exit_json(changed=True, tables=tables, rows_in_file=rows)

@@ -94,6 +94,7 @@ import secrets
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.joelclaw.macmini.plugins.module_utils._private_file import write_private
+from ansible_collections.joelclaw.macmini.plugins.module_utils._secret_result import require_no_log
 
 HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -117,7 +118,7 @@ def read_state_file(module, path):
         with open(path, "r", encoding="ascii") as handle:
             return handle.read().strip()
     except (OSError, UnicodeDecodeError) as exc:
-        module.fail_json(msg="Cannot read the instance secret state file %s: %s" % (path, exc))
+        module.fail_json(msg="Cannot read state_file %s (the instance secret state file): %s" % (path, exc))
     return ""
 
 
@@ -128,7 +129,7 @@ def write_state_file(module, path, value):
     try:
         write_private(path, value + "\n", create_dir=False)
     except OSError as exc:
-        module.fail_json(msg="Cannot write the instance secret state file %s: %s" % (path, exc))
+        module.fail_json(msg="Cannot write state_file %s (the instance secret state file): %s" % (path, exc))
 
 
 def resolve(module, given, existing, stored, allow_rotation):
@@ -158,6 +159,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    require_no_log(module, "the instance secret (instance_secret_b64)")
     params = module.params
     state_file = params["state_file"]
     given = check_secret(module, params["secret"].strip(), "secret (convex_backend_instance_secret)") if params["secret"].strip() else ""

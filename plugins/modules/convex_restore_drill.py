@@ -46,21 +46,9 @@ options:
     description: Unix time the drill began (for example before the drill backend was created); the RTO is
       measured from it. Defaults to the module's own start.
     type: float
-  chunk_size:
-    description: Bytes per uploaded part.
-    type: int
-    default: 5242880
-  timeout:
-    description: Seconds the import and the read-back export may take.
-    type: float
-    default: 1800
-  request_timeout:
-    description: Seconds to wait for each HTTP request.
-    type: float
-    default: 120
 extends_documentation_fragment:
   - joelclaw.macmini.convex
-  - joelclaw.macmini.convex.tls
+  - joelclaw.macmini.convex.import
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -118,41 +106,33 @@ record:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_backup as backup
 from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_drill as drill_lib
-from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import (
-    ConvexClient, ConvexError, connection_argument_spec)
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexError
+from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_connection import (
+    IMPORT_ARGUMENT_SPEC, check_chunk_size, connect, connection_module)
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_snapshot import Deadline
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            **connection_argument_spec(),
-            instance_name=dict(type="str", required=True),
-            live_instance_name=dict(type="str"),
-            backup_dir=dict(type="path", required=True),
-            backup=dict(type="str", default="latest"),
-            result_file=dict(type="path"),
-            started=dict(type="float"),
-            chunk_size=dict(type="int", default=5 * 1024 * 1024),
-            timeout=dict(type="float", default=1800),
-            request_timeout=dict(type="float", default=120),
-        ),
-        supports_check_mode=True,
+    module = connection_module(
+        shared=IMPORT_ARGUMENT_SPEC,
+        instance_name=dict(type="str", required=True),
+        live_instance_name=dict(type="str"),
+        backup_dir=dict(type="path", required=True),
+        backup=dict(type="str", default="latest"),
+        result_file=dict(type="path"),
+        started=dict(type="float"),
     )
     params = module.params
     started = params["started"] if params["started"] is not None else time.time()
     if params["instance_name"] == params["live_instance_name"]:
         module.fail_json(msg="instance_name=%s is the live backend's: the drill never restores into the live "
                              "backend; give the drill backend's own name." % params["instance_name"])
-    if params["chunk_size"] < 1024:
-        module.fail_json(msg="chunk_size=%d is too small; use at least 1024 bytes." % params["chunk_size"])
+    check_chunk_size(module)
     try:
         entry = backup.resolve(params["backup_dir"], params["backup"])
-        client = ConvexClient(params["url"], params["admin_key"], timeout=params["request_timeout"],
-                              validate_certs=params["validate_certs"], ca_path=params["ca_path"])
+        client = connect(module, params["request_timeout"])
         live_name = client.instance_name_live(timeout=params["request_timeout"])
         if live_name != params["instance_name"]:
             module.fail_json(msg="the backend at %s is instance %r, not the drill's %r: nothing was imported."
@@ -167,7 +147,7 @@ def main():
         except ConvexError as exc:
             module.fail_json(msg=exc.message, error=exc.to_dict(), backup=name, problems=[exc.message])
         except OSError as exc:
-            module.fail_json(msg="cannot read the backup in %s: %s" % (params["backup_dir"], exc), problems=[])
+            module.fail_json(msg="cannot read the backup in backup_dir %s: %s" % (params["backup_dir"], exc), problems=[])
         module.exit_json(changed=True, backup=name, problems=[])
     outcome, failure = None, None
     try:
@@ -176,7 +156,7 @@ def main():
     except ConvexError as exc:
         failure = exc.message
     except OSError as exc:
-        failure = "cannot read the backup in %s: %s" % (params["backup_dir"], exc)
+        failure = "cannot read the backup in backup_dir %s: %s" % (params["backup_dir"], exc)
     finished = time.time()
     problems = [failure] if failure else outcome["problems"]
     ok = failure is None and outcome["ok"]

@@ -29,21 +29,24 @@ A = "a1" * 32
 B = "b2" * 32
 
 
-def resolve(tmp_path, check=False, **args):
-    """Run joelclaw.macmini.convex_instance_secret ad hoc; return (rc, result dict, raw output)."""
+def resolve(tmp_path, check=False, no_log=True, **args):
+    """Run joelclaw.macmini.convex_instance_secret as Ansible runs a module (its arguments in a JSON
+    file, as a task with no_log: true passes them); return (rc, result dict, raw output)."""
     args.setdefault("state_file", str(tmp_path / "secret"))
-    cmd = [str(Path(sys.executable).with_name("ansible")), "localhost", "-i", "localhost,", "-c", "local",
-           "-m", "joelclaw.macmini.convex_instance_secret", "-a", json.dumps(args)]
-    if check:
-        cmd.append("--check")
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False, timeout=120)
-    data = json.loads(proc.stdout)
-    result = data["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    args_file = tmp_path / "module-args.json"
+    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": dict(args, _ansible_check_mode=check, _ansible_no_log=no_log)}))
+    env = dict(os.environ, PYTHONPATH=str(ROOT / ".collections"))
+    proc = subprocess.run([sys.executable, "-m", "ansible_collections.joelclaw.macmini.plugins.modules.convex_instance_secret",
+                           str(args_file)], capture_output=True, text=True, env=env, check=False, timeout=120)
+    args_file.unlink()
+    result = json.loads(proc.stdout)
     return proc.returncode, result, proc.stdout + proc.stderr
+
+
+def test_refuses_to_run_unless_the_task_is_no_log(tmp_path):
+    rc, result, _out = resolve(tmp_path, no_log=False)
+    assert rc != 0 and "no_log: true" in result["msg"] and "instance_secret_b64" not in result
+    assert not (tmp_path / "secret").exists()
 
 
 def secret_of(result):

@@ -10,11 +10,13 @@ import os
 import plistlib
 import secrets
 import shlex
+import shutil
 import stat
 import subprocess
 import sys
 
 import pytest
+import yaml
 
 from playbook_runner import ROOT
 
@@ -193,7 +195,7 @@ def test_job_reports_a_missing_key_file(run_playbook, tmp_path, source):
     os.unlink(variables["convex_admin_key_env_file"])
     proc = run_job(variables)
     assert proc.returncode == 1
-    assert "cannot read the admin key env file" in proc.stderr
+    assert "admin_key_env_file %s cannot be read" % variables["convex_admin_key_env_file"] in proc.stderr
 
 
 def test_job_refuses_a_damaged_config(run_playbook, tmp_path, source):
@@ -290,6 +292,49 @@ def test_job_runs_on_python_3_9_as_scheduled(run_playbook, tmp_path, source):
     assert proc.returncode == 0, proc.stderr
     assert "121 documents in 2 tables, 2 environment variables" in proc.stderr
     assert [n for n in os.listdir(variables["convex_backup_dir"]) if n.endswith(".manifest.json")]
+
+
+# Runs a job file as __main__ in a python3 -I -S without Ansible, then prints the Ansible modules the
+# run left in sys.modules: the old job faked ansible.module_utils.urls (an import shim) so that the
+# copied client could import open_url; now nothing named ansible may be imported at all.
+ANSIBLE_MODULES_AFTER_RUN = """
+import json, runpy, sys
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps({"rc": code, "ansible": sorted(m for m in sys.modules if m.split(".")[0] == "ansible")}))
+"""
+
+
+def lay_out_job(role, job, dest):
+    """The job and the module_utils its install.yml copies, in the layout install.yml writes."""
+    tasks = yaml.safe_load((ROOT / "roles" / role / "tasks" / "install.yml").read_text())
+    names = next(t["loop"] for t in tasks if "plugins/module_utils/" in str(t.get("ansible.builtin.copy", {}).get("src")))
+    lib = dest / "lib" / "ansible_collections" / "joelclaw" / "macmini" / "plugins" / "module_utils"
+    lib.mkdir(parents=True)
+    for name in names:
+        shutil.copy(ROOT / "plugins" / "module_utils" / name, lib / name)
+    shutil.copy(ROOT / "roles" / role / "files" / job, dest / job)
+    return dest / job
+
+
+def test_job_imports_nothing_from_ansible(tmp_path, source):
+    job = lay_out_job("convex_backup", "convex_backup_job.py", tmp_path / "job")
+    key_file = tmp_path / "convex-admin.env"
+    key_file.write_text("CONVEX_SELF_HOSTED_ADMIN_KEY=%s\n" % source.admin_key())
+    (tmp_path / "backups").mkdir()
+    (tmp_path / "job" / "config.json").write_text(json.dumps({
+        "url": source.url, "admin_key_env_file": str(key_file), "backup_dir": str(tmp_path / "backups"),
+        "include_storage": False, "keep_daily": 1, "keep_weekly": 0, "timeout": 60, "request_timeout": 10,
+        "validate_certs": True, "ca_path": None, "backend_image": None, "instance_name": "joelclaw", "offsite": None}))
+    proc = subprocess.run([SYSTEM_PYTHON, "-I", "-S", "-c", ANSIBLE_MODULES_AFTER_RUN, str(job),
+                           "--config", str(tmp_path / "job" / "config.json")],
+                          capture_output=True, text=True, timeout=120, check=False)
+    outcome = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert outcome == {"rc": 0, "ansible": []}, proc.stderr
+    assert [n for n in os.listdir(tmp_path / "backups") if n.endswith(".manifest.json")]
 
 
 def test_job_files_parse_as_python_3_9():

@@ -1,7 +1,7 @@
 # Copyright (c) 2026 joelclaw.macmini contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The scheduled health job of roles/convex_health_schedule, laid out as the role installs it (the job
-file, and the collection's _convex_health / _convex_env_file in lib/), run in-process with an
+file, and the collection's _convex_health / _convex_client / _convex_env_file under lib/), run in-process with an
 injected clock and sleep against the Convex TEST STAND-IN, alerting a receiver on loopback.
 
 The receiver stands in for Inngest's event API: POST /e/{key}, 200 on success, 401 for an unknown key
@@ -70,9 +70,10 @@ def job_module(tmp_path_factory):
     """The job and its lib/ as install.yml lays them out, imported from there."""
     install = tmp_path_factory.mktemp("health-job")
     shutil.copy(JOB, install / "convex_health_job.py")
-    (install / "lib").mkdir()
-    for name in ("_convex_health.py", "_convex_env_file.py"):
-        shutil.copy(ROOT / "plugins" / "module_utils" / name, install / "lib" / name)
+    lib = install / "lib" / "ansible_collections" / "joelclaw" / "macmini" / "plugins" / "module_utils"
+    lib.mkdir(parents=True)
+    for name in ("_convex_health.py", "_convex_client.py", "_convex_env_file.py"):
+        shutil.copy(ROOT / "plugins" / "module_utils" / name, lib / name)
     spec = importlib.util.spec_from_file_location("convex_health_job_under_test", install / "convex_health_job.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -237,7 +238,7 @@ def test_missing_key_file_is_a_failed_probe_not_a_crash(job_module, setup, recei
     assert rc == 0
     event = receiver.events()[0]["data"]
     assert [f["name"] for f in event["failing"]] == ["admin_key"]
-    assert "cannot read" in event["failing"][0]["hint"]
+    assert "cannot be read" in event["failing"][0]["hint"]
 
 
 def test_a_failed_restore_drill_turns_the_scheduled_health_to_fail_and_alerts(job_module, setup, receiver, tmp_path):

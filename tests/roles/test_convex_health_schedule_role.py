@@ -98,10 +98,11 @@ def test_install_renders_verifies_is_idempotent_and_the_job_alerts_without_ansib
 
     install = tmp_path / "state" / "health-job"
     assert stat.S_IMODE(os.stat(install).st_mode) == 0o700
-    for name in ("config.json", "inngest-event-key", "lib/_convex_health.py"):
+    lib = install / "lib" / "ansible_collections" / "joelclaw" / "macmini" / "plugins" / "module_utils"
+    for name in ("config.json", "inngest-event-key", lib / "_convex_health.py"):
         assert stat.S_IMODE(os.stat(install / name).st_mode) == 0o600, name
-    for name in ("_convex_health.py", "_convex_env_file.py"):
-        assert (install / "lib" / name).read_bytes() == (ROOT / "plugins" / "module_utils" / name).read_bytes()
+    for name in ("_convex_health.py", "_convex_client.py", "_convex_env_file.py"):
+        assert (lib / name).read_bytes() == (ROOT / "plugins" / "module_utils" / name).read_bytes()
     config = json.loads((install / "config.json").read_text())
     assert config["url"] == "http://127.0.0.1:9" and config["tls_hosts"] == []
     assert EVENT_KEY not in (install / "config.json").read_text()

@@ -3,11 +3,12 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The scheduled Convex backup job (installed by the joelclaw.macmini.convex_backup role).
 
-Runs without Ansible: the role copies the collection's own module_utils
-(_convex_client, _convex_snapshot, _convex_backup) into lib/ beside this file, and this file
-gives them the one Ansible function they import (ansible.module_utils.urls.open_url) as a
-small standard-library shim. The export, verification, manifest and retention logic is the
-collection's, unchanged.
+Runs without Ansible and without the controller: the role installs the collection's own
+module_utils (_convex_client, _convex_env_file, _convex_snapshot, _convex_backup, _convex_offsite)
+under lib/ansible_collections/joelclaw/macmini/plugins/module_utils/, as they are in the
+collection. They import nothing from Ansible (the client takes its HTTP transport as an argument
+and defaults to the standard library's), so this file imports them as they are, with no shim. The
+export, verification, manifest, retention and offsite logic is the collection's, unchanged.
 
     python3 convex_backup_job.py --config <dir>/config.json
 
@@ -19,57 +20,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import ssl
 import sys
 import time
-import types
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """follow_redirects='none': a 3xx is an HTTPError, as with Ansible's open_url."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-def open_url(url, data=None, headers=None, method=None, use_proxy=True, timeout=10, validate_certs=True,
-             http_agent=None, follow_redirects="urllib2", ca_path=None, **_ignored):
-    """The subset of ansible.module_utils.urls.open_url the Convex client uses."""
-    if validate_certs:
-        context = ssl.create_default_context(cafile=ca_path)
-    else:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    handlers = [urllib.request.HTTPSHandler(context=context)]
-    if not use_proxy:
-        handlers.append(urllib.request.ProxyHandler({}))
-    if follow_redirects in ("none", False, "no"):
-        handlers.append(_NoRedirect())
-    opener = urllib.request.build_opener(*handlers)
-    request = urllib.request.Request(url, data=data, headers=dict(headers or {}), method=method)
-    if http_agent:
-        request.add_header("User-Agent", http_agent)
-    return opener.open(request, timeout=timeout)
-
-
-def install_shim():
-    """Make `from ansible.module_utils.urls import open_url` resolve to the shim above."""
-    for name in ("ansible", "ansible.module_utils"):
-        package = types.ModuleType(name)
-        package.__path__ = []
-        sys.modules[name] = package
-    urls = types.ModuleType("ansible.module_utils.urls")
-    urls.open_url = open_url
-    sys.modules["ansible.module_utils.urls"] = urls
-    sys.modules["ansible"].module_utils = sys.modules["ansible.module_utils"]
-    sys.modules["ansible.module_utils"].urls = urls
-    lib = os.path.join(HERE, "lib")
-    if lib not in sys.path:
-        sys.path.insert(0, lib)
 
 
 def log(message):
@@ -81,7 +35,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Take a verified Convex backup and apply retention.")
     parser.add_argument("--config", default=os.path.join(HERE, "config.json"))
     args = parser.parse_args(argv)
-    install_shim()
+    lib = os.path.join(HERE, "lib")
+    if lib not in sys.path:
+        sys.path.insert(0, lib)
     # pylint: disable=import-outside-toplevel,import-error
     from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_backup as backup
     from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexClient

@@ -4,10 +4,11 @@
 """The scheduled Convex health check (installed by the joelclaw.macmini.convex_health_schedule role).
 
 Standard library only, run as ``python3 -I -S convex_health_job.py --config <dir>/config.json``.
-The probes are the collection's own (plugins/module_utils/_convex_health.py, installed beside this
-file as a plain module, no Ansible and no import shim): this file gives them an HTTP transport and a
-small read-only backend client, runs them, writes the report, and sends an event when the verdict
-changes (and once a day while it stays bad).
+The probes, the backend client and its standard-library HTTP transport are the collection's own
+(plugins/module_utils/_convex_health.py, _convex_client.py, _convex_env_file.py, installed under
+lib/ansible_collections/joelclaw/macmini/plugins/module_utils/ as they are in the collection; they
+import nothing from Ansible, so no shim stands in for it): this file runs the probes, writes the
+report, and sends an event when the verdict changes (and once a day while it stays bad).
 
 State dir (0700, files 0600): report.json (the latest), history.jsonl (the last N reports, one per
 line), alerts.json (what each target was last told, and when).
@@ -21,11 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import ssl
 import sys
 import time
-import urllib.request
 
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
@@ -36,96 +34,14 @@ USER_AGENT = "joelclaw.macmini-convex-health"
 RANK = {"ok": 0, "warn": 1, "fail": 2}
 
 
-# ---------------------------------------------------------------------------- transport
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-_CONTEXTS = {}
-
-
-def tls_context(validate_certs, ca_path):
-    """One SSL context per trust setting: loading the trust store is the slow part of a request."""
-    key = (bool(validate_certs), ca_path)
-    if key not in _CONTEXTS:
-        context = ssl.create_default_context(cafile=ca_path)
-        if not validate_certs:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        _CONTEXTS[key] = context
-    return _CONTEXTS[key]
-
-
-def open_url(url, data=None, headers=None, method=None, use_proxy=True, timeout=10, validate_certs=True,
-             follow_redirects="urllib2", ca_path=None, **_ignored):
-    """Standard-library HTTP with the keywords of ansible.module_utils.urls.open_url that the probes pass."""
-    handlers = []
-    if url.startswith("https:"):
-        handlers.append(urllib.request.HTTPSHandler(context=tls_context(validate_certs, ca_path)))
-    if not use_proxy:
-        handlers.append(urllib.request.ProxyHandler({}))
-    if follow_redirects in ("none", False, "no"):
-        handlers.append(_NoRedirect())
-    request = urllib.request.Request(url, data=data, headers=dict(headers or {}), method=method)
-    request.add_header("User-Agent", USER_AGENT)
-    return urllib.request.build_opener(*handlers).open(request, timeout=timeout)
-
-
-class BackendClient(object):
-    """The three read-only routes the probes call, as ConvexClient calls them
-    (plugins/module_utils/_convex_client.py: version, instance_name_live, check_admin_key)."""
-
-    def __init__(self, health, url, admin_key, validate_certs, ca_path):
-        self.health, self.url, self.admin_key = health, url.rstrip("/"), admin_key
-        self.validate_certs, self.ca_path = validate_certs, ca_path
-
-    def _get(self, path, timeout, auth=False):
-        headers = {"Authorization": "Convex %s" % self.admin_key} if auth else {}
-        error = self.health.ConvexError
-        try:
-            response = open_url(self.url + path, method="GET", headers=headers, timeout=timeout, use_proxy=False,
-                                validate_certs=self.validate_certs, ca_path=self.ca_path, follow_redirects="none")
-            body = response.read().decode("utf-8", "replace")
-            response.close()
-            return body
-        except HTTPError as exc:
-            kind = "auth" if exc.code == 401 else "forbidden" if exc.code == 403 else "http"
-            raise error("GET %s%s returned HTTP %d" % (self.url, path, exc.code), kind=kind)
-        except (URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            if isinstance(reason, (socket.timeout, TimeoutError)):
-                raise error("GET %s%s: no answer within %gs" % (self.url, path, timeout), kind="timeout")
-            if isinstance(reason, ConnectionRefusedError):
-                raise error("GET %s%s: connection refused: is the backend running?" % (self.url, path),
-                            kind="unreachable")
-            raise error("GET %s%s: %s" % (self.url, path, reason), kind="unreachable")
-
-    def version(self, timeout=None):
-        return self._get("/version", timeout).strip()
-
-    def instance_name_live(self, timeout=None):
-        return self._get("/instance_name", timeout).strip()
-
-    def check_admin_key(self, timeout=None):
-        try:
-            value = json.loads(self._get("/api/check_admin_key", timeout, auth=True))
-        except ValueError:
-            value = None
-        if not isinstance(value, dict) or value.get("success") is not True:
-            raise self.health.ConvexError("GET /api/check_admin_key did not report success", kind="malformed")
-        return value
-
-
 # ---------------------------------------------------------------------------- probes
 def load_health():
+    """The collection's probe code and env file reader, from lib/ (standard library only)."""
     lib = os.path.join(HERE, "lib")
     if lib not in sys.path:
         sys.path.insert(0, lib)
     # pylint: disable=import-outside-toplevel,import-error
-    import _convex_env_file
-    import _convex_health
-    _convex_health.use_transport(open_url)
+    from ansible_collections.joelclaw.macmini.plugins.module_utils import _convex_env_file, _convex_health
     return _convex_health, _convex_env_file
 
 
@@ -135,15 +51,11 @@ def build_jobs(health, env_file, config):
     limit = config["thresholds"]
     early, admin_key = [], None
     if config.get("admin_key_env_file"):
-        try:
-            admin_key = env_file.admin_key(config["admin_key_env_file"])
-            if not admin_key:
-                early.append(health.Probe("admin_key", health.FAIL, None, "%s has no CONVEX_SELF_HOSTED_ADMIN_KEY line"
-                                          % config["admin_key_env_file"]))
-        except (OSError, UnicodeDecodeError) as exc:
-            early.append(health.Probe("admin_key", health.FAIL, None, "cannot read %s: %s"
-                                      % (config["admin_key_env_file"], getattr(exc, "strerror", None) or exc)))
-    client = BackendClient(health, config["url"], admin_key, config["validate_certs"], config["ca_path"])
+        admin_key, problem = env_file.admin_key_or_problem(config["admin_key_env_file"])
+        if problem:
+            early.append(health.Probe("admin_key", health.FAIL, None, problem))
+    client = health.backend_client(config["url"], admin_key, tmo, config["validate_certs"], config["ca_path"],
+                                   config["instance_name"])
     jobs = [(["backend_version"], tmo, lambda: health.probe_version(client, tmo)),
             (["instance_name"], tmo, lambda: health.probe_instance_name(client, config["instance_name"], tmo))]
     if admin_key:
@@ -215,8 +127,11 @@ def scrub(text, secrets):
 
 
 def post_json(url, body, timeout, validate_certs, ca_path):
-    response = open_url(url, data=body, method="POST", headers={"Content-Type": "application/json"},
-                        timeout=timeout, validate_certs=validate_certs, ca_path=ca_path, follow_redirects="none")
+    """POST with the client's standard-library transport (lib/ is on sys.path once load_health ran)."""
+    # pylint: disable=import-outside-toplevel,import-error
+    from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import urllib_open
+    response = urllib_open(url, data=body, method="POST", headers={"Content-Type": "application/json"}, timeout=timeout,
+                           validate_certs=validate_certs, ca_path=ca_path, follow_redirects="none", http_agent=USER_AGENT)
     status = response.getcode()
     response.close()
     return status

@@ -8,8 +8,23 @@ import socket
 import stat
 
 import convex_standin
+import pytest
 
 from ansible_collections.joelclaw.macmini.plugins.modules import convex_admin_key
+
+
+@pytest.fixture
+def run_module(run_module):  # pylint: disable=redefined-outer-name
+    """The shared runner, as a task with no_log: true runs the module (its result holds the key)."""
+    def run(module, args, check_mode=False, diff=False, no_log=True):
+        return run_module(module, dict(args, _ansible_no_log=no_log), check_mode=check_mode, diff=diff)
+    return run
+
+
+def test_refuses_to_run_unless_the_task_is_no_log(run_module, convex_secret):
+    result = run_module(convex_admin_key, {"instance_name": "joelclaw", "instance_secret": convex_secret},
+                        no_log=False)
+    assert result["failed"] is True and "no_log: true" in result["msg"] and "admin_key" not in result
 
 
 def closed_port_url():

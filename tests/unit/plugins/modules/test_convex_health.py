@@ -48,7 +48,7 @@ def test_healthy_stack_is_ok(run_module, convex_standin, tmp_path):
     (tmp_path / "snapshot_joelclaw_1.zip").write_bytes(b"zip")
     (tmp_path / "snapshot_joelclaw_1.manifest.json").write_text("{}")
     result = run_module(convex_health, base_args(convex_standin, backup_dir=str(tmp_path)))
-    assert result["verdict"] == "ok" and result["changed"] is False and "failed" not in result
+    assert result["verdict"] == "ok" and result["changed"] is False and "failed" not in result, result["report"]
     assert [p["name"] for p in result["probes"]] == [
         "backend_version", "instance_name", "admin_key", "http_actions", "dashboard", "backup_age"]
     probes = by_name(result)
@@ -181,7 +181,7 @@ def test_admin_key_from_env_file(run_module, convex_standin, tmp_path):
     assert [p["name"] for p in result["probes"]][:3] == ["backend_version", "instance_name", "admin_key"]
     env_file.unlink()
     result = run_module(convex_health, args)
-    assert "cannot read" in by_name(result)["admin_key"]["hint"] and by_name(result)["dashboard"]["status"] == "ok"
+    assert "cannot be read" in by_name(result)["admin_key"]["hint"] and by_name(result)["dashboard"]["status"] == "ok"
 
 
 def test_backup_age_counts_only_verified_backups_unless_told_otherwise(run_module, convex_standin, tmp_path):
