@@ -4,8 +4,8 @@
 
 Two ways in: ansible_playbook() passes the variables as extra vars (they beat everything, which is
 handy for role checks), and ansible_playbook_with_inventory() reads them the way users set them,
-from an inventory directory with the repository's group_vars and a host_vars file
-(write_inventory()), so precedence and lazily templated defaults behave as on the Mac.
+from an inventory directory with a host_vars file (write_inventory(); the contract comes from the
+collection's roles/contract, as for an installed collection), so precedence and lazily templated defaults behave as on the Mac.
 """
 from __future__ import annotations
 
@@ -82,14 +82,11 @@ INVENTORY_HOST = "joelclaw-mini"
 
 def write_inventory(base: Path, host_vars: dict) -> Path:
     """An inventory directory shaped like the sample one: hosts.yml (group macmini, connection
-    local), group_vars -> the repository's group_vars, host_vars/<host>.yml = host_vars."""
+    local) and host_vars/<host>.yml = host_vars. The contract comes from the collection (roles/contract)."""
     inventory = base / "inventory"
     (inventory / "host_vars").mkdir(parents=True, exist_ok=True)
     (inventory / "hosts.yml").write_text(json.dumps({"all": {"children": {"macmini": {"hosts": {INVENTORY_HOST: {
         "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}}}}}}))
-    link = inventory / "group_vars"
-    if not link.exists():
-        link.symlink_to(ROOT / "group_vars")
     (inventory / "host_vars" / (INVENTORY_HOST + ".yml")).write_text(json.dumps(host_vars))
     return inventory
 

@@ -29,7 +29,7 @@ PLAY = """
 - hosts: localhost
   gather_facts: true
   vars_files:
-    - {root}/group_vars/all/main.yml
+    - {root}/roles/contract/defaults/main.yml
   tasks:
     - name: Run the role's checks.
       ansible.builtin.include_role:

@@ -33,7 +33,7 @@ def converge(tmp_path, **images):
     (workdir / "host_vars" / "localhost.yml").write_text(yaml.safe_dump(images))
     # The contract every role reads, as the repository's inventory provides it.
     (workdir / "group_vars" / "all").mkdir(parents=True)
-    (workdir / "group_vars" / "all" / "main.yml").write_text((ROOT / "group_vars" / "all" / "main.yml").read_text())
+    (workdir / "group_vars" / "all" / "main.yml").write_text((ROOT / "roles" / "contract" / "defaults" / "main.yml").read_text())
     return ansible_playbook(workdir, PLAY)
 
 

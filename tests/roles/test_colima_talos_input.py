@@ -33,7 +33,7 @@ def converge(tmp_path, host_vars):
     inventory = tmp_path / "inventory"
     (inventory / "host_vars").mkdir(parents=True)
     (inventory / "group_vars" / "all").mkdir(parents=True)
-    contract = (ROOT / "group_vars" / "all" / "main.yml").read_text()
+    contract = (ROOT / "roles" / "contract" / "defaults" / "main.yml").read_text()
     (inventory / "group_vars" / "all" / "main.yml").write_text(contract)
     (inventory / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {"mac": None}}}))
     (inventory / "host_vars" / "mac.yml").write_text(yaml.safe_dump(dict(
