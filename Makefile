@@ -50,7 +50,7 @@ $(BIN)/molecule: requirements-test.lock $(BIN)/ansible-playbook
 	$(PIP_INSTALL) -r requirements-test.lock
 	touch $@
 
-$(COLLECTIONS)/.stamp: requirements.yml scripts/offline_collections.py $(BIN)/ansible-playbook
+$(COLLECTIONS)/.stamp: requirements.yml tests/requirements.yml scripts/offline_collections.py $(BIN)/ansible-playbook
 	$(BIN)/python scripts/offline_collections.py $(COLLECTIONS)
 	touch $@
 

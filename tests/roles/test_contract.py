@@ -165,7 +165,7 @@ def resolved(tmp_path, expression):
         "hosts": "macmini", "gather_facts": False,
         "tasks": [
             {"ansible.builtin.include_vars": {"file": str(ROOT / "roles" / role / "defaults" / "main.yml")}}
-            for role in ("colima_talos", "convex_backend")
+            for role in ("contract", "colima_talos", "convex_backend")
         ] + [{"ansible.builtin.debug": {"msg": "RESOLVED=%s" % expression}}],
     }]))
     run = ansible_playbook_with_inventory(tmp_path / "run", play, inventory)
