@@ -92,7 +92,7 @@ upgrade: venv collections ## Upgrade backend and dashboard: SHA=<full image sha>
 
 # ---------------------------------------------------------------- tests
 .PHONY: test lint yamllint ansible-lint sanity units molecule bench lock changelog
-test: setup lint sanity units molecule ## Run every test; fails on the first failure.
+test: setup lint changelog sanity units molecule ## Run every test; fails on the first failure (and on an unexpected pytest skip).
 
 lint: yamllint ansible-lint ## yamllint + ansible-lint (production profile, offline).
 yamllint: $(BIN)/molecule
