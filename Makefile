@@ -50,7 +50,7 @@ $(BIN)/molecule: requirements-test.lock $(BIN)/ansible-playbook
 	$(PIP_INSTALL) -r requirements-test.lock
 	touch $@
 
-$(COLLECTIONS)/.stamp: requirements.yml scripts/offline_collections.py $(BIN)/ansible-playbook
+$(COLLECTIONS)/.stamp: requirements.yml tests/requirements.yml scripts/offline_collections.py $(BIN)/ansible-playbook
 	$(BIN)/python scripts/offline_collections.py $(COLLECTIONS)
 	touch $@
 
@@ -92,7 +92,7 @@ upgrade: venv collections ## Upgrade backend and dashboard: SHA=<full image sha>
 
 # ---------------------------------------------------------------- tests
 .PHONY: test lint yamllint ansible-lint sanity units molecule bench lock changelog
-test: setup lint sanity units molecule ## Run every test; fails on the first failure.
+test: setup lint changelog sanity units molecule ## Run every test; fails on the first failure (and on an unexpected pytest skip).
 
 lint: yamllint ansible-lint ## yamllint + ansible-lint (production profile, offline).
 yamllint: $(BIN)/molecule

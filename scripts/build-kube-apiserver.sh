@@ -46,10 +46,10 @@ fi
 
 # The same minor as the cluster the roles converge: the contract's convex_kubernetes_version, which
 # colima_talos_kubernetes_version (Talos) defaults to and the manifests are validated at.
-TALOS_K8S="$(awk -F'"' '/^convex_kubernetes_version:/ {print $2}' "$ROOT/group_vars/all/main.yml")"
+TALOS_K8S="$(awk -F'"' '/^convex_kubernetes_version:/ {print $2}' "$ROOT/roles/contract/defaults/main.yml")"
 if [ "$(cut -d. -f1,2 <<<"${VERSION#v}")" != "$(cut -d. -f1,2 <<<"$TALOS_K8S")" ]; then
   echo "build-kube-apiserver.sh: tests/k8s/apiserver/go.mod pins k8s.io/kubernetes $VERSION," \
-    "but convex_kubernetes_version (group_vars/all/main.yml) is ${TALOS_K8S:-missing}: move both to the same minor" >&2
+    "but convex_kubernetes_version (roles/contract/defaults/main.yml) is ${TALOS_K8S:-missing}: move both to the same minor" >&2
   exit 1
 fi
 

@@ -4,7 +4,7 @@ Galaxy is not always reachable (CI machines only reach PyPI), but the community
 ``ansible`` wheel on PyPI carries every collection we depend on. This script
 downloads that wheel once (pinned, see ANSIBLE_PACKAGE) and refuses it unless its
 sha256 is the pinned ANSIBLE_WHEEL_SHA256. It extracts only the collection folders
-named in requirements.yml, checks every extracted file against the collection's own
+named in requirements.yml and tests/requirements.yml, checks every extracted file against the collection's own
 FILES.json (whose sha256 MANIFEST.json records), and checks that each extracted version
 is the one requirements.yml pins. Collections already installed are checked the same
 way on every run, and refused when a file differs. It also links this repository into
@@ -73,9 +73,18 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+# What the collection uses (requirements.yml), then what only the tests use (tests/requirements.yml).
+REQUIREMENTS = ("requirements.yml", "tests/requirements.yml")
+
+
 def wanted_collections() -> dict[str, str]:
-    data = yaml.safe_load((ROOT / "requirements.yml").read_text())
-    return {c["name"]: str(c["version"]) for c in data["collections"]}
+    wanted = {}
+    for name in REQUIREMENTS:
+        path = ROOT / name
+        if path.exists():
+            data = yaml.safe_load(path.read_text())
+            wanted.update({c["name"]: str(c["version"]) for c in data["collections"]})
+    return wanted
 
 
 def check_wheel(wheel: Path) -> Path:

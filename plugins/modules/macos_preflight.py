@@ -358,7 +358,7 @@ def main():
                                                    params["published_ports"], params["bind_address"])
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         module.fail_json(msg="endpoints / caddy_local_ports / published_ports are not shaped like "
-                         "convex_public_endpoints and convex_published_ports in group_vars/all: %s" % exc)
+                         "convex_public_endpoints and convex_published_ports in the inventory (defaults: roles/contract): %s" % exc)
     params["funnel_ports"] = sorted(set(params["funnel_ports"]) | set(funnel))
     params["need_https_certs"] = params["need_https_certs"] or need_https
     params["ports"] = list(params["ports"]) + stack

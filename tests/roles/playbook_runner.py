@@ -2,10 +2,11 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Run the real ansible-playbook against this machine (connection local) from the role tests.
 
-Two ways in: ansible_playbook() passes the variables as extra vars (they beat everything, which is
-handy for role checks), and ansible_playbook_with_inventory() reads them the way users set them,
-from an inventory directory with the repository's group_vars and a host_vars file
-(write_inventory()), so precedence and lazily templated defaults behave as on the Mac.
+Two ways in, both reading variables the way users set them: ansible_playbook() writes a play and a
+one-host inventory (host_vars/localhost.yml holds the test's settings), and
+ansible_playbook_with_inventory() runs a playbook file with an inventory shaped like the sample one,
+from an inventory directory with a host_vars file (write_inventory(); the contract comes from the
+collection's roles/contract, as for an installed collection), so precedence and lazily templated defaults behave as on the Mac.
 """
 from __future__ import annotations
 
@@ -55,23 +56,25 @@ def write_play_inventory(directory: Path, host: str, group_vars: dict | None, ho
 
 def ansible_playbook(workdir: Path, play: str, extra_vars: dict | None = None, check: bool = False,
                      verbosity: int = 0, group_vars: dict | None = None, host_vars: dict | None = None,
-                     host: str = "localhost") -> PlaybookRun:
-    """Write play and extra vars into workdir and run ansible-playbook there.
+                     host: str = "localhost", per_run: dict | None = None) -> PlaybookRun:
+    """Write play and inventory into workdir and run ansible-playbook there.
 
-    With group_vars or host_vars, the variables go into an inventory directory (group_vars/all.yml,
-    host_vars/<host>.yml) instead of extra vars, so play vars and role logic see them as users set them.
+    The variables are read as users set them (issue 13), never as extra vars: extra_vars (the role
+    inputs of a test, the historical name) go into the inventory's host_vars/<host>.yml, after
+    host_vars; group_vars into group_vars/all.yml. Only per_run is passed with -e: the per-run
+    switches the playbooks document as -e (BACKUP/CONFIRM, SHA, report paths).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     playbook = workdir / "play.yml"
     playbook.write_text(play)
-    vars_file = workdir / "vars.json"
-    vars_file.write_text(json.dumps(extra_vars or {}))
-    if group_vars is not None or host_vars is not None:
-        inventory = str(write_play_inventory(workdir / "inventory", host, group_vars, host_vars))
-    else:
-        inventory = "localhost,"
-    cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", inventory, "-c", "local",
-           str(playbook), "-e", "@" + str(vars_file)]
+    settings = dict(host_vars or {})
+    settings.update(extra_vars or {})
+    inventory = str(write_play_inventory(workdir / "inventory", host, group_vars, settings))
+    cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", inventory, "-c", "local", str(playbook)]
+    if per_run:
+        vars_file = workdir / "vars.json"
+        vars_file.write_text(json.dumps(per_run))
+        cmd += ["-e", "@" + str(vars_file)]
     if check:
         cmd.append("--check")
     if verbosity:
@@ -85,14 +88,11 @@ INVENTORY_HOST = "joelclaw-mini"
 
 def write_inventory(base: Path, host_vars: dict) -> Path:
     """An inventory directory shaped like the sample one: hosts.yml (group macmini, connection
-    local), group_vars -> the repository's group_vars, host_vars/<host>.yml = host_vars."""
+    local) and host_vars/<host>.yml = host_vars. The contract comes from the collection (roles/contract)."""
     inventory = base / "inventory"
     (inventory / "host_vars").mkdir(parents=True, exist_ok=True)
     (inventory / "hosts.yml").write_text(json.dumps({"all": {"children": {"macmini": {"hosts": {INVENTORY_HOST: {
         "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}}}}}}))
-    link = inventory / "group_vars"
-    if not link.exists():
-        link.symlink_to(ROOT / "group_vars")
     (inventory / "host_vars" / (INVENTORY_HOST + ".yml")).write_text(json.dumps(host_vars))
     return inventory
 

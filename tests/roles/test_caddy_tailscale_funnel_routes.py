@@ -110,5 +110,5 @@ def test_health_sends_the_admin_key_to_loopback_not_the_public_origin():
               if "joelclaw.macmini.convex_health" in task]
     assert probes and all(probe["url"] == "{{ convex_admin_url }}" for probe in probes), probes
     assert all("convex_cloud_origin" in probe.get("tls_hosts", "") for probe in probes), probes
-    group_vars = yaml.safe_load((ROOT / "group_vars" / "all" / "main.yml").read_text())
+    group_vars = yaml.safe_load((ROOT / "roles" / "contract" / "defaults" / "main.yml").read_text())
     assert group_vars["convex_admin_url"].startswith("http://{{ convex_host_bind_address }}:")

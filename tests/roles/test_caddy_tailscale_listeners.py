@@ -76,8 +76,6 @@ def run_with_inventory(workdir: Path, play: str, host_vars: dict, check: bool = 
     (inventory / "host_vars").mkdir(parents=True, exist_ok=True)
     (inventory / "hosts.yml").write_text(yaml.safe_dump({"all": {"children": {"macmini": {"hosts": {
         "test-mac": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}}}))
-    # The project's group_vars contract, as the inventory's group_vars (as on the Mac).
-    shutil.copytree(ROOT / "group_vars", inventory / "group_vars", dirs_exist_ok=True)
     (inventory / "host_vars" / "test-mac.yml").write_text(yaml.safe_dump(host_vars))
     (workdir / "play.yml").write_text(play)
     cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(inventory), str(workdir / "play.yml")]

@@ -28,8 +28,6 @@ PASSWORD = "render-test-password-9c1e"
 PLAY = """
 - hosts: localhost
   gather_facts: true
-  vars_files:
-    - {root}/group_vars/all/main.yml
   tasks:
     - name: Run the role's checks.
       ansible.builtin.include_role:

@@ -48,7 +48,7 @@ def converged(tmp_path_factory):
     assert len(hosts) == len(BAD) and "tag-and-digest" not in hosts
     hosts["tag-and-digest"] = GOOD
     # The contract every role reads, as the repository's inventory provides it.
-    contract = yaml.safe_load((ROOT / "group_vars" / "all" / "main.yml").read_text())
+    contract = yaml.safe_load((ROOT / "roles" / "contract" / "defaults" / "main.yml").read_text())
     return ansible_playbook_hosts(tmp_path_factory.mktemp("colima-images"), PLAY, hosts, group_vars=contract)
 
 

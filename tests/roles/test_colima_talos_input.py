@@ -61,7 +61,7 @@ def converged(tmp_path_factory):
     hosts = {host_name(case): values for case, (values, _needle) in CASES.items()}
     assert len(hosts) == len(CASES) and "loopback-alternatives" not in hosts
     hosts["loopback-alternatives"] = GOOD
-    contract = yaml.safe_load((ROOT / "group_vars" / "all" / "main.yml").read_text())
+    contract = yaml.safe_load((ROOT / "roles" / "contract" / "defaults" / "main.yml").read_text())
     return ansible_playbook_hosts(tmp_path_factory.mktemp("colima-input"), PLAY, hosts, group_vars=contract)
 
 

@@ -1,6 +1,11 @@
 # Copyright (c) 2026 joelclaw.macmini contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The shared contract in group_vars/all/main.yml, read the way users set it (inventory files).
+"""The shared contract (roles/contract/defaults/main.yml), read the way users set it (inventory files).
+
+* Where it lives. The contract is the defaults of the collection's contract role, which every role depends
+  on, so an installed collection resolves it without the repository. Every role's meta/argument_specs.yml
+  lists each contract variable the role reads (in a Jinja expression or a conditional), so the role's
+  argument validation checks it before any change and ansible-doc shows it.
 
 * NodePorts. Since Kubernetes 1.29 the API server gives a Service without an explicit nodePort a
   port from the upper band of the range first (KEP-3668, kubernetes/enhancements
@@ -24,7 +29,9 @@ import yaml
 from playbook_runner import RENDER_CONVERGE, ansible_playbook_with_inventory, write_inventory
 
 ROOT = Path(__file__).resolve().parents[2]
-GROUP_VARS = yaml.safe_load((ROOT / "group_vars" / "all" / "main.yml").read_text())
+CONTRACT_DEFAULTS = ROOT / "roles" / "contract" / "defaults" / "main.yml"
+GROUP_VARS = yaml.safe_load(CONTRACT_DEFAULTS.read_text())
+ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if p.is_dir() and p.name != "contract")
 KUBERNETES_VALIDATE = str(Path(sys.executable).with_name("kubernetes-validate"))
 
 # KEP-3668 "Proposed Services NodePorts allocation model", default --service-node-port-range.
@@ -32,6 +39,90 @@ RANGE_LOW, RANGE_HIGH = 30000, 32767
 STATIC_BAND_END = RANGE_LOW + min(max(16, (RANGE_HIGH - RANGE_LOW) // 32), 128) - 1
 
 CONVERGE = RENDER_CONVERGE
+
+
+# ---------------------------------------------------------------- where the contract lives
+JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
+CONDITIONALS = {"when", "that", "failed_when", "changed_when", "until"}
+
+
+def _conditionals(node):
+    """The values of conditional keys (bare Jinja expressions) anywhere in a parsed YAML document."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in CONDITIONALS:
+                yield from (value if isinstance(value, list) else [value])
+            else:
+                yield from _conditionals(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _conditionals(item)
+
+
+def contract_reads(role_dir: Path) -> set:
+    """The contract variables a role reads: named in a Jinja expression ({{ }}, {% %}) or a conditional
+    (when, that, ...) of its tasks, handlers, templates, defaults or vars. Comments do not count."""
+    expressions = []
+    for sub in ("tasks", "handlers", "templates", "defaults", "vars"):
+        for path in sorted((role_dir / sub).rglob("*")):
+            if not path.is_file():
+                continue
+            text = re.sub(r"\{#.*?#\}", "", path.read_text(), flags=re.S)
+            expressions += JINJA.findall(text)
+            if path.suffix in (".yml", ".yaml"):
+                expressions += [str(value) for value in _conditionals(yaml.safe_load(text))]
+    text = "\n".join(expressions)
+    return {name for name in GROUP_VARS if re.search(r"(?<![\w.])%s\b" % name, text)}
+
+
+def argument_spec_options(role_dir: Path) -> set:
+    specs = yaml.safe_load((role_dir / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+    return {name for spec in specs.values() for name in (spec.get("options") or {})}
+
+
+def test_every_role_depends_on_the_contract_role():
+    assert len(ROLES) == 7, ROLES
+    for role in ROLES:
+        meta = yaml.safe_load((ROOT / "roles" / role / "meta" / "main.yml").read_text())
+        assert {"role": "joelclaw.macmini.contract"} in meta["dependencies"], role
+
+
+def test_the_contract_reader_sees_expressions_and_conditionals_not_comments(tmp_path):
+    role = tmp_path / "demo"
+    (role / "tasks").mkdir(parents=True)
+    (role / "templates").mkdir()
+    (role / "tasks" / "main.yml").write_text(
+        "# convex_namespace in a comment\n"
+        "- ansible.builtin.debug:\n    msg: \"{{ convex_admin_url }} and convex_image_sha in prose\"\n"
+        "  when: convex_k8s_apply | bool\n"
+        "- ansible.builtin.assert:\n    that: [convex_backup_dir | length > 0]\n")
+    (role / "templates" / "x.j2").write_text("{# convex_state_dir #}{% if convex_instance_name %}{{ x.convex_talosconfig }}{% endif %}")
+    assert contract_reads(role) == {"convex_admin_url", "convex_k8s_apply", "convex_backup_dir", "convex_instance_name"}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_argument_specs_list_every_contract_variable_the_role_reads(role):
+    """A role that reads a contract variable its argument_specs do not list fails here: add it under the
+    role's "contract (roles/contract)" options (description "Contract. ...", required: true, no default)."""
+    role_dir = ROOT / "roles" / role
+    missing = sorted(contract_reads(role_dir) - argument_spec_options(role_dir))
+    assert not missing, "roles/%s/meta/argument_specs.yml does not list: %s" % (role, ", ".join(missing))
+
+
+def test_the_contract_role_documents_each_default_as_it_is():
+    """roles/contract: defaults, argument_specs (entry point "contract", with the same defaults) and README
+    name the same variables. The entry point is not main, so running the role validates nothing (plays
+    without facts may list it); each role validates the contract variables it reads."""
+    specs = yaml.safe_load((ROOT / "roles" / "contract" / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+    assert list(specs) == ["contract"]
+    options = specs["contract"]["options"]
+    assert list(options) == list(GROUP_VARS)
+    readme = (ROOT / "roles" / "contract" / "README.md").read_text()
+    problems = ["%s: argument_specs default %r != defaults %r" % (name, options[name].get("default"), value)
+                for name, value in GROUP_VARS.items() if options[name].get("default") != value]
+    problems += ["%s is not in README.md" % name for name in GROUP_VARS if name not in readme]
+    assert not problems, "\n".join(problems)
+    assert not (ROOT / "roles" / "contract" / "tasks").exists(), "the contract role has no tasks"
 
 
 def test_the_static_band_is_the_one_the_kep_computes():
@@ -74,7 +165,7 @@ def resolved(tmp_path, expression):
         "hosts": "macmini", "gather_facts": False,
         "tasks": [
             {"ansible.builtin.include_vars": {"file": str(ROOT / "roles" / role / "defaults" / "main.yml")}}
-            for role in ("colima_talos", "convex_backend")
+            for role in ("contract", "colima_talos", "convex_backend")
         ] + [{"ansible.builtin.debug": {"msg": "RESOLVED=%s" % expression}}],
     }]))
     run = ansible_playbook_with_inventory(tmp_path / "run", play, inventory)
@@ -92,6 +183,8 @@ def test_no_role_carries_a_kubernetes_version_of_its_own():
     literal = re.compile(r"""kubernetes_version:\s*["']?v?1\.[0-9]+""")
     found = []
     for role in sorted((ROOT / "roles").iterdir()):
+        if role.name == "contract":  # the one place the version is set
+            continue
         for path in [role / "defaults" / "main.yml", role / "meta" / "argument_specs.yml", role / "README.md"]:
             for number, line in enumerate(path.read_text().splitlines(), 1):
                 if literal.search(line):

@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "unit" / "fakebin"))
 import docker_images  # noqa: E402  pylint: disable=wrong-import-position
 
-GROUP_VARS = yaml.safe_load((ROOT / "group_vars" / "all" / "main.yml").read_text())
+GROUP_VARS = yaml.safe_load((ROOT / "roles" / "contract" / "defaults" / "main.yml").read_text())
 CONTEXT = "convex-k3s"
 DECOY_CONTEXT = "lab"
 USER = "convex-operator"

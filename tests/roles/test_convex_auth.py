@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "tests" / "standins" / "convex"))
 import convex_auth_site  # noqa: E402  pylint: disable=wrong-import-position
 import convex_standin  # noqa: E402  pylint: disable=wrong-import-position
 
-GROUP_VARS = yaml.safe_load((ROOT / "group_vars" / "all" / "main.yml").read_text())
+GROUP_VARS = yaml.safe_load((ROOT / "roles" / "contract" / "defaults" / "main.yml").read_text())
 # Test fixtures, not real secrets.
 GITHUB_ID = "Iv1.test0github0id"
 GITHUB_SECRET = "ghsecret-" + "5e" * 16
@@ -285,7 +285,7 @@ def run_from_inventory_files(run_playbook, tmp_path, variables):
 def write_inventory_files(tmp_path, variables):
     group_dir = tmp_path / "group_vars" / "all"
     group_dir.mkdir(parents=True, exist_ok=True)
-    (group_dir / "main.yml").write_text((ROOT / "group_vars" / "all" / "main.yml").read_text())
+    (group_dir / "main.yml").write_text((ROOT / "roles" / "contract" / "defaults" / "main.yml").read_text())
     host_vars = {name: value for name, value in variables.items()
                  if name not in GROUP_VARS or GROUP_VARS[name] != value}
     (tmp_path / "host_vars").mkdir(exist_ok=True)

@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "unit" / "fakebin"))
 import docker_images  # noqa: E402  pylint: disable=wrong-import-position
 
-GROUP_VARS = yaml.safe_load((ROOT / "group_vars" / "all" / "main.yml").read_text())
+GROUP_VARS = yaml.safe_load((ROOT / "roles" / "contract" / "defaults" / "main.yml").read_text())
 SHA = GROUP_VARS["convex_image_sha"]
 OTHER_SHA = "0123456789abcdef0123456789abcdef01234567"
 UPGRADE = str(ROOT / "playbooks" / "upgrade.yml")

@@ -21,7 +21,7 @@ import yaml
 
 from playbook_runner import ROOT
 
-GROUP_VARS = yaml.safe_load((ROOT / "group_vars" / "all" / "main.yml").read_text())
+GROUP_VARS = yaml.safe_load((ROOT / "roles" / "contract" / "defaults" / "main.yml").read_text())
 
 FAKE_TMUTIL = r'''#!/usr/bin/env python3
 import json, os, sys
@@ -70,7 +70,7 @@ def setup(tmp_path):
     host_vars = {"convex_state_dir": str(state), "convex_backup_dir": str(state / "backups"),
                  "convex_backup_tmutil": str(fake)}
     (tmp_path / "group_vars" / "all").mkdir(parents=True)
-    (tmp_path / "group_vars" / "all" / "main.yml").write_text((ROOT / "group_vars" / "all" / "main.yml").read_text())
+    (tmp_path / "group_vars" / "all" / "main.yml").write_text((ROOT / "roles" / "contract" / "defaults" / "main.yml").read_text())
     (tmp_path / "host_vars").mkdir()
     (tmp_path / "host_vars" / "localhost.yml").write_text(yaml.safe_dump(host_vars))
     return state, tmp_path / "bin" / "tmutil.json"

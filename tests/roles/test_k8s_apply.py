@@ -76,7 +76,7 @@ class Project:
     def __init__(self, base: Path, host_vars: dict):
         self.base = base
         (base / "group_vars" / "all").mkdir(parents=True)
-        shutil.copy(ROOT / "group_vars" / "all" / "main.yml", base / "group_vars" / "all" / "main.yml")
+        shutil.copy(ROOT / "roles" / "contract" / "defaults" / "main.yml", base / "group_vars" / "all" / "main.yml")
         (base / "inventory" / "host_vars").mkdir(parents=True)
         (base / "inventory" / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {"localhost": {
             "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}))
@@ -278,7 +278,7 @@ def test_check_mode_on_a_converged_cluster_reports_a_new_image_without_applying_
 
 
 def first_sha():
-    return yaml.safe_load((ROOT / "group_vars" / "all" / "main.yml").read_text())["convex_image_sha"]
+    return yaml.safe_load((ROOT / "roles" / "contract" / "defaults" / "main.yml").read_text())["convex_image_sha"]
 
 
 def test_dashboard_tag_alone_on_an_empty_cluster(project, kube):

@@ -39,7 +39,7 @@ def plists(tmp_path_factory):
     (inventory / "host_vars").mkdir()
     (inventory / "hosts.yml").write_text(yaml.safe_dump({"all": {"children": {"macmini": {"hosts": {"mac": {
         "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}}}))
-    (inventory / "group_vars" / "all" / "main.yml").write_text((ROOT / "group_vars" / "all" / "main.yml").read_text())
+    (inventory / "group_vars" / "all" / "main.yml").write_text((ROOT / "roles" / "contract" / "defaults" / "main.yml").read_text())
     for role in ("convex_backup", "convex_health_schedule", "caddy_tailscale"):
         (inventory / "group_vars" / "all" / (role + "-defaults.yml")).write_text(
             (ROOT / "roles" / role / "defaults" / "main.yml").read_text())

@@ -117,7 +117,8 @@ def test_the_namespace_really_changes_the_user_dir_fact(tmp_path):
     home.mkdir()
     inventory = write_inventory(tmp_path, {})
     play = tmp_path / "facts.yml"
-    play.write_text("- hosts: macmini\n  gather_facts: true\n  gather_subset: [min]\n  tasks:\n"
+    play.write_text("- hosts: macmini\n  gather_facts: true\n  gather_subset: [min]\n"
+                    "  roles: [joelclaw.macmini.contract]\n  tasks:\n"
                     "    - ansible.builtin.debug:\n        msg: 'state dir is {{ convex_state_dir }}'\n")
     run = ansible_playbook_with_inventory(tmp_path / "run", play, inventory, prefix=namespace_prefix(home, tmp_path))
     assert run.rc == 0, run.output
@@ -130,7 +131,7 @@ def test_a_play_without_facts_stops_instead_of_guessing(tmp_path):
     home.mkdir()
     inventory = write_inventory(tmp_path, {})
     play = tmp_path / "nofacts.yml"
-    play.write_text("- hosts: macmini\n  gather_facts: false\n  tasks:\n"
+    play.write_text("- hosts: macmini\n  gather_facts: false\n  roles: [joelclaw.macmini.contract]\n  tasks:\n"
                     "    - ansible.builtin.debug:\n        msg: 'kubeconfig is {{ convex_kubeconfig }}'\n")
     run = ansible_playbook_with_inventory(tmp_path / "run", play, inventory, prefix=namespace_prefix(home, tmp_path))
     assert run.rc != 0

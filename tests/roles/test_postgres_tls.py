@@ -23,7 +23,7 @@ import yaml
 from playbook_runner import RENDER_CONVERGE, ansible_playbook_with_inventory, write_inventory
 
 ROOT = Path(__file__).resolve().parents[2]
-GROUP_VARS = yaml.safe_load((ROOT / "group_vars" / "all" / "main.yml").read_text())
+GROUP_VARS = yaml.safe_load((ROOT / "roles" / "contract" / "defaults" / "main.yml").read_text())
 KUBERNETES_VALIDATE = str(Path(sys.executable).with_name("kubernetes-validate"))
 PG_PASSWORD = "pg-test-password-not-real"
 URL = "postgres://convex:%s@postgres-svc.joelclaw.svc.cluster.local:5432" % PG_PASSWORD

@@ -21,7 +21,7 @@ import macos_system  # noqa: E402  pylint: disable=wrong-import-position
 import tailscale_cli  # noqa: E402  pylint: disable=wrong-import-position
 
 HOST = "macmini.example-tailnet.ts.net"
-SHA = "652b828b5129e6cdbcaa3c20efa8d116d09ff3bf"  # convex_image_sha in group_vars/all/main.yml
+SHA = "652b828b5129e6cdbcaa3c20efa8d116d09ff3bf"  # convex_image_sha in roles/contract/defaults/main.yml
 
 
 def free_ports(count):

@@ -65,6 +65,8 @@ NOT_SECRET = {
     "convex_health_schedule_site_url": "the public HTTP Actions origin the probes call",
     "convex_health_schedule_dashboard_url": "the dashboard endpoint the probes call",
     "convex_health_schedule_inngest_url": "the Inngest endpoint; its event key is a separate option",
+    "convex_admin_url": "contract: the backend's API on loopback (http://host:port), no credentials",
+    "convex_dashboard_url": "contract: the dashboard's public origin, no credentials",
 }
 # Options that hold secrets although their name does not say so.
 SECRET_BY_CONTENT = {

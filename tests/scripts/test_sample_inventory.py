@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The sample inventory lists every setting the collection reads (issue 17): each option of every
 role's meta/argument_specs.yml (all entry points) and each variable of the contract in
-group_vars/all/main.yml must appear in inventory/hosts.yml as a host variable, active or commented
+roles/contract/defaults/main.yml must appear in inventory/hosts.yml as a host variable, active or commented
 out. A role that gains an option fails here until the sample names it.
 """
 
@@ -29,9 +29,9 @@ def settings_the_collection_reads():
         for entry_point, spec in specs.items():
             for option in (spec.get('options') or {}):
                 names.setdefault(option, '%s (%s)' % (os.path.relpath(path, REPO), entry_point))
-    with open(os.path.join(REPO, 'group_vars', 'all', 'main.yml'), encoding='utf-8') as handle:
+    with open(os.path.join(REPO, 'roles', 'contract', 'defaults', 'main.yml'), encoding='utf-8') as handle:
         for name in yaml.safe_load(handle):
-            names.setdefault(name, 'group_vars/all/main.yml')
+            names.setdefault(name, 'roles/contract/defaults/main.yml')
     return names
 
 

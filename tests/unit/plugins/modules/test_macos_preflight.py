@@ -239,7 +239,7 @@ def free_port():
 
 def test_contract_endpoints_give_funnel_ports_https_need_and_the_ports_to_check(mac, run_module):
     dashboard, api_local, nodeport = free_port(), free_port(), free_port()
-    # Shaped like convex_public_endpoints / convex_published_ports in group_vars/all/main.yml.
+    # Shaped like convex_public_endpoints / convex_published_ports in roles/contract/defaults/main.yml.
     endpoints = {'api': {'host': HOST, 'port': 443, 'tls': 'tailscale', 'reach': 'funnel'},
                  'site': {'host': HOST, 'port': 10000, 'tls': 'tailscale', 'reach': 'funnel'},
                  'dashboard': {'host': HOST, 'port': dashboard, 'tls': 'tailscale', 'reach': 'tailnet'}}
