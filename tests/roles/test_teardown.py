@@ -265,8 +265,8 @@ def test_an_adopted_cluster_is_never_stopped_or_deleted(tmp_path, monkeypatch):
     daemons.mkdir()
     labels = ["com.joelclaw.colima-talos", "com.joelclaw.convex-backup", "com.joelclaw.convex-health"]
     for label in labels:
-        (daemons / (label + ".plist")).write_bytes(plistlib.dumps({"Label": label, "UserName": "joel",
-                                                                    "ProgramArguments": ["/usr/bin/true"]}))
+        plist = {"Label": label, "UserName": "joel", "ProgramArguments": ["/usr/bin/true"]}
+        (daemons / (label + ".plist")).write_bytes(plistlib.dumps(plist))
         assert world.run("launchctl", "bootstrap", "system", str(daemons / (label + ".plist"))).returncode == 0
     mac.host_vars.update(colima_talos_test_mode=True, colima_talos_adopt=True, colima_talos_cluster_name="homelab",
                          colima_talos_launch_daemons_dir=str(daemons))
