@@ -1,0 +1,103 @@
+# Copyright (c) 2026 joelclaw.macmini contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Benchmark: a no-op converge of site.yml on the molecule default host, against its first converge.
+
+Targets (issue #13, "Faster when nothing changed"), both from ONE run of this script:
+  * the no-op converge takes <= 0.35 x the first converge;
+  * the no-op converge takes <= 15 s.
+
+Steps: molecule destroy, create, prepare (not timed); converge (the first, timed); converge again (the
+no-op, timed, and it must report changed=0: a no-op that changes something is not a no-op); destroy.
+A run's time is the ansible-playbook run as tests/bench/callback/bench_timings.py sees it (from the
+callback's load to the stats), so molecule's own start-up is not counted in either figure.
+Prints both figures, the ratio, the task counts, the time per role and the slowest tasks of each run.
+Exit status 1 when a target is missed (make bench runs every benchmark, then fails).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCENARIO = os.environ.get("BENCH_SCENARIO", "default")
+RATIO_TARGET = 0.35
+NOOP_TARGET = 15.0
+SLOWEST = 12
+
+
+def molecule(step, env, timings=None):
+    run_env = dict(env)
+    if timings:
+        run_env.update(ANSIBLE_CALLBACK_PLUGINS=os.path.join(ROOT, "tests", "bench", "callback"),
+                       ANSIBLE_CALLBACKS_ENABLED="bench_timings", BENCH_TIMINGS_FILE=timings)
+    started = time.monotonic()
+    proc = subprocess.run([os.path.join(ROOT, ".venv", "bin", "molecule"), step, "-s", SCENARIO], cwd=ROOT,
+                          env=run_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+    if proc.returncode != 0:
+        sys.stdout.write(proc.stdout[-6000:])
+        raise SystemExit("molecule %s -s %s failed (exit %d)" % (step, SCENARIO, proc.returncode))
+    return time.monotonic() - started
+
+
+def summary(label, data):
+    tasks = data["tasks"]
+    totals = next(iter(data["totals"].values()))
+    per_role = defaultdict(float)
+    for task in tasks:
+        per_role[task["role"] or "(play tasks)"] += task["seconds"]
+    print("%s: %.1f s, %d tasks (ok=%d changed=%d skipped=%d)" % (
+        label, data["wall_seconds"], len(tasks), totals.get("ok", 0), totals.get("changed", 0),
+        totals.get("skipped", 0)))
+    print("  per role: " + ", ".join("%s %.1f s" % item for item in
+                                      sorted(per_role.items(), key=lambda item: -item[1])))
+    print("  slowest tasks:")
+    for task in sorted(tasks, key=lambda task: -task["seconds"])[:SLOWEST]:
+        print("    %6.2f s  %-8s %s%s" % (task["seconds"], task["status"],
+                                         (task["role"] + " : ") if task["role"] else "", task["name"]))
+    return totals
+
+
+def main():
+    env = dict(os.environ)
+    env.update(ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"),
+               ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+               PATH=os.path.join(ROOT, ".venv", "bin") + os.pathsep + env.get("PATH", ""))
+    with tempfile.TemporaryDirectory() as scratch:
+        first_file, noop_file = os.path.join(scratch, "first.json"), os.path.join(scratch, "noop.json")
+        molecule("destroy", env)
+        try:
+            molecule("create", env)
+            molecule("prepare", env)
+            molecule("converge", env, first_file)
+            molecule("converge", env, noop_file)
+        finally:
+            molecule("destroy", env)
+        with open(first_file, encoding="utf-8") as handle:
+            first = json.load(handle)
+        with open(noop_file, encoding="utf-8") as handle:
+            noop = json.load(handle)
+    summary("first converge", first)
+    noop_totals = summary("no-op converge", noop)
+    ratio = noop["wall_seconds"] / first["wall_seconds"]
+    print("no-op / first = %.2f (target <= %.2f); no-op %.1f s (target <= %.0f s)" % (
+        ratio, RATIO_TARGET, noop["wall_seconds"], NOOP_TARGET))
+    failed = []
+    if noop_totals.get("changed", 0):
+        failed.append("the no-op converge changed %d task(s): %s" % (noop_totals["changed"], ", ".join(
+            task["name"] for task in noop["tasks"] if task["status"] == "changed")))
+    if ratio > RATIO_TARGET:
+        failed.append("ratio %.2f > %.2f" % (ratio, RATIO_TARGET))
+    if noop["wall_seconds"] > NOOP_TARGET:
+        failed.append("no-op %.1f s > %.0f s" % (noop["wall_seconds"], NOOP_TARGET))
+    for problem in failed:
+        print("MISSED: " + problem)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
