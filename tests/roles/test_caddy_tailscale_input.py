@@ -137,7 +137,7 @@ def test_bad_input_fails_before_any_change(run_playbook, case):
     recap = run.recap()
     assert recap["failed"] == 1 and recap["changed"] == 0, run.output
     # Nothing past the checks ran: the first platform task never started.
-    assert "Load the paths Caddy uses on this platform" not in run.output
+    assert "Install Caddy the platform's way" not in run.output
 
 
 def test_good_input_passes_the_checks(run_playbook):
@@ -145,7 +145,7 @@ def test_good_input_passes_the_checks(run_playbook):
     run = run_playbook(PLAY, {"caddy_tailscale_sites": GOOD_SITES,
                               "convex_cloud_origin": "https://macmini.example-tailnet.ts.net",
                               "convex_site_origin": "https://macmini.example-tailnet.ts.net:8443"})
-    assert "Load the paths Caddy uses on this platform" in run.output, run.output
+    assert "Install Caddy the platform's way" in run.output, run.output
 
 
 # The role's checks, then its Funnel and report steps (installing Caddy is not possible in --check here).
