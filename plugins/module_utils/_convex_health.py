@@ -171,23 +171,27 @@ def probe_tls(target, timeout, ca_path, warn_days, fail_days):
 
 
 # ---------------------------------------------------------------------------- Kubernetes
-def kube_apis(kubeconfig):
-    """(AppsV1Api, CoreV1Api) for a kubeconfig file. Tests replace this with fakes."""
-    api_client = kube_config.new_client_from_config(config_file=kubeconfig)
+def kube_apis(kubeconfig, context=None):
+    """(AppsV1Api, CoreV1Api) for a kubeconfig file and context (None: its current-context). Tests replace this with fakes."""
+    api_client = kube_config.new_client_from_config(config_file=kubeconfig, context=context or None)
     return kube_client.AppsV1Api(api_client), kube_client.CoreV1Api(api_client)
 
 
-def probe_kubernetes(kubeconfig, namespace, statefulset, timeout, restarts_warn, restarts_fail):
+def probe_kubernetes(kubeconfig, namespace, statefulset, timeout, restarts_warn, restarts_fail, context=None):
     names = ("statefulset", "pod_restarts", "pvc")
     try:
-        apps, core = kube_apis(kubeconfig)
+        apps, core = kube_apis(kubeconfig, context)
         sts = apps.read_namespaced_stateful_set(statefulset, namespace, _request_timeout=timeout)
     except Exception as exc:  # pylint: disable=broad-except
         hint = "cannot read StatefulSet %s/%s: %s" % (namespace, statefulset, _kube_reason(exc))
         return [Probe(n, FAIL, None, hint) for n in names]
     results = []
-    # Every hint names the kubeconfig: the collection's cluster is reached through that file only.
-    kubectl = "kubectl --kubeconfig %s -n %s" % (shlex.quote(kubeconfig), shlex.quote(namespace))
+    # Every hint names the kubeconfig (and the context when one is set): the collection's cluster is
+    # reached through that file and context only.
+    kube_target = "--kubeconfig %s" % shlex.quote(kubeconfig)
+    if context:
+        kube_target += " --context %s" % shlex.quote(context)
+    kubectl = "kubectl %s -n %s" % (kube_target, shlex.quote(namespace))
     wanted = sts.spec.replicas if sts.spec.replicas is not None else 1
     ready = (sts.status.ready_replicas or 0) if sts.status else 0
     first_pod = "%s-0" % statefulset
@@ -220,8 +224,8 @@ def probe_kubernetes(kubeconfig, namespace, statefulset, timeout, restarts_warn,
         elif unbound:
             results.append(Probe("pvc", FAIL, ", ".join("%s=%s" % (c, phases[c]) for c in unbound),
                                  "a PVC that is not Bound keeps the backend from starting: %s describe pvc %s; "
-                                 "kubectl --kubeconfig %s get storageclass (one must be default)"
-                                 % (kubectl, unbound[0], shlex.quote(kubeconfig))))
+                                 "kubectl %s get storageclass (one must be default)"
+                                 % (kubectl, unbound[0], kube_target)))
         else:
             results.append(Probe("pvc", OK, "%d Bound" % len(phases)))
     except Exception as exc:  # pylint: disable=broad-except

@@ -50,6 +50,11 @@ options:
   kubeconfig:
     description: Kubeconfig for the cluster; enables the StatefulSet, restarts and PVC probes.
     type: path
+  context:
+    description:
+      - The context of O(kubeconfig) to use; empty or unset uses its current-context.
+      - Set it when the kubeconfig also holds other clusters (the contract's C(convex_kube_context)).
+    type: str
   namespace:
     description: Namespace of the backend StatefulSet.
     type: str
@@ -262,7 +267,7 @@ def build_jobs(params, admin_key):
     if params["kubeconfig"]:
         jobs.append((["statefulset", "pod_restarts", "pvc"], tmo["kubernetes"], lambda: health.probe_kubernetes(
             params["kubeconfig"], params["namespace"], params["statefulset"], tmo["kubernetes"],
-            limit["restarts_warn"], limit["restarts_fail"])))
+            limit["restarts_warn"], limit["restarts_fail"], params.get("context"))))
     if params["backup_dir"]:
         jobs.append((["backup_age"], tmo["backup_age"], lambda: health.probe_backup(
             params["backup_dir"], params["backup_pattern"], limit["backup_age_warn_hours"], limit["backup_age_fail_hours"],
@@ -286,6 +291,7 @@ def main():
         dashboard_url=dict(type="str"),
         tls_hosts=dict(type="list", elements="str"),
         kubeconfig=dict(type="path"),
+        context=dict(type="str"),
         namespace=dict(type="str", default="convex"),
         statefulset=dict(type="str", default="convex"),
         backup_dir=dict(type="path"),

@@ -275,7 +275,7 @@ def test_adopting_a_cluster_without_published_ports_bridges_them(tmp_path_factor
         containers = mac.world.state()["containers"]
         assert containers["homelab-controlplane-1"]["restart"] == "unless-stopped"
         bridges = {n: c for n, c in containers.items() if n.startswith("homelab-bridge-")}
-        assert sorted(bridges) == ["homelab-bridge-api", "homelab-bridge-dashboard", "homelab-bridge-site"]
+        assert sorted(bridges) == ["homelab-bridge-api", "homelab-bridge-dashboard", "homelab-bridge-drill", "homelab-bridge-site"]
         api = bridges["homelab-bridge-api"]
         assert api["ports"] == [{"container_port": "30010/tcp", "host_ip": "127.0.0.1", "host_port": "3210"}]
         assert (api["network"], api["restart"], api["entrypoint"]) == ("homelab", "unless-stopped", "socat")

@@ -203,3 +203,33 @@ def test_the_manifests_are_validated_at_the_contract_version():
     proc = subprocess.run([KUBERNETES_VALIDATE, "--strict", "-k", GROUP_VARS["convex_kubernetes_version"], "-"],
                           input=json.dumps(service), capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# ---------------------------------------------------------------- the restore drill's published port
+DRILL_PLAY = ROOT / "playbooks" / "restore-drill.yml"
+
+
+def drill_defaults(tmp_path, host_vars):
+    """The restore drill playbook's own vars (its URL and API NodePort), templated with the contract and inventory."""
+    play_vars = yaml.safe_load(DRILL_PLAY.read_text())[0]["vars"]
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    play = tmp_path / "drill.yml"
+    play.write_text(yaml.safe_dump([{
+        "hosts": "macmini", "gather_facts": False, "vars": play_vars,
+        "roles": [{"role": "joelclaw.macmini.contract"}],
+        "tasks": [{"ansible.builtin.debug": {"msg": "DRILL={{ __drill_url }}|{{ __drill_api_node_port }}"}}]}]))
+    run = ansible_playbook_with_inventory(tmp_path / "run", play, write_inventory(tmp_path, host_vars))
+    assert run.rc == 0, run.output
+    return re.search(r"DRILL=(\S+?)['\"]?$", run.stdout, re.M).group(1)
+
+
+def test_the_restore_drill_port_is_published_by_default_and_the_drill_follows_it(tmp_path):
+    # Without a published drill port, the monthly drill cannot reach its backend on the Mac.
+    assert GROUP_VARS["convex_published_ports"]["drill"] == {"host_port": 3213, "node_port": 30013}
+    (tmp_path / "published").mkdir()
+    assert resolved(tmp_path / "published", "{{ colima_talos_published_ports.drill.host_port }}") == "3213"
+    assert drill_defaults(tmp_path / "default", {}) == "http://127.0.0.1:3213|30013"
+    ports = json.loads(json.dumps(GROUP_VARS["convex_published_ports"]))
+    ports["drill"] = {"host_port": 4213, "node_port": 30020}
+    moved = drill_defaults(tmp_path / "moved", {"convex_published_ports": ports, "convex_host_bind_address": "127.0.0.2"})
+    assert moved == "http://127.0.0.2:4213|30020"

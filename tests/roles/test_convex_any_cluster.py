@@ -18,8 +18,9 @@ the inventory (README.md, "Another cluster (k3s, a managed cluster)"):
   ``host_port`` point at the Convex TEST STAND-IN (tests/standins/convex/convex_standin.py), which
   answers the admin key check and the deployment variables as the backend behind the NodePort would.
 
-One control plane (the session's), one module fixture, three runs: the converge, the second
-converge (changed=0), and a context the kubeconfig does not name (refused before any API call).
+One control plane (the session's), one module fixture, four runs: the converge, the second
+converge (changed=0), playbooks/health.yml (its cluster probes read through the named context), and a
+context the kubeconfig does not name (refused before any API call).
 """
 from __future__ import annotations
 
@@ -166,6 +167,13 @@ def converged(control_plane, tmp_path_factory):  # noqa: F811  pylint: disable=r
             runs["local_path_namespace"] = cp.get("/api/v1/namespaces/local-path-storage")
             runs["docker_calls"] = json.loads(registry.read_text()).get("calls", [])
             runs["second"] = project.run()
+            # playbooks/health.yml as the user runs it (its hosts: macmini), report only.
+            (project.base / "inventory" / "macmini.yml").write_text(yaml.safe_dump(
+                {"all": {"children": {"macmini": {"hosts": {"localhost": None}}}}}))
+            mark = cp.audit_log.stat().st_size
+            runs["health"] = project.run_playbook(str(ROOT / "playbooks" / "health.yml"), "-i", "inventory/macmini.yml",
+                                                  "-e", "convex_health_fail_on=never")
+            runs["health_audit"] = audit(cp, mark)
             mark = cp.audit_log.stat().st_size
             project.host_vars["convex_kube_context"] = "convex-k3s-typo"
             project.write_host_vars()
@@ -219,6 +227,16 @@ def test_a_second_converge_changes_nothing(converged):
     second = converged["second"]
     assert second.rc == 0, second.output
     assert second.recap()["changed"] == 0, second.stdout
+
+
+def test_the_health_playbook_reads_the_cluster_through_the_named_context(converged):
+    # convex_health's cluster probes follow convex_kube_context too, never the current-context.
+    health = converged["health"]
+    assert health.rc == 0, health.output
+    reads = [e for e in converged["health_audit"] if e["user"]["username"] in (USER, DECOY_USER)]
+    assert {e["user"]["username"] for e in reads} == {USER}, [(e["user"]["username"], e["requestURI"]) for e in reads]
+    assert any(e["verb"] == "get" and "/statefulsets/%s" % GROUP_VARS["convex_backend_statefulset_name"]
+               in e["requestURI"] for e in reads), [e["requestURI"] for e in reads]
 
 
 def test_a_context_the_kubeconfig_does_not_name_is_refused_before_any_api_call(converged):

@@ -326,7 +326,11 @@ def fake_apis(ready=1, restarts=0, phase="Bound", fail=None):
             calls.append(("pvc", name))
             return NS(status=NS(phase=phase))
 
-    return (lambda kubeconfig: (Apps(), Core())), calls
+    def apis(kubeconfig, context=None):
+        calls.append(("apis", kubeconfig, context))
+        return Apps(), Core()
+
+    return apis, calls
 
 
 def test_kubernetes_healthy(monkeypatch, run_module, convex_standin):
@@ -398,3 +402,34 @@ def test_kubernetes_hints_name_the_kubeconfig(monkeypatch, run_module, convex_st
         assert "kubectl --kubeconfig '%s' -n joelclaw " % kubeconfig in hint, (name, hint)
     assert "describe pvc data-convex-0" in probes["pvc"]["hint"]
     assert "logs convex-0 -c backend --previous" in probes["pod_restarts"]["hint"]
+
+
+def test_kubernetes_context_is_passed_and_named_in_hints(monkeypatch, run_module, convex_standin):
+    # convex_kube_context: a kubeconfig shared with other clusters; the probes must read the named
+    # context's cluster, and the kubectl hints must name it too (issues 13/15).
+    apis, calls = fake_apis(ready=0, restarts=6, phase="Pending")
+    monkeypatch.setattr(health, "kube_apis", apis)
+    result = run_module(convex_health, base_args(convex_standin, kubeconfig="/k", context="admin@convex",
+                                                 namespace="joelclaw"))
+    assert ("apis", "/k", "admin@convex") in calls, calls
+    for name in ("statefulset", "pod_restarts", "pvc"):
+        assert "kubectl --kubeconfig /k --context admin@convex -n joelclaw " in by_name(result)[name]["hint"]
+
+
+def test_kube_apis_loads_the_named_context(tmp_path):
+    # The real kubernetes client loader: two contexts, the current one is not the one named.
+    pytest.importorskip("kubernetes")
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: other\n"
+        "clusters:\n"
+        "- {name: other, cluster: {server: 'https://127.0.0.1:1111', insecure-skip-tls-verify: true}}\n"
+        "- {name: convex, cluster: {server: 'https://127.0.0.1:2222', insecure-skip-tls-verify: true}}\n"
+        "users:\n- {name: u, user: {token: t}}\n"
+        "contexts:\n- {name: other, context: {cluster: other, user: u}}\n"
+        "- {name: admin@convex, context: {cluster: convex, user: u}}\n")
+    apps, core = health.kube_apis(str(kubeconfig), "admin@convex")
+    assert apps.api_client.configuration.host == "https://127.0.0.1:2222"
+    assert core.api_client.configuration.host == "https://127.0.0.1:2222"
+    apps, _core = health.kube_apis(str(kubeconfig), "")
+    assert apps.api_client.configuration.host == "https://127.0.0.1:1111"
