@@ -87,12 +87,12 @@ def summary(label, data):
     print("%s: %.1f s, %d tasks (ok=%d changed=%d skipped=%d)" % (
         label, data["wall_seconds"], len(tasks), totals.get("ok", 0), totals.get("changed", 0),
         totals.get("skipped", 0)))
-    print("  per role: " + ", ".join("%s %.1f s" % item for item in
-                                      sorted(per_role.items(), key=lambda item: -item[1])))
+    roles = sorted(per_role.items(), key=lambda item: -item[1])
+    print("  per role: " + ", ".join("%s %.1f s" % item for item in roles))
     print("  slowest tasks:")
     for task in sorted(tasks, key=lambda task: -task["seconds"])[:SLOWEST]:
-        print("    %6.2f s  %-8s %s%s" % (task["seconds"], task["status"],
-                                         (task["role"] + " : ") if task["role"] else "", task["name"]))
+        where = (task["role"] + " : ") if task["role"] else ""
+        print("    %6.2f s  %-8s %s%s" % (task["seconds"], task["status"], where, task["name"]))
     return totals
 
 

@@ -138,5 +138,5 @@ def test_a_tcp_admin_address_without_the_opt_in_is_refused_before_any_change(tmp
     assert rc != 0, output
     assert "caddy_tailscale_admin_address='localhost:2019' puts Caddy's admin API on TCP" in output, output
     assert "caddy_tailscale_admin_tcp: true" in output
-    assert "Load the paths Caddy uses on this platform" not in output
+    assert "Install Caddy the platform's way" not in output
     assert not (tmp_path / "Caddyfile").exists()

@@ -135,7 +135,7 @@ CASES = {
 GOOD_INPUT = {"caddy_tailscale_sites": GOOD_SITES,
               "convex_cloud_origin": "https://macmini.example-tailnet.ts.net",
               "convex_site_origin": "https://macmini.example-tailnet.ts.net:8443"}
-FIRST_PLATFORM_TASK = "Load the paths Caddy uses on this platform"
+FIRST_PLATFORM_TASK = "Install Caddy the platform's way"
 
 
 @pytest.fixture(scope="module")

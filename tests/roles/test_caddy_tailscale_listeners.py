@@ -95,6 +95,7 @@ def local_paths(tmp_path, **extra):
         "caddy_tailscale_state_dir": str(tmp_path / "state"),
         "caddy_tailscale_admin_socket_dir": str(tmp_path / "state"),
         "caddy_tailscale_owner": getpass.getuser(),
+        "caddy_tailscale_service_user": getpass.getuser(),
         "caddy_tailscale_group": grp.getgrgid(os.getgid()).gr_name,
         "caddy_tailscale_bcrypt_cost": 4,
         # No tailscale CLI unless a test installs the fake one.
@@ -115,7 +116,7 @@ def test_admin_api_off_is_refused_before_any_change(tmp_path):
                                     check=True)
     assert rc != 0, output
     assert "caddy_tailscale_admin_address='off' turns Caddy's admin API off" in output, output
-    assert "Load the paths Caddy uses on this platform" not in output
+    assert "Install Caddy the platform's way" not in output
     assert not (tmp_path / "Caddyfile").exists()
 
 
@@ -252,10 +253,10 @@ def test_tailscale_down_fails_before_any_change_and_bad_addresses_are_refused(tm
         tmp_path, caddy_tailscale_tailscale_bin=tailscale_cli.install(tmp_path)), check=True)
     assert rc != 0, output
     assert "`tailscale ip` gave none (no current Tailscale IPs; state: Stopped)" in output, output
-    assert "Load the paths Caddy uses on this platform" not in output
+    assert "Install Caddy the platform's way" not in output
 
     rc, output = run_with_inventory(tmp_path, ROLE_PLAY, local_paths(
         tmp_path, caddy_tailscale_tailnet_addresses=["192.168.1.5"]), check=True)
     assert rc != 0, output
     assert "tailnet_addresses: 192.168.1.5 is not inside the tailnet ranges" in output, output
-    assert "Load the paths Caddy uses on this platform" not in output
+    assert "Install Caddy the platform's way" not in output

@@ -63,6 +63,7 @@ def paths(tmp_path, **extra):
         "caddy_tailscale_state_dir": str(tmp_path / "state"),
         "caddy_tailscale_admin_socket_dir": str(tmp_path / "state"),
         "caddy_tailscale_owner": getpass.getuser(),
+        "caddy_tailscale_service_user": getpass.getuser(),
         "caddy_tailscale_group": grp.getgrgid(os.getgid()).gr_name,
         "caddy_tailscale_bcrypt_cost": 4,
     }

@@ -48,7 +48,7 @@ def plists(tmp_path_factory):
     (inventory / "group_vars" / "all" / "health-vars.yml").write_text(
         (ROOT / "roles" / "convex_health_schedule" / "vars" / "main.yml").read_text())
     (inventory / "group_vars" / "all" / "caddy-vars.yml").write_text(
-        (ROOT / "roles" / "caddy_tailscale" / "vars" / "Darwin.yml").read_text())
+        (ROOT / "roles" / "caddy_tailscale" / "vars" / "main.yml").read_text())
     (inventory / "host_vars" / "mac.yml").write_text(yaml.safe_dump({
         "convex_backup_user": "joel", "convex_health_schedule_user": "joel",
         "convex_backup_install_dir": "/Users/joel/.joelclaw/backup " + ODD,
@@ -56,6 +56,8 @@ def plists(tmp_path_factory):
         "caddy_tailscale_caddyfile": "/opt/homebrew/etc/Caddy " + ODD,
         "caddy_tailscale_homebrew_prefix": "/opt/homebrew",
         "caddy_tailscale_owner": "joel",
+        # The role's macOS column (vars/main.yml picks the column by the system fact; this host is Linux).
+        "__caddy_tailscale_os": "{{ __caddy_tailscale_os_defaults.Darwin }}",
     }))
     tasks = [{"name": "Render %s." % name, "ansible.builtin.template": {
         "src": str(ROOT / "roles" / role / "templates" / template), "dest": str(base / (name + ".plist")),

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) 2026 joelclaw.macmini contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The scheduled restore drill (roles/convex_backup, tasks/drill_install.yml), run by the systemd timer
