@@ -91,8 +91,8 @@ def summary(label, data):
     print("  per role: " + ", ".join("%s %.1f s" % item for item in roles))
     print("  slowest tasks:")
     for task in sorted(tasks, key=lambda task: -task["seconds"])[:SLOWEST]:
-        where = (task["role"] + " : ") if task["role"] else ""
-        print("    %6.2f s  %-8s %s%s" % (task["seconds"], task["status"], where, task["name"]))
+        # A role's task name already starts with "<role> : " (Task.get_name()).
+        print("    %6.2f s  %-8s %s" % (task["seconds"], task["status"], task["name"]))
     return totals
 
 
