@@ -446,15 +446,17 @@ def test_malformed_image_digest_is_refused_before_any_change(refused, case):
 
 # ---------------------------------------------------------------- upgrade.yml (render mode)
 def upgrade_variables(tmp_path, sha):
-    """Extra vars beat play vars, so leave convex_image_sha to the playbook (the images template it)."""
-    extra = variables(tmp_path, convex_upgrade_sha=sha, convex_upgrade_hosts="localhost")
-    del extra["convex_image_sha"]
-    return extra
+    """(inventory settings, per-run switches): upgrade.yml documents convex_upgrade_sha (and its hosts) as -e;
+    convex_image_sha is left to the playbook (the images template it)."""
+    settings = variables(tmp_path)
+    del settings["convex_image_sha"]
+    return settings, {"convex_upgrade_sha": sha, "convex_upgrade_hosts": "localhost"}
 
 
 def test_upgrade_bumps_backend_and_dashboard_together(tmp_path):
     upgrade = (ROOT / "playbooks" / "upgrade.yml").read_text()
-    run = ansible_playbook(tmp_path / "run", upgrade, upgrade_variables(tmp_path, OTHER_SHA))
+    settings, per_run = upgrade_variables(tmp_path, OTHER_SHA)
+    run = ansible_playbook(tmp_path / "run", upgrade, settings, per_run=per_run)
     assert run.rc == 0, run.output
     objects = rendered(tmp_path)
     backend = objects["convex_backend/statefulset.yml"]["spec"]["template"]["spec"]["containers"][0]
@@ -466,7 +468,8 @@ def test_upgrade_bumps_backend_and_dashboard_together(tmp_path):
 @pytest.mark.parametrize("sha,message", [("latest", "convex_upgrade_sha is 'latest'"), ("", "convex_upgrade_sha is ''")])
 def test_upgrade_refuses_a_bad_sha_before_any_change(tmp_path, sha, message):
     upgrade = (ROOT / "playbooks" / "upgrade.yml").read_text()
-    run = ansible_playbook(tmp_path / "run", upgrade, upgrade_variables(tmp_path, sha))
+    settings, per_run = upgrade_variables(tmp_path, sha)
+    run = ansible_playbook(tmp_path / "run", upgrade, settings, per_run=per_run)
     assert run.rc != 0
     assert message in run.output, run.output
     assert not (tmp_path / "state").exists()
@@ -479,7 +482,7 @@ ALL_ROLES = sorted(p.parent.parent.name for p in (ROOT / "roles").glob("*/meta/a
 
 
 def test_the_drift_check_sees_every_role():
-    assert ALL_ROLES + ["contract"] == sorted(p.name for p in (ROOT / "roles").iterdir() if p.is_dir())
+    assert sorted(ALL_ROLES + ["contract"]) == sorted(p.name for p in (ROOT / "roles").iterdir() if p.is_dir())
     assert len(ALL_ROLES) == 7, ALL_ROLES
 
 

@@ -151,7 +151,7 @@ def test_a_refused_admin_key_stops_the_upgrade_before_the_export_with_its_messag
     kube.reset_audit()
     # The two variables upgrade.yml documents as -e.
     upgrade = ansible_playbook(tmp_path / "upgrade", UPGRADE.read_text(),
-                               {"convex_upgrade_sha": OTHER_SHA, "convex_upgrade_hosts": "localhost"},
+                               per_run={"convex_upgrade_sha": OTHER_SHA, "convex_upgrade_hosts": "localhost"},
                                group_vars=GROUP_VARS, host_vars=variables)
     assert_reaches_the_person(upgrade, "was INSTANCE_SECRET rotated?", [SECRET, OTHER_SECRET])
     assert "Nothing was upgraded" in failures(upgrade)[-1]["msg"]

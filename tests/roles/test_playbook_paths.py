@@ -62,15 +62,22 @@ def test_no_fact_has_a_silent_fallback():
     assert not found, "\n".join(found)
 
 
+def plays_of(path):
+    """The plays of a playbook in run order, imported playbooks (import_playbook) inlined."""
+    plays = []
+    for play in yaml.safe_load(path.read_text()):
+        imported = play.get("import_playbook", play.get("ansible.builtin.import_playbook"))
+        plays += plays_of(path.parent / imported) if imported else [play]
+    return plays
+
+
 def test_every_playbook_gathers_facts():
     """convex_state_dir needs the user_dir fact, so no playbook may run without facts: a play gathers
     them at its start, an earlier play of the same playbook did for the same hosts, or (to check its
     settings before it touches the host) it runs ansible.builtin.setup after nothing but checks."""
     for path in [ROOT / "site.yml", *sorted(PLAYBOOKS.glob("*.yml"))]:
         gathered = set()   # hosts an earlier play of the same run gathered facts for (facts persist)
-        for play in yaml.safe_load(path.read_text()):
-            if "import_playbook" in play or "ansible.builtin.import_playbook" in play:
-                continue
+        for play in plays_of(path):
             if play.get("gather_facts", True) is True:
                 gathered.add(play["hosts"])
                 continue
@@ -79,6 +86,7 @@ def test_every_playbook_gathers_facts():
             tasks = play.get("tasks", [])
             setup = [i for i, task in enumerate(tasks) if "ansible.builtin.setup" in task]
             assert setup, "%s: %s gathers no facts" % (path.name, play["name"])
+            gathered.add(play["hosts"])
             before = tasks[:setup[0]]
             assert all(set(task) & {"ansible.builtin.assert", "ansible.builtin.fail"} for task in before), (
                 "%s: %s runs %s before it gathers facts" % (path.name, play["name"], [t.get("name") for t in before]))
