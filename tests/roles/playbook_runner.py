@@ -14,8 +14,12 @@ import base64
 import json
 import os
 import re
+import contextlib
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -231,3 +235,36 @@ def tasks_of(run, host: str) -> list:
         elif task and result.match(line) and (not tasks or tasks[-1] != task):
             tasks.append(task)
     return tasks
+
+
+def _free_loopback_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def convex_standin_process(instance_secret: str, instance_name: str = "joelclaw"):
+    """The Convex TEST STAND-IN (tests/standins/convex) as its own process on free loopback ports:
+    yields (API URL, dashboard port) once /version answers; stopped on exit."""
+    root = Path(__file__).resolve().parents[2]
+    port, dashboard_port = _free_loopback_port(), _free_loopback_port()
+    with subprocess.Popen([sys.executable, str(root / "tests" / "standins" / "convex" / "convex_standin.py"),
+                           "--port", str(port), "--dashboard-port", str(dashboard_port),
+                           "--instance-name", instance_name, "--instance-secret", instance_secret],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
+        url = "http://127.0.0.1:%d" % port
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/version", timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        try:
+            yield url, dashboard_port
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)

@@ -22,7 +22,6 @@ import copy
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 import urllib.request
@@ -32,6 +31,7 @@ import pytest
 import yaml
 
 from k8s_harness import control_plane, free_port, kube  # noqa: F401  pylint: disable=unused-import
+from playbook_runner import convex_standin_process
 from test_k8s_apply import NAMESPACE, SECRET, Project, client_writes, objects
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,24 +53,8 @@ MIGRATED_LOG = ("WARN Executing Migration 128/128. Wait for log line 'Migrated 1
 @pytest.fixture
 def convex(tmp_path):
     """The Convex TEST STAND-IN on free ports (API and dashboard), with the roles' instance secret."""
-    port, dashboard_port = free_port(), free_port()
-    with subprocess.Popen([sys.executable, str(ROOT / "tests" / "standins" / "convex" / "convex_standin.py"),
-                           "--port", str(port), "--dashboard-port", str(dashboard_port),
-                           "--instance-name", "joelclaw", "--instance-secret", SECRET],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
-        url = "http://127.0.0.1:%d" % port
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/version", timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.1)
+    with convex_standin_process(SECRET) as (url, dashboard_port):
         yield url, dashboard_port
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 class MacProject(Project):

@@ -21,14 +21,12 @@ import json
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 
-from playbook_runner import INVENTORY_HOST, PlaybookRun
+from playbook_runner import INVENTORY_HOST, PlaybookRun, convex_standin_process
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -45,34 +43,11 @@ def _run(cmd, env, cwd) -> PlaybookRun:
     return PlaybookRun(proc.returncode, proc.stdout, proc.stderr)
 
 
-def _free_port():
-    import socket  # pylint: disable=import-outside-toplevel
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module", name="standin")
 def standin_fixture():
     """The Convex TEST STAND-IN (API and dashboard) on free loopback ports, instance name joelclaw."""
-    port, dashboard_port = _free_port(), _free_port()
-    with subprocess.Popen([sys.executable, str(ROOT / "tests" / "standins" / "convex" / "convex_standin.py"),
-                           "--port", str(port), "--dashboard-port", str(dashboard_port),
-                           "--instance-name", "joelclaw", "--instance-secret", SECRET],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
-        url = "http://127.0.0.1:%d" % port
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/version", timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.1)
+    with convex_standin_process(SECRET) as (url, _dashboard_port):
         yield url
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module", name="user")

@@ -18,15 +18,13 @@ import re
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 
 from k8s_harness import NODE_NAME, control_plane, free_port, kube  # noqa: F401  pylint: disable=unused-import
-from playbook_runner import PlaybookRun
+from playbook_runner import PlaybookRun, convex_standin_process
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "c0ffee" * 10 + "abcd"  # 64 hex characters; a test fixture, not a real secret
@@ -51,23 +49,8 @@ PSA_WARNING = re.compile(r"would violate PodSecurity", re.I)
 @pytest.fixture
 def convex(tmp_path):
     """The Convex TEST STAND-IN on a free port, with the instance secret the roles are given."""
-    port = free_port()
-    with subprocess.Popen([sys.executable, str(ROOT / "tests" / "standins" / "convex" / "convex_standin.py"),
-                           "--port", str(port), "--instance-name", "joelclaw", "--instance-secret", SECRET],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
-        url = "http://127.0.0.1:%d" % port
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/version", timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.1)
+    with convex_standin_process(SECRET) as (url, _dashboard_port):
         yield url
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 class Project:
