@@ -29,17 +29,14 @@ import copy
 import json
 import os
 import shutil
-import subprocess
 import sys
-import time
-import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import yaml
 
 from k8s_harness import client_certificate, control_plane, free_port  # noqa: F401  pylint: disable=unused-import
+from playbook_runner import convex_standin_process
 from test_k8s_apply import NAMESPACE, SECRET, Project
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,29 +79,6 @@ def audit(cp, since):
                 and json.loads(line).get("stage") == "ResponseComplete"]
 
 
-@contextmanager
-def convex_standin():
-    port = free_port()
-    with subprocess.Popen([sys.executable, str(ROOT / "tests" / "standins" / "convex" / "convex_standin.py"),
-                           "--port", str(port), "--instance-name", GROUP_VARS["convex_instance_name"],
-                           "--instance-secret", SECRET],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen("http://127.0.0.1:%d/version" % port, timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.1)
-        try:
-            yield port
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
-
-
 def bare_path(fakebin: Path):
     """PATH with the fake docker, the venv and the system directories: no colima, no talosctl."""
     path = os.pathsep.join([str(fakebin), str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"])
@@ -137,7 +111,9 @@ def converged(control_plane, tmp_path_factory):  # noqa: F811  pylint: disable=r
         ref.replace("{{ convex_image_sha }}", GROUP_VARS["convex_image_sha"]): ["linux/amd64"] for ref in images}}))
     runs = {}
     try:
-        with convex_standin() as port, pytest.MonkeyPatch.context() as env:
+        with convex_standin_process(SECRET, GROUP_VARS["convex_instance_name"]) as (url, _dashboard_port), \
+                pytest.MonkeyPatch.context() as env:
+            port = int(url.rsplit(":", 1)[1])
             env.setenv("PATH", bare_path(fakebin))
             env.setenv("FAKE_DOCKER_IMAGES", str(registry))
             ports = copy.deepcopy(GROUP_VARS["convex_published_ports"])
