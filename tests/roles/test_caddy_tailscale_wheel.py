@@ -55,7 +55,9 @@ def install(tmp_path, index, tasks_from="install_Linux_wheel.yml", **host_vars):
     workdir = tmp_path / "run"
     (workdir / "host_vars").mkdir(parents=True, exist_ok=True)
     values = {"caddy_tailscale_linux_venv": str(tmp_path / "venv"), "caddy_tailscale_version": VERSION,
-              "caddy_tailscale_service": False}
+              "caddy_tailscale_service": False,
+              # The test host's apt is not the test's to change (and the play gathers no facts).
+              "caddy_tailscale_linux_system_packages": []}
     values.update(host_vars)
     (workdir / "host_vars" / "localhost.yml").write_text(yaml.safe_dump(values))
     play = """
