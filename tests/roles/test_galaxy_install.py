@@ -112,7 +112,9 @@ def test_the_installed_copy_is_the_one_ansible_uses(user):
     assert not installed.is_symlink() and (installed / "MANIFEST.json").is_file()
     # The tarball carries what a user runs, not the repository's test machinery.
     assert (installed / "playbooks" / "site.yml").is_file() and (installed / "roles" / "contract" / "defaults" / "main.yml").is_file()
-    for left_out in ("molecule", "tests/bench", "tests/restic", ".venv", ".collections"):
+    assert (installed / "requirements.txt").is_file()
+    for left_out in ("molecule", "tests/bench", "tests/restic", ".venv", ".collections", "site.yml", "ansible.cfg",
+                     "Makefile", "requirements.lock", "requirements-test.lock", "requirements-test.txt", "scripts"):
         assert not (installed / left_out).exists(), left_out
 
 
