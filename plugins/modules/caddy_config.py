@@ -159,7 +159,7 @@ from ansible_collections.joelclaw.macmini.plugins.module_utils._caddy_config imp
 
 # caddyserver/caddy v2.11.4 admin.go DefaultAdminListen.
 DEFAULT_ADMIN = "localhost:2019"
-_SAFE_PATH = re.compile(r'^/[^\s"#{}]+$')
+_SAFE_PATH = re.compile(r'^/[^\s"#{}]+\Z')
 
 
 def read(path):

@@ -344,7 +344,7 @@ def validate(module):
             module.fail_json(msg='%s=%r is not a positive number; expected e.g. %s. Set it to the %s the VM should have.'
                                  % (option, params[option], {'cpus': 4, 'memory': 8, 'disk': 100}[option], option))
     for module_name in params['kernel_modules']:
-        if not re.match(r'^[A-Za-z0-9_-]+$', module_name):
+        if not re.match(r'^[A-Za-z0-9_-]+\Z', module_name):
             module.fail_json(msg='kernel_modules contains %r, which is not a kernel module name (letters, digits, _ '
                                  'and - only); expected e.g. br_netfilter.' % module_name)
     for value in params['mounts'] or []:

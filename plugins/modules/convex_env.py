@@ -113,7 +113,7 @@ from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client im
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_connection import (
     connect, connection_module)
 
-NAME_RE = re.compile(r"^[a-zA-Z_]+[a-zA-Z0-9_]*$")
+NAME_RE = re.compile(r"^[a-zA-Z_]+[a-zA-Z0-9_]*\Z")
 NAME_MAX = 256
 VALUE_MAX = 8 * 1024
 BUILT_IN = ("CONVEX_CLOUD_URL", "CONVEX_SITE_URL")

@@ -96,7 +96,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.joelclaw.macmini.plugins.module_utils._private_file import write_private
 from ansible_collections.joelclaw.macmini.plugins.module_utils._secret_result import require_no_log
 
-HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+HEX64 = re.compile(r"^[0-9a-fA-F]{64}\Z")
 
 
 def check_secret(module, value, source):
