@@ -132,6 +132,7 @@ notes:
   - The diff shows the profile's status and resources before and after, with O(mounts) the mounts, and with
     O(kernel_modules) or O(block_host_access) the provision entries added.
 extends_documentation_fragment:
+  - joelclaw.macmini.attributes
   - joelclaw.macmini.manager
 '''
 

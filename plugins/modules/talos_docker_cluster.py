@@ -180,6 +180,7 @@ notes:
     run looked at them; check mode shows the diff the real run would.
   - The Kubernetes version of an existing cluster is not compared; upgrade it with C(talosctl upgrade-k8s).
 extends_documentation_fragment:
+  - joelclaw.macmini.attributes
   - joelclaw.macmini.manager
 '''
 
