@@ -52,6 +52,7 @@ extends_documentation_fragment:
   - joelclaw.macmini.attributes
   - joelclaw.macmini.attributes.actiongroup_convex
   - joelclaw.macmini.convex
+  - joelclaw.macmini.convex.tls
   - joelclaw.macmini.convex.export
 attributes:
   check_mode:

@@ -49,6 +49,7 @@ extends_documentation_fragment:
   - joelclaw.macmini.attributes
   - joelclaw.macmini.attributes.actiongroup_convex
   - joelclaw.macmini.convex
+  - joelclaw.macmini.convex.tls
 attributes:
   check_mode:
     support: full

@@ -159,6 +159,7 @@ extends_documentation_fragment:
   - joelclaw.macmini.attributes.read_only
   - joelclaw.macmini.attributes.actiongroup_convex
   - joelclaw.macmini.convex
+  - joelclaw.macmini.convex.tls
 seealso:
   - module: joelclaw.macmini.convex_admin_key
 """

@@ -50,6 +50,7 @@ extends_documentation_fragment:
   - joelclaw.macmini.attributes
   - joelclaw.macmini.attributes.actiongroup_convex
   - joelclaw.macmini.convex
+  - joelclaw.macmini.convex.tls
   - joelclaw.macmini.convex.import
 attributes:
   check_mode:
