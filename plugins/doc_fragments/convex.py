@@ -9,8 +9,10 @@ __metaclass__ = type
 class ModuleDocFragment(object):
     """Options shared by the modules that talk to a self-hosted Convex backend."""
 
-    # The connection of every module that talks to the backend with an admin key. Mirrors
-    # CONNECTION_ARGUMENT_SPEC in module_utils/_convex_connection.py (a unit test compares them).
+    # The connection of every module that talks to the backend with an admin key: url and the admin key here,
+    # the TLS options from the TLS fragment below, which every such module also extends (as
+    # CONNECTION_ARGUMENT_SPEC in module_utils/_convex_connection.py is these plus TLS_ARGUMENT_SPEC; a unit test
+    # compares them). The TLS options are written once.
     DOCUMENTATION = r"""
 options:
   url:
@@ -30,17 +32,10 @@ options:
       - One of O(admin_key) and O(admin_key_env_file) is required, except by M(joelclaw.macmini.convex_health),
         which then skips the admin key probe.
     type: path
-  validate_certs:
-    description: Verify the backend's TLS certificate.
-    type: bool
-    default: true
-  ca_path:
-    description: PEM file of CA certificates to trust for O(url).
-    type: path
 """
 
-    # TLS settings alone, for convex_admin_key (which makes the key rather than taking one).
-    # Mirrors TLS_ARGUMENT_SPEC in module_utils/_convex_connection.py.
+    # TLS settings: with DOCUMENTATION above for the modules that take an admin key, alone for convex_admin_key
+    # (which makes the key rather than taking one). Mirrors TLS_ARGUMENT_SPEC in module_utils/_convex_connection.py.
     TLS = r"""
 options:
   validate_certs:

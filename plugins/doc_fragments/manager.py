@@ -7,7 +7,8 @@ __metaclass__ = type
 
 
 class ModuleDocFragment(object):
-    """What the modules built on module_utils/_manager.py (a manager and a difference tracker) share."""
+    """What the modules built on module_utils/_manager.py (a manager and a difference tracker) share.
+    Use together with joelclaw.macmini.attributes, which says what the attributes mean."""
 
     DOCUMENTATION = r"""
 notes:
@@ -16,9 +17,9 @@ notes:
     its own variables with the P(joelclaw.macmini.rename_options#filter) filter.
 attributes:
   check_mode:
-    description: Computes the same commands, C(changed) and diff without running them.
     support: full
+    details: Computes the same commands, C(changed) and diff without running them.
   diff_mode:
-    description: Shows, before and after, what the module compares (see the notes).
     support: full
+    details: Shows, before and after, what the module compares (see the notes).
 """

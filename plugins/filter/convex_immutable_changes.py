@@ -22,7 +22,7 @@ MUTABLE_SPEC_FIELDS = frozenset(['replicas', 'ordinals', 'template', 'updateStra
 # Fields the API server fills in (defaulting) that a manifest may leave out.
 DEFAULTS = {'podManagementPolicy': 'OrderedReady'}
 # Quantity grammar of k8s.io/apimachinery/pkg/api/resource (quantity.go): number, then a suffix.
-QUANTITY = re.compile(r'^([+-]?[0-9.]+)([eE][+-]?[0-9]+|[KMGTPE]i|[numkMGTPE]?)$')
+QUANTITY = re.compile(r'^([+-]?[0-9.]+)([eE][+-]?[0-9]+|[KMGTPE]i|[numkMGTPE]?)\Z')
 BINARY = {'Ki': 1, 'Mi': 2, 'Gi': 3, 'Ti': 4, 'Pi': 5, 'Ei': 6}
 DECIMAL = {'n': -9, 'u': -6, 'm': -3, '': 0, 'k': 3, 'M': 6, 'G': 9, 'T': 12, 'P': 15, 'E': 18}
 

@@ -41,9 +41,9 @@ ADMIN_KEY_VERSION = 1
 NONCE_LEN = 12
 TAG_LEN = 16
 KDF_LABEL = b"admin key"
-SECRET_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+SECRET_RE = re.compile(r"^[0-9a-fA-F]{64}\Z")
 # What INSTANCE_NAME may look like (it names a Postgres database too): no '|', no spaces.
-INSTANCE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+INSTANCE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*\Z")
 
 
 class AdminKeyError(ValueError):

@@ -39,7 +39,7 @@ from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_snapshot 
 
 MANIFEST_FORMAT = 1
 STAGING = ".staging"
-ZIP_RE = re.compile(r"^(?P<base>[A-Za-z0-9._-]+)\.zip$")
+ZIP_RE = re.compile(r"^(?P<base>[A-Za-z0-9._-]+)\.zip\Z")
 MANIFEST_SUFFIX = ".manifest.json"
 ENV_SUFFIX = ".env.json"
 GOOD, INCOMPLETE = "good", "incomplete"

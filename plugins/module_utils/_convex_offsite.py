@@ -38,10 +38,10 @@ import time
 TAG = "convex-backup"
 SET_TAG_PREFIX = "set:"
 REPO_TYPES = ("local", "sftp")
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-HOST_RE = re.compile(r"^[A-Za-z0-9._:-]+$")
-USER_RE = re.compile(r"^[A-Za-z0-9._-]+$")
-SUBSET_RE = re.compile(r"^([0-9]+(\.[0-9]+)?%|[0-9]+/[0-9]+|[0-9]+[KMGT]?)$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+HOST_RE = re.compile(r"^[A-Za-z0-9._:-]+\Z")
+USER_RE = re.compile(r"^[A-Za-z0-9._-]+\Z")
+SUBSET_RE = re.compile(r"^([0-9]+(\.[0-9]+)?%|[0-9]+/[0-9]+|[0-9]+[KMGT]?)\Z")
 EXIT_NO_REPOSITORY, EXIT_LOCKED, EXIT_WRONG_PASSWORD = 10, 11, 12
 
 
@@ -342,7 +342,7 @@ def unstage(directory):
 
 def snapshot_unix(text):
     """restic's RFC 3339 snapshot time (nanoseconds, any offset) as Unix seconds."""
-    match = re.match(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", text)
+    match = re.match(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)\Z", text)
     if not match:
         raise ValueError("not an RFC 3339 time: %r" % text)
     year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])

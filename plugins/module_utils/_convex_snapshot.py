@@ -23,7 +23,7 @@ import zlib
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client import ConvexError, int64, poll_intervals
 
 CHUNK = 1024 * 1024
-SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+\.zip$")
+SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+\.zip\Z")
 # The terminal states of an export (get-convex/convex-backend crates/model/src/exports/types.rs at
 # 94a42c3: SerializedExport is tagged "state" in snake_case; Canceled also reads as "cancelled").
 # "canceled" comes from POST /api/export/cancel/{id}, e.g. the dashboard's cancel button.

@@ -37,7 +37,7 @@ POLICY_HINT = (
 )
 HTTPS_HINT = "enable HTTPS certificates for the tailnet (admin console, DNS page), then re-run"
 
-_TARGET = re.compile(r"^(https?|https\+insecure)://[^/\s]+(:[0-9]{1,5})?(/[^\s]*)?$")
+_TARGET = re.compile(r"^(https?|https\+insecure)://[^/\s]+(:[0-9]{1,5})?(/[^\s]*)?\Z")
 
 
 class ServeError(ValueError):

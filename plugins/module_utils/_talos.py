@@ -306,7 +306,7 @@ def context_names(config):
 
 def _same_or_renamed(base, name):
     """talosctl renames a clashing context to <base>-1, <base>-2, …"""
-    return name == base or re.match(re.escape(base) + r'-\d+$', name) is not None
+    return name == base or re.match(re.escape(base) + r'-\d+\Z', name) is not None
 
 
 def prune_talosconfig(config, context):

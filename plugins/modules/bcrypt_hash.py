@@ -36,13 +36,15 @@ options:
     description: bcrypt cost factor for new hashes (4-31).
     type: int
     default: 12
+extends_documentation_fragment:
+  - joelclaw.macmini.attributes
 attributes:
   check_mode:
     support: full
-    description: Check mode computes the same hash decision; nothing is written anyway.
+    details: Check mode computes the same hash decision; nothing is written anyway.
   diff_mode:
     support: none
-    description: No files are changed, so there is nothing to diff.
+    details: No files are changed, so there is nothing to diff.
 """
 
 EXAMPLES = r"""

@@ -78,13 +78,15 @@ options:
     type: str
     choices: [present, absent]
     default: present
+extends_documentation_fragment:
+  - joelclaw.macmini.attributes
 attributes:
   check_mode:
     support: full
-    description: Stages and validates the new config, reports C(changed) and the diff, and replaces nothing.
+    details: Stages and validates the new config, reports C(changed) and the diff, and replaces nothing.
   diff_mode:
     support: full
-    description: The main Caddyfile and the global options file (and the sites file with O(sites_diff)).
+    details: The main Caddyfile and the global options file (and the sites file with O(sites_diff)).
 notes:
   - Global options follow Caddy's rule that a later option of the same name wins (caddyserver/caddy v2.11.4
     caddyconfig/httpcaddyfile/httptype.go evaluateGlobalOptionsBlock), so the owner's own options after the import line
@@ -159,7 +161,7 @@ from ansible_collections.joelclaw.macmini.plugins.module_utils._caddy_config imp
 
 # caddyserver/caddy v2.11.4 admin.go DefaultAdminListen.
 DEFAULT_ADMIN = "localhost:2019"
-_SAFE_PATH = re.compile(r'^/[^\s"#{}]+$')
+_SAFE_PATH = re.compile(r'^/[^\s"#{}]+\Z')
 
 
 def read(path):

@@ -142,13 +142,9 @@ options:
     type: list
     elements: str
     default: ["100.64.0.0/10", "fd7a:115c:a1e0::/48"]
-attributes:
-  check_mode:
-    support: full
-    description: Only reads its input; identical in check mode.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is nothing to diff.
+extends_documentation_fragment:
+  - joelclaw.macmini.attributes
+  - joelclaw.macmini.attributes.read_only
 notes:
   - Runs no commands and touches no files.
 """

@@ -132,6 +132,7 @@ notes:
   - The diff shows the profile's status and resources before and after, with O(mounts) the mounts, and with
     O(kernel_modules) or O(block_host_access) the provision entries added.
 extends_documentation_fragment:
+  - joelclaw.macmini.attributes
   - joelclaw.macmini.manager
 '''
 
@@ -344,7 +345,7 @@ def validate(module):
             module.fail_json(msg='%s=%r is not a positive number; expected e.g. %s. Set it to the %s the VM should have.'
                                  % (option, params[option], {'cpus': 4, 'memory': 8, 'disk': 100}[option], option))
     for module_name in params['kernel_modules']:
-        if not re.match(r'^[A-Za-z0-9_-]+$', module_name):
+        if not re.match(r'^[A-Za-z0-9_-]+\Z', module_name):
             module.fail_json(msg='kernel_modules contains %r, which is not a kernel module name (letters, digits, _ '
                                  'and - only); expected e.g. br_netfilter.' % module_name)
     for value in params['mounts'] or []:

@@ -58,14 +58,13 @@ options:
     type: float
     default: 10
 extends_documentation_fragment:
+  - joelclaw.macmini.attributes
   - joelclaw.macmini.convex.tls
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: The live check runs (it only reads); the env file is not written.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: The diff shows the URL line; the key itself is always shown as a placeholder.
 notes:

@@ -50,15 +50,13 @@ options:
     type: int
     default: 2048
     choices: [2048, 3072, 4096]
+extends_documentation_fragment:
+  - joelclaw.macmini.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
-    details: >-
-      A key that would be generated is generated in memory and returned, so later tasks can
-      predict their changes; O(path) is not written.
+    details: A key that would be generated is generated in memory and returned, so later tasks can predict their changes; O(path) is not written.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: The diff names the key file and the public key fingerprints, never the key.
 notes:

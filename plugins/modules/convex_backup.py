@@ -49,15 +49,16 @@ options:
     description: The backend image reference, recorded in the manifest.
     type: str
 extends_documentation_fragment:
+  - joelclaw.macmini.attributes
+  - joelclaw.macmini.attributes.actiongroup_convex
   - joelclaw.macmini.convex
+  - joelclaw.macmini.convex.tls
   - joelclaw.macmini.convex.export
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reads the latest export's state (proves the key works) and returns the retention plan; writes and deletes nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 notes:
   - The C(.env.json) sidecar holds variable values in clear text, mode 0600 in a 0700 directory.

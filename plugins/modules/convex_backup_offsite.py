@@ -96,13 +96,13 @@ options:
     description: Seconds one restic run may take.
     type: float
     default: 3600
+extends_documentation_fragment:
+  - joelclaw.macmini.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: partial
     details: O(state=copied) only resolves the set; O(state=restored) restores into O(dest) also in check mode (it writes nothing else).
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 notes:
   - The password never appears in a command line, a log or a result.

@@ -33,15 +33,16 @@ options:
     type: bool
     default: true
 extends_documentation_fragment:
+  - joelclaw.macmini.attributes
+  - joelclaw.macmini.attributes.actiongroup_convex
   - joelclaw.macmini.convex
+  - joelclaw.macmini.convex.tls
   - joelclaw.macmini.convex.import
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Verifies the set and the admin key and lists the variables that would change; imports nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 notes:
   - Variable names are returned, never their values.

@@ -46,14 +46,15 @@ options:
     type: float
     default: 30
 extends_documentation_fragment:
+  - joelclaw.macmini.attributes
+  - joelclaw.macmini.attributes.actiongroup_convex
   - joelclaw.macmini.convex
+  - joelclaw.macmini.convex.tls
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: The current variables are read; the update call is skipped.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: The diff lists names only; values are shown as placeholders.
 notes:
@@ -113,7 +114,7 @@ from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_client im
 from ansible_collections.joelclaw.macmini.plugins.module_utils._convex_connection import (
     connect, connection_module)
 
-NAME_RE = re.compile(r"^[a-zA-Z_]+[a-zA-Z0-9_]*$")
+NAME_RE = re.compile(r"^[a-zA-Z_]+[a-zA-Z0-9_]*\Z")
 NAME_MAX = 256
 VALUE_MAX = 8 * 1024
 BUILT_IN = ("CONVEX_CLOUD_URL", "CONVEX_SITE_URL")

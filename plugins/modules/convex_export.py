@@ -36,15 +36,16 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - joelclaw.macmini.attributes
+  - joelclaw.macmini.attributes.actiongroup_convex
   - joelclaw.macmini.convex
+  - joelclaw.macmini.convex.tls
   - joelclaw.macmini.convex.export
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reads the latest export's state (proves the key works); requests nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 seealso:
   - module: joelclaw.macmini.convex_import

@@ -155,15 +155,11 @@ options:
     description: PEM file of CA certificates to trust (HTTP and TLS probes).
     type: path
 extends_documentation_fragment:
+  - joelclaw.macmini.attributes
+  - joelclaw.macmini.attributes.read_only
+  - joelclaw.macmini.attributes.actiongroup_convex
   - joelclaw.macmini.convex
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details: Read-only; runs the same in check mode.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
+  - joelclaw.macmini.convex.tls
 seealso:
   - module: joelclaw.macmini.convex_admin_key
 """

@@ -33,15 +33,16 @@ options:
     required: true
     choices: [requireEmpty, append, replace, replaceAll]
 extends_documentation_fragment:
+  - joelclaw.macmini.attributes
+  - joelclaw.macmini.attributes.actiongroup_convex
   - joelclaw.macmini.convex
+  - joelclaw.macmini.convex.tls
   - joelclaw.macmini.convex.import
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Checks the ZIP and the admin key; uploads nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 notes:
   - Environment variables are not in a snapshot; restore them with M(joelclaw.macmini.convex_env).

@@ -46,13 +46,15 @@ options:
         issued before becomes invalid.
     type: bool
     default: false
+extends_documentation_fragment:
+  - joelclaw.macmini.attributes
 attributes:
   check_mode:
-    description: Resolves (and, with nothing to reuse, generates) the secret but does not write O(state_file).
     support: full
+    details: Resolves (and, with nothing to reuse, generates) the secret but does not write O(state_file).
   diff_mode:
-    description: No diff; the only content is the secret itself.
     support: none
+    details: No diff; the only content is the secret itself.
 notes:
   - Run the task with C(no_log=true); RV(instance_secret_b64) is the secret itself, base64-encoded.
   - The value is returned base64-encoded because Ansible masks any return value equal to a C(no_log)
@@ -96,7 +98,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.joelclaw.macmini.plugins.module_utils._private_file import write_private
 from ansible_collections.joelclaw.macmini.plugins.module_utils._secret_result import require_no_log
 
-HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+HEX64 = re.compile(r"^[0-9a-fA-F]{64}\Z")
 
 
 def check_secret(module, value, source):

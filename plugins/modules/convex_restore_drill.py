@@ -47,15 +47,16 @@ options:
       measured from it. Defaults to the module's own start.
     type: float
 extends_documentation_fragment:
+  - joelclaw.macmini.attributes
+  - joelclaw.macmini.attributes.actiongroup_convex
   - joelclaw.macmini.convex
+  - joelclaw.macmini.convex.tls
   - joelclaw.macmini.convex.import
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Verifies the set, the drill backend's instance name and admin key; imports and writes nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 notes:
   - Variable names are returned, never their values.

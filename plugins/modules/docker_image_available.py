@@ -56,13 +56,15 @@ options:
     description:
       - The C(docker) executable. Empty looks on E(PATH), then in C(/opt/homebrew/bin) and C(/usr/local/bin).
     type: path
+extends_documentation_fragment:
+  - joelclaw.macmini.attributes
 attributes:
   check_mode:
-    description: O(method=manifest) only reads, so it runs in check mode. O(method=pull) reads the manifest instead in check mode.
     support: full
+    details: O(method=manifest) only reads, so it runs in check mode. O(method=pull) reads the manifest instead in check mode.
   diff_mode:
-    description: Nothing to compare.
     support: none
+    details: Nothing to compare.
 notes:
   - C(docker manifest inspect) uses the registry credentials of the Docker CLI (C(docker login)); the upstream
     Convex images on ghcr.io are public.

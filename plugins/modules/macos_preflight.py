@@ -146,13 +146,9 @@ options:
     type: list
     elements: str
     default: []
-attributes:
-  check_mode:
-    support: full
-    description: Only reads the host; identical in check mode.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is nothing to diff.
+extends_documentation_fragment:
+  - joelclaw.macmini.attributes
+  - joelclaw.macmini.attributes.read_only
 notes:
   - macOS on Apple silicon; on any other host the first checks fail and say so.
   - What each combination of FileVault and auto-login means after a power cut is in C(docs/power-cut.md).

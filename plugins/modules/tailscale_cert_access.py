@@ -28,13 +28,9 @@ options:
       - The value of C(TS_PERMIT_CERT_UID) in the open-source tailscaled's environment, if you set it.
         That environment cannot be read from here.
     type: str
-attributes:
-  check_mode:
-    support: full
-    description: Only reads the host; identical in check mode.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is nothing to diff.
+extends_documentation_fragment:
+  - joelclaw.macmini.attributes
+  - joelclaw.macmini.attributes.read_only
 notes:
   - macOS only.
 """

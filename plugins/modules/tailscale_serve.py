@@ -94,13 +94,15 @@ options:
     description: Seconds to wait for each C(tailscale) call before failing (a CLI that waits for a browser never ends).
     type: int
     default: 30
+extends_documentation_fragment:
+  - joelclaw.macmini.attributes
 attributes:
   check_mode:
     support: full
-    description: Reads the status, computes the same plan and RV(commands), runs no changing command.
+    details: Reads the status, computes the same plan and RV(commands), runs no changing command.
   diff_mode:
     support: full
-    description: Shows the managed ports before and after, as target and funnel flag per port.
+    details: Shows the managed ports before and after, as target and funnel flag per port.
 notes:
   - The commands and JSON shapes follow the C(tailscale) CLI's C(serve_v2) interface; they were tested against a
     stateful fake CLI, not a real tailscaled. See the caddy_tailscale role README for what to check on the Mac.

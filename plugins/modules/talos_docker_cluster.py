@@ -180,6 +180,7 @@ notes:
     run looked at them; check mode shows the diff the real run would.
   - The Kubernetes version of an existing cluster is not compared; upgrade it with C(talosctl upgrade-k8s).
 extends_documentation_fragment:
+  - joelclaw.macmini.attributes
   - joelclaw.macmini.manager
 '''
 
@@ -774,7 +775,7 @@ def validate(module):
         if params[key] <= 0:
             module.fail_json(msg='%s=%r; expected a positive number.' % (key, params[key]))
     for name, port in params['published_ports'].items():
-        if not re.match(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}$', str(name)):
+        if not re.match(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}\Z', str(name)):
             module.fail_json(msg='published_ports has the port name %r; expected letters, digits, ".", "_" and "-" '
                                  '(it names the port bridge container <cluster>-bridge-<name>).' % (name,))
         if not isinstance(port, dict) or 'host_port' not in port or 'node_port' not in port:

@@ -28,8 +28,11 @@ PORTS = {"api": {"host_port": 3210, "node_port": 30210}, "site": {"host_port": 3
 LOOPBACK = "Published ports must stay on loopback"
 CHARS = "characters that do not belong"
 MAC_ONLY = "manages macOS only"
+BRIDGE = "colima_talos_port_bridge_image is"
 GOOD = {"colima_talos_host_ip": "127.0.0.2", "colima_talos_published_ports": dict(
-    PORTS, api={"host_port": 3210, "node_port": 30210, "host_ip": "::1"})}
+    PORTS, api={"host_port": 3210, "node_port": 30210, "host_ip": "::1"}),
+    # A digest after the tag, as the role README says to pin it (a made-up digest: only its form is checked here).
+    "colima_talos_port_bridge_image": "docker.io/alpine/socat:1.8.0.3@sha256:" + "0123456789abcdef" * 4}
 
 
 CASES = {
@@ -52,6 +55,24 @@ CASES = {
     "state dir with a percent": ({"colima_talos_state_dir": "/Users/joel/%n"}, CHARS),
     "writable home mount": ({"colima_talos_mounts": ["/Users/joel:w"]}, CHARS),
     "image with a space": ({"colima_talos_image": "ghcr.io/siderolabs/talos:v1.12.11 --privileged"}, CHARS),
+    # Python's $ also matches before a trailing newline: the checks end in \Z, so each of these is refused.
+    "host ip loopback with a trailing newline": ({"colima_talos_host_ip": "127.0.0.1\n"}, LOOPBACK),
+    "profile with a trailing newline": ({"colima_talos_profile": "default\n"}, CHARS),
+    "cluster name with a trailing newline": ({"colima_talos_cluster_name": "joelclaw\n"}, CHARS),
+    "launchd label with a trailing newline": ({"colima_talos_boot_label": "com.joelclaw.colima\n"}, CHARS),
+    "namespace with a trailing newline": ({"colima_talos_storage_namespace": "local-path-storage\n"}, CHARS),
+    "docker host with a trailing newline": ({"colima_talos_docker_host": "unix:///tmp/d.sock\n"}, CHARS),
+    "subnet with a trailing newline": ({"colima_talos_subnet": "10.5.0.0/24\n"}, CHARS),
+    "local-path dir with a trailing newline": ({"colima_talos_local_path_dir": "/var/local-path\n"}, CHARS),
+    "image with a trailing newline": ({"colima_talos_image": "ghcr.io/siderolabs/talos:v1.12.11\n"}, CHARS),
+    "state dir with a trailing newline": ({"colima_talos_state_dir": "/Users/joel/.joelclaw\n"}, CHARS),
+    "kernel module with a trailing newline": ({"colima_talos_kernel_modules": ["br_netfilter\n"]}, CHARS),
+    "mount with a trailing newline": ({"colima_talos_mounts": ["/Users/joel/data\n"]}, CHARS),
+    # The socat bridge image is pinned like the local-path images: IMAGE:TAG[@sha256:<digest>].
+    "bridge image latest": ({"colima_talos_port_bridge_image": "docker.io/alpine/socat:latest"}, BRIDGE),
+    "bridge image without a tag": ({"colima_talos_port_bridge_image": "docker.io/alpine/socat"}, BRIDGE),
+    "bridge image short digest": ({"colima_talos_port_bridge_image": "docker.io/alpine/socat:1.8.0.3@sha256:abc"}, BRIDGE),
+    "bridge image with a trailing newline": ({"colima_talos_port_bridge_image": "docker.io/alpine/socat:1.8.0.3\n"}, BRIDGE),
 }
 
 

@@ -32,6 +32,8 @@ GITHUB_ID = "Iv1.test0github0id"
 GITHUB_SECRET = "ghsecret-" + "5e" * 16
 GOOGLE_SECRET = "googlesecret-" + "9a" * 12
 RESEND_KEY = "re_" + "7c" * 14
+# A secret a user may put in convex_auth_extra_env (issue 13: it is no_log like the providers' env).
+EXTRA_ENV_SECRET = "auth-extra-sentinel-" + "3d" * 12
 
 PLAY = """
 - name: Converge Convex Auth.
@@ -89,11 +91,13 @@ def key_file(variables):
 
 
 def test_converges_idempotently_and_never_prints_a_secret(run_playbook, standin, base_vars):
+    base_vars = dict(base_vars, convex_auth_extra_env={"AUTH_EXTRA_TOKEN": EXTRA_ENV_SECRET})
     first = run_playbook(PLAY, base_vars, check=False, verbosity=3)
     assert first.rc == 0, first.output
     env = standin.state.env
-    assert sorted(env) == ["AUTH_GITHUB_ID", "AUTH_GITHUB_SECRET", "AUTH_GOOGLE_ID", "AUTH_GOOGLE_SECRET",
-                           "AUTH_RESEND_KEY", "JWKS", "JWT_PRIVATE_KEY", "SITE_URL"]
+    assert sorted(env) == ["AUTH_EXTRA_TOKEN", "AUTH_GITHUB_ID", "AUTH_GITHUB_SECRET", "AUTH_GOOGLE_ID",
+                           "AUTH_GOOGLE_SECRET", "AUTH_RESEND_KEY", "JWKS", "JWT_PRIVATE_KEY", "SITE_URL"]
+    assert env["AUTH_EXTRA_TOKEN"] == EXTRA_ENV_SECRET
     assert env["SITE_URL"] == "http://app.convex.test:5173" and env["AUTH_GITHUB_SECRET"] == GITHUB_SECRET
     path = key_file(base_vars)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
@@ -106,7 +110,7 @@ def test_converges_idempotently_and_never_prints_a_secret(run_playbook, standin,
     assert standin.site_url + "/api/auth/callback/google" in first.stdout
     assert "/api/auth/callback/resend" not in first.stdout
     # -vvv prints no secret: not the key (either form, nor any line of it), the OAuth secrets or the admin key.
-    leaks = [GITHUB_SECRET, GOOGLE_SECRET, RESEND_KEY, base_vars["convex_auth_admin_key"],
+    leaks = [GITHUB_SECRET, GOOGLE_SECRET, RESEND_KEY, EXTRA_ENV_SECRET, base_vars["convex_auth_admin_key"],
              env["JWT_PRIVATE_KEY"]] + pem.splitlines()[1:-1]
     for secret in leaks:
         assert secret not in first.output, "secret value in the -vvv output"

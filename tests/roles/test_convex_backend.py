@@ -35,6 +35,8 @@ SHA = GROUP_VARS["convex_image_sha"]
 OTHER_SHA = "0123456789abcdef0123456789abcdef01234567"
 SECRET = "c0ffee" * 10 + "abcd"  # 64 hex characters; a test fixture, not a real secret
 PG_PASSWORD = "pg-test-password-not-real"
+# A secret a user may put in convex_backend_extra_env (the backend's S3 storage knobs take AWS keys).
+EXTRA_ENV_SECRET = "extra-env-sentinel-" + "5a" * 12
 
 PLAY = """
 - name: Converge the Convex workloads in render mode.
@@ -66,7 +68,8 @@ VARIABLE_SETS = {
         "convex_backend_redact_logs_to_client": False,
         "convex_backend_document_retention_delay": 172800,
         "convex_backend_metrics_enabled": True,
-        "convex_backend_extra_env": {"APPLICATION_MAX_CONCURRENT_QUERIES": 32},
+        "convex_backend_extra_env": {"APPLICATION_MAX_CONCURRENT_QUERIES": 32,
+                                     "AWS_SECRET_ACCESS_KEY": EXTRA_ENV_SECRET},
         "convex_dashboard_cpu_limit": "1",
         "convex_dashboard_memory_limit": "1Gi",
         "convex_dashboard_replicas": 2,
@@ -231,7 +234,11 @@ def check_rendered_objects_are_what_upstream_needs(converged):
     if converged.name == "custom_resources":
         assert env["DOCUMENT_RETENTION_DELAY"]["value"] == "172800"
         assert env["DISABLE_METRICS_ENDPOINT"]["value"] == "false"
-        assert env["APPLICATION_MAX_CONCURRENT_QUERIES"]["value"] == "32"
+        # The extra env may hold secrets: its values are in the Secret, the StatefulSet only refers to them.
+        for name, value in extra["convex_backend_extra_env"].items():
+            key = "extra-env." + name
+            assert env[name] == {"name": name, "valueFrom": {"secretKeyRef": {"name": "convex-secrets", "key": key}}}
+            assert base64.b64decode(secret["data"][key]).decode() == str(value)
         assert claim["spec"]["storageClassName"] == "local-path"
         assert objects["convex_dashboard/deployment.yml"]["spec"]["replicas"] == 2
     else:
@@ -287,7 +294,8 @@ def check_instance_secret_is_kept_private_and_never_logged(converged):
         assert "ESTABLISH LOCAL CONNECTION" in run.output  # -vvv really was on
         for label, needle in (("instance secret", value), ("instance secret, base64", encoded),
                               ("Postgres password", PG_PASSWORD), ("admin key", admin_key),
-                              ("admin key, signed part", admin_key.split("|", 1)[-1])):
+                              ("admin key, signed part", admin_key.split("|", 1)[-1]),
+                              ("convex_backend_extra_env value", EXTRA_ENV_SECRET)):
             assert needle not in run.output, "the converge output shows the " + label
     for path in state.rglob("*"):
         mode = stat.S_IMODE(path.stat().st_mode)
@@ -298,7 +306,7 @@ def check_instance_secret_is_kept_private_and_never_logged(converged):
         if path.name in ("convex-instance-secret", "secret.yml", "convex-admin.env"):
             assert mode == 0o600, (path, oct(mode))
         else:
-            for needle in (value, encoded, PG_PASSWORD):
+            for needle in (value, encoded, PG_PASSWORD, EXTRA_ENV_SECRET):
                 assert needle not in text, (path, "holds a secret")
 
 

@@ -72,6 +72,8 @@ NOT_SECRET = {
 SECRET_BY_CONTENT = {
     "convex_auth_providers.env": "AUTH_<PROVIDER>_ID/SECRET from a vault",
     "convex_backend_deployment_env": "function environment (API keys of the services the functions call)",
+    "convex_backend_extra_env": "container environment (the S3 storage knobs take AWS keys)",
+    "convex_auth_extra_env": "more Convex Auth deployment variables (a provider's secret may go here)",
 }
 
 
