@@ -19,7 +19,7 @@ The same two converges are measured over two transports, one after the other:
     base Python and its collections, at the same paths (plus a scratch directory for the inventory and
     the timings). The converges run with -c local as the Mac's do, so modules start without a
     transport in between; this is the figure the targets are judged on.
-BENCH_TRANSPORTS=podman or =local runs one of them (default: both).
+BENCH_TRANSPORTS=podman or =local runs one of them (default: both); BENCH_LOCAL_CONTAINER names the container.
 
 A run's time is the ansible-playbook run as tests/bench/callback/bench_timings.py sees it (from the
 callback's load to the stats), so molecule's own start-up is not counted in either figure. The no-op
@@ -51,7 +51,7 @@ NOOP_TARGET = 15.0
 SLOWEST = 12
 FLOOR_TASKS = 8
 HOST = "joelclaw-macmini-test"  # molecule/default/molecule.yml's platform
-LOCAL_CONTAINER = "joelclaw-macmini-bench"
+LOCAL_CONTAINER = os.environ.get("BENCH_LOCAL_CONTAINER", "joelclaw-macmini-bench")
 LABELS = {
     "podman": "containers.podman.podman (molecule's connection: podman exec, no pipelining)",
     "local": "local (ansible-playbook inside the same host, as on the Mac)",
