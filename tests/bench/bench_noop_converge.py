@@ -56,6 +56,11 @@ LABELS = {
     "podman": "containers.podman.podman (molecule's connection: podman exec, no pipelining)",
     "local": "local (ansible-playbook inside the same host, as on the Mac)",
 }
+# Actions that run on the controller only (no module reaches the host): the rest of the tasks that ran
+# (ok or changed) are the round trips the floor prices; a loop counts once here.
+CONTROLLER_ONLY = {"debug", "assert", "set_fact", "fail", "include_tasks", "include_role", "import_tasks",
+                   "import_role", "meta", "include_vars", "add_host", "group_by", "set_stats",
+                   "validate_argument_spec"}
 FLOOR_PLAY = """
 - name: Measure the per-task floor
   hosts: all
@@ -191,6 +196,11 @@ def summary(label, data):
     print("%s: %.1f s, %d tasks (ok=%d changed=%d skipped=%d)" % (
         label, data["wall_seconds"], len(tasks), totals.get("ok", 0), totals.get("changed", 0),
         totals.get("skipped", 0)))
+    reached = [task for task in tasks if task["status"] in ("ok", "changed", "failed")
+               and task["action"].rsplit(".", 1)[-1] not in CONTROLLER_ONLY]
+    print("  tasks that ran a module on the host: %d (a loop counts once); per role: %s" % (len(reached), ", ".join(
+        "%s %d" % (role or "(play tasks)", sum(1 for task in reached if task["role"] == role))
+        for role in sorted({task["role"] for task in reached}))))
     roles = sorted(per_role.items(), key=lambda item: -item[1])
     print("  per role: " + ", ".join("%s %.1f s" % item for item in roles))
     print("  slowest tasks:")
