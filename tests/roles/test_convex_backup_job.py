@@ -122,6 +122,18 @@ def test_install_is_private_and_idempotent(run_playbook, tmp_path, source):
     again = run_playbook(INSTALL_PLAY, variables, check=False)
     assert again.rc == 0, again.output
     assert again.recap()["changed"] == 0
+    # The install copies only what differs from what is there (issue #13): an edited copy of the
+    # collection's code and a loosened runner mode are each put back by the next run, and reported.
+    lib = os.path.join(install_dir, "lib/ansible_collections/joelclaw/macmini/plugins/module_utils")
+    with open(os.path.join(lib, "_convex_offsite.py"), "a") as handle:
+        handle.write("# edited by hand\n")
+    os.chmod(os.path.join(install_dir, "convex_backup_job.py"), 0o755)
+    restored = run_playbook(INSTALL_PLAY, variables, check=False)
+    assert restored.rc == 0, restored.output
+    assert restored.recap()["changed"] == 2, restored.output  # the code copies, the runner
+    assert open(os.path.join(lib, "_convex_offsite.py"), "rb").read() == open(
+        ROOT / "plugins" / "module_utils" / "_convex_offsite.py", "rb").read()
+    assert stat.S_IMODE(os.stat(os.path.join(install_dir, "convex_backup_job.py")).st_mode) == 0o700
 
 
 def test_job_backs_up_without_ansible_and_restore_matches(run_playbook, tmp_path, source):

@@ -50,6 +50,19 @@ def test_default_dashboard_points_browsers_at_the_public_api_and_prefills_nothin
     result = strict_validate(sorted(manifests(tmp_path).glob("*.yml")))
     assert result.returncode == 0, result.stdout + result.stderr
 
+    # The render tasks write only what differs from what is there (issue #13): an edited manifest, a
+    # loosened mode and a loosened directory are each put back by the next converge, and reported.
+    rendered = {path.name: path.read_bytes() for path in manifests(tmp_path).glob("*.yml")}
+    (manifests(tmp_path) / "deployment.yml").write_bytes(rendered["deployment.yml"] + b"# edited by hand\n")
+    (manifests(tmp_path) / "service.yml").chmod(0o666)
+    manifests(tmp_path).chmod(0o755)
+    again = ansible_playbook(tmp_path / "run2", PLAY, variables(tmp_path))
+    assert again.rc == 0, again.output
+    assert again.recap()["changed"] == 2, again.output  # the directory task, the manifests loop
+    assert {path.name: path.read_bytes() for path in manifests(tmp_path).glob("*.yml")} == rendered
+    assert stat.S_IMODE((manifests(tmp_path) / "service.yml").stat().st_mode) == 0o644
+    assert stat.S_IMODE(manifests(tmp_path).stat().st_mode) == 0o700
+
 
 def test_prefilled_key_lives_in_a_private_secret_and_goes_away_when_turned_off(tmp_path):
     on = ansible_playbook(tmp_path / "run1", PLAY, variables(

@@ -103,6 +103,18 @@ def test_install_renders_verifies_is_idempotent_and_the_job_alerts_without_ansib
         assert stat.S_IMODE(os.stat(install / name).st_mode) == 0o600, name
     for name in ("_convex_health.py", "_convex_client.py", "_convex_env_file.py"):
         assert (lib / name).read_bytes() == (ROOT / "plugins" / "module_utils" / name).read_bytes()
+    # The install tasks copy only what differs from what is there (issue #13): an edited copy of the
+    # collection's code, a loosened config mode and a loosened job directory are each put back, and reported.
+    (lib / "_convex_client.py").write_bytes((lib / "_convex_client.py").read_bytes() + b"# edited by hand\n")
+    (install / "config.json").chmod(0o644)
+    install.chmod(0o755)
+    third = converge(tmp_path, variables)
+    assert third.rc == 0, third.output
+    assert third.recap(host="joelclaw-mini")["changed"] == 3, third.output  # directories, code copies, config
+    assert (lib / "_convex_client.py").read_bytes() == (ROOT / "plugins" / "module_utils" / "_convex_client.py").read_bytes()
+    assert stat.S_IMODE(os.stat(install / "config.json").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(install).st_mode) == 0o700
+
     config = json.loads((install / "config.json").read_text())
     assert config["url"] == "http://127.0.0.1:9" and config["tls_hosts"] == []
     assert EVENT_KEY not in (install / "config.json").read_text()
