@@ -29,13 +29,9 @@ options:
     type: list
     elements: path
     required: true
-attributes:
-  check_mode:
-    support: full
-    description: Reads only; the same answer in check mode.
-  diff_mode:
-    support: none
-    description: Nothing is changed, so there is nothing to diff.
+extends_documentation_fragment:
+  - joelclaw.macmini.attributes
+  - joelclaw.macmini.attributes.read_only
 """
 
 EXAMPLES = r"""
