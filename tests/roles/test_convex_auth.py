@@ -21,6 +21,8 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from playbook_runner import ansible_playbook_hosts, failure_of, host_name
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "standins" / "convex"))
 import convex_auth_site  # noqa: E402  pylint: disable=wrong-import-position
@@ -63,12 +65,12 @@ def standin():
         server.stop()
 
 
-@pytest.fixture
-def base_vars(standin, tmp_path):
+def host_variables(standin, state_dir):
+    """The contract and what a user sets for Convex Auth against this stand-in, state under state_dir."""
     variables = dict(GROUP_VARS)
     variables.update({
         "convex_k8s_apply": False,
-        "convex_state_dir": str(tmp_path / "state"),
+        "convex_state_dir": str(state_dir),
         "convex_auth_enabled": True,
         "convex_auth_url": standin.url,
         "convex_auth_admin_key": standin.admin_key(),
@@ -82,6 +84,11 @@ def base_vars(standin, tmp_path):
         ],
     })
     return variables
+
+
+@pytest.fixture
+def base_vars(standin, tmp_path):
+    return host_variables(standin, tmp_path / "state")
 
 
 def key_file(variables):
@@ -171,17 +178,6 @@ def test_admin_key_env_file_in_dotenv_syntax_from_inventory_never_printed(run_pl
     assert again.rc == 0 and again.recap()["changed"] == 0, again.output
 
 
-def test_admin_key_env_file_without_the_key_fails_before_any_change(run_playbook, standin, base_vars, tmp_path):
-    env_file = tmp_path / "convex-admin.env"
-    env_file.write_text("CONVEX_SELF_HOSTED_URL=%s\n# CONVEX_SELF_HOSTED_ADMIN_KEY=commented-out\n" % standin.url)
-    variables = dict(base_vars, convex_auth_admin_key="", convex_auth_admin_key_env_file=str(env_file))
-    write_inventory_files(tmp_path, variables)
-    run = run_playbook(PLAY, {}, check=False)
-    assert run.rc != 0, run.output
-    assert "has no CONVEX_SELF_HOSTED_ADMIN_KEY line" in flat(run.stdout), run.output
-    assert standin.state.env_updates == [] and not key_file(base_vars).exists()
-
-
 def test_vaulted_key_in_jwt_form_is_used_as_is(run_playbook, standin, base_vars):
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -260,17 +256,73 @@ BAD_INPUT = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(BAD_INPUT))
-def test_bad_input_fails_before_any_change(run_playbook, standin, base_vars, case):
-    overrides, messages = BAD_INPUT[case]
-    run = run_playbook(PLAY, dict(base_vars, **overrides), check=False)
-    assert run.rc != 0, run.output
+# Every bad-input case of this file (BAD_INPUT, the admin key env file without the key, and the bad
+# CUSTOM_AUTH_SITE_URL values below) is one inventory host of one real (not --check) run: the contract in
+# group_vars/all.yml, the case's settings in its host_vars, as users set them, and each host with its own
+# Convex stand-in and state dir. Each host runs the role on its own, so each case fails (or passes) on its
+# own: the tests read their host's failure, recap, stand-in and key file.
+BAD_CUSTOM_AUTH_SITE_URLS = ["https://auth.convex.test/", "auth.convex.test", ""]
+ENV_FILE_WITHOUT_KEY = "admin key env file without the key"
+
+
+def custom_site_url_case(value):
+    return "custom auth site url " + (value or "empty")
+
+
+@pytest.fixture(scope="module")
+def refused(tmp_path_factory):
+    base = tmp_path_factory.mktemp("auth-refused")
+    cases = {case: overrides for case, (overrides, _messages) in BAD_INPUT.items()}
+    for value in BAD_CUSTOM_AUTH_SITE_URLS:
+        cases[custom_site_url_case(value)] = {"convex_auth_extra_env": {"CUSTOM_AUTH_SITE_URL": value}}
+    cases[ENV_FILE_WITHOUT_KEY] = {"convex_auth_admin_key": ""}
+    standins, hosts, states = {}, {}, {}
+    try:
+        for case, overrides in cases.items():
+            host = host_name(case)
+            server = standins[host] = convex_standin.ConvexStandin("joelclaw", secrets.token_hex(32), site_port=0)
+            server.start()
+            variables = dict(host_variables(server, base / host), **overrides)
+            if case == ENV_FILE_WITHOUT_KEY:
+                env_file = base / (host + ".env")
+                env_file.write_text("CONVEX_SELF_HOSTED_URL=%s\n# CONVEX_SELF_HOSTED_ADMIN_KEY=commented-out\n"
+                                    % server.url)
+                variables["convex_auth_admin_key_env_file"] = str(env_file)
+            hosts[host] = {name: value for name, value in variables.items()
+                           if name not in GROUP_VARS or GROUP_VARS[name] != value}
+            states[host] = variables
+        assert len(hosts) == len(cases)
+        run = ansible_playbook_hosts(base / "run", PLAY.replace("hosts: localhost", "hosts: all"), hosts,
+                                     group_vars=GROUP_VARS)
+        after = {host: (dict(server.state.env), list(server.state.env_updates)) for host, server in standins.items()}
+    finally:
+        for server in standins.values():
+            server.stop()
+    return run, after, states
+
+
+def assert_refused_before_any_change(refused, case, messages):
+    run, after, states = refused
+    host = host_name(case)
+    failure = flat(failure_of(run, host))
     for message in messages:
-        assert message in flat(run.stdout), run.output
-    assert standin.state.env == {} and standin.state.env_updates == []
-    assert not key_file(base_vars).exists()
+        assert message in failure, run.output
+    recap = run.recap(host)
+    assert recap["failed"] == 1 and recap["changed"] == 0, run.output
+    assert after[host] == ({}, [])
+    assert not key_file(states[host]).exists()
     for secret in (GITHUB_SECRET, GOOGLE_SECRET, RESEND_KEY):
         assert secret not in run.output
+    assert "Traceback" not in run.output
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUT))
+def test_bad_input_fails_before_any_change(refused, case):
+    assert_refused_before_any_change(refused, case, BAD_INPUT[case][1])
+
+
+def test_admin_key_env_file_without_the_key_fails_before_any_change(refused):
+    assert_refused_before_any_change(refused, ENV_FILE_WITHOUT_KEY, ["has no CONVEX_SELF_HOSTED_ADMIN_KEY line"])
 
 
 # ---------------------------------------------------------------- CUSTOM_AUTH_SITE_URL
@@ -320,12 +372,8 @@ def test_custom_auth_site_url_set_outside_the_role_is_flagged(run_playbook, stan
     assert "not on " + standin.site_url in text
 
 
-@pytest.mark.parametrize("value", ["https://auth.convex.test/", "auth.convex.test", ""])
-def test_bad_custom_auth_site_url_fails_before_any_change(run_playbook, standin, base_vars, tmp_path, value):
-    variables = dict(base_vars, convex_auth_extra_env={"CUSTOM_AUTH_SITE_URL": value})
-    run = run_from_inventory_files(run_playbook, tmp_path, variables)
-    assert run.rc != 0
-    text = flat(run.stdout)
-    assert "CUSTOM_AUTH_SITE_URL (in convex_auth_extra_env or a provider's env) is %s" % json.dumps(value) in text
-    assert "without a trailing slash" in text
-    assert standin.state.env == {} and standin.state.env_updates == [] and not key_file(base_vars).exists()
+@pytest.mark.parametrize("value", BAD_CUSTOM_AUTH_SITE_URLS)
+def test_bad_custom_auth_site_url_fails_before_any_change(refused, value):
+    assert_refused_before_any_change(refused, custom_site_url_case(value), [
+        "CUSTOM_AUTH_SITE_URL (in convex_auth_extra_env or a provider's env) is %s" % json.dumps(value),
+        "without a trailing slash"])
