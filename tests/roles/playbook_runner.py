@@ -225,6 +225,21 @@ def failure_of(run, host: str) -> str:
     return "\n".join(messages)
 
 
+def output_of(run, host: str) -> str:
+    """What the run printed for host: its result lines (ok, changed, skipping, fatal, failed) and the
+    YAML block indented under each, so a check of one host's messages cannot pass on another host's."""
+    taken, taking = [], False
+    result = re.compile(r"^(ok|changed|skipping|fatal|failed): \[%s\]" % re.escape(host))
+    for line in run.stdout.splitlines():
+        if result.match(line):
+            taking = True
+        elif line and not line.startswith(" "):
+            taking = False
+        if taking:
+            taken.append(line)
+    return "\n".join(taken)
+
+
 def tasks_of(run, host: str) -> list:
     """The names of the tasks that reported a result for host (ok, changed, skipping, fatal, ...)."""
     tasks, task = [], None

@@ -16,17 +16,20 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
+
+from playbook_runner import ansible_playbook_hosts, failure_of
 
 ROOT = Path(__file__).resolve().parents[2]
 CADDY = shutil.which("caddy", path=str(Path(sys.executable).parent))
 PASSWORD = "render-test-password-9c1e"
 
 PLAY = """
-- hosts: localhost
+- hosts: all
   gather_facts: true
   tasks:
     - name: Run the role's checks.
@@ -84,9 +87,9 @@ def listeners(caddyfile_path):
     return listen, config["admin"]["listen"]
 
 
-def test_default_funnel_layout_renders_and_validates(run_playbook, tmp_path):
-    run = run_playbook(play(), paths(tmp_path), check=False)
-    assert run.rc == 0, run.output
+def test_default_funnel_layout_renders_and_validates(converged):
+    run, tmp_path = converged.rounds[0], converged.dirs["default"]
+    assert run.recap("default")["failed"] == 0, run.output
     caddyfile = rendered(tmp_path)
     # api and site: plain HTTP on loopback for tailscaled's Funnel; the dashboard: Caddy TLS on the node name.
     assert "http://:8780 {\n\tbind 127.0.0.1\n" in caddyfile
@@ -134,16 +137,17 @@ def test_funnel_step_converges_through_the_fake_cli_then_is_idempotent(run_playb
     assert second.rc == 0 and second.recap()["changed"] == 0, second.output
 
 
-def test_custom_domain_from_group_vars_endpoints_renders_and_validates(run_playbook, tmp_path):
-    # The user's one change: convex_public_endpoints. Sites and origins (https_origin) both follow it.
-    endpoints = {
-        "api": {"host": "convex.joelclaw.com", "port": 443, "tls": "acme", "reach": "public"},
-        "site": {"host": "convex-site.joelclaw.com", "port": 443, "tls": "acme", "reach": "public"},
-        "dashboard": {"host": "dash.internal.test", "port": 8444, "tls": "internal", "reach": "tailnet"},
-    }
-    run = run_playbook(play(), paths(tmp_path, convex_public_endpoints=endpoints,
-                                     caddy_tailscale_acme_email="ops@joelclaw.com"), check=False)
-    assert run.rc == 0, run.output
+# The user's one change: convex_public_endpoints. Sites and origins (https_origin) both follow it.
+CUSTOM_ENDPOINTS = {
+    "api": {"host": "convex.joelclaw.com", "port": 443, "tls": "acme", "reach": "public"},
+    "site": {"host": "convex-site.joelclaw.com", "port": 443, "tls": "acme", "reach": "public"},
+    "dashboard": {"host": "dash.internal.test", "port": 8444, "tls": "internal", "reach": "tailnet"},
+}
+
+
+def test_custom_domain_from_group_vars_endpoints_renders_and_validates(converged):
+    run, tmp_path = converged.rounds[0], converged.dirs["custom-domain"]
+    assert run.recap("custom-domain")["failed"] == 0, run.output
     caddyfile = rendered(tmp_path)
     # The ACME account per site (tls <email>), never the global email option the owner's sites would share.
     assert "\ttls ops@joelclaw.com\n" in caddyfile
@@ -155,43 +159,35 @@ def test_custom_domain_from_group_vars_endpoints_renders_and_validates(run_playb
     assert "disable_redirects" not in caddyfile
 
 
-def test_basic_auth_hash_is_stable_and_the_password_never_printed(run_playbook, tmp_path):
-    extra = paths(tmp_path, caddy_tailscale_dashboard_basic_auth_user="joel",
-                  caddy_tailscale_dashboard_basic_auth_password=PASSWORD)
-    first = run_playbook(play(), extra, check=False, verbosity=3)
-    assert first.rc == 0, first.output
-    caddyfile = rendered(tmp_path)
-    hash_file = tmp_path / "state" / "dashboard.bcrypt"
-    stored = hash_file.read_text().strip()
+def test_basic_auth_hash_is_stable_and_the_password_never_printed(converged):
+    first, second, third = converged.rounds
+    tmp_path = converged.dirs["basic-auth"]
+    assert first.recap("basic-auth")["failed"] == 0, first.output
+    caddyfile = converged.snapshots["basic-auth", 0]
+    stored = converged.snapshots["basic-auth hash", 0]
     assert "joel %s" % stored in caddyfile and stored.startswith("$2b$04$")
-    assert oct(hash_file.stat().st_mode & 0o777) == "0o600"
+    assert converged.snapshots["basic-auth hash mode", 0] == "0o600"
     assert PASSWORD not in caddyfile
 
-    second = run_playbook(play(), extra, check=False, verbosity=3)
-    assert second.rc == 0, second.output
-    assert second.recap()["changed"] == 0, second.output
-    assert rendered(tmp_path) == caddyfile
+    assert second.recap("basic-auth")["failed"] == 0, second.output
+    assert second.recap("basic-auth")["changed"] == 0, second.output
+    assert converged.snapshots["basic-auth", 1] == caddyfile
 
+    # -vvv really was on, and no run (of any host) shows the password.
     for run in (first, second):
+        assert "ESTABLISH LOCAL CONNECTION" in run.output
         assert PASSWORD not in run.output
 
     # A new password gets a new hash (and only then).
-    extra["caddy_tailscale_dashboard_basic_auth_password"] = PASSWORD + "-rotated"
-    third = run_playbook(play(), extra, check=False)
-    assert third.rc == 0, third.output
-    assert hash_file.read_text().strip() != stored
+    assert third.recap("basic-auth")["failed"] == 0, third.output
+    assert (tmp_path / "state" / "dashboard.bcrypt").read_text().strip() != stored
 
 
-def test_a_caddyfile_caddy_rejects_is_not_written(run_playbook, tmp_path):
-    good = run_playbook(play(), paths(tmp_path), check=False)
-    assert good.rc == 0, good.output
-    before = rendered(tmp_path)
-    sites = yaml.safe_load((ROOT / "roles/caddy_tailscale/defaults/main.yml").read_text())["caddy_tailscale_sites"]
-    sites[0]["extra_directives"] = ["definitely_not_a_caddy_directive on"]
-    bad = run_playbook(play(), paths(tmp_path, caddy_tailscale_sites=sites), check=False)
-    assert bad.rc != 0
-    assert "failed to validate" in bad.output
-    assert rendered(tmp_path) == before
+def test_a_caddyfile_caddy_rejects_is_not_written(converged):
+    good, bad = converged.rounds[0], converged.rounds[1]
+    assert good.recap("rejected")["failed"] == 0, good.output
+    assert "failed to validate" in failure_of(bad, "rejected")
+    assert rendered(converged.dirs["rejected"]) == converged.snapshots["rejected", 0]
 
 
 # ------------------------------------------------------------------ coexisting with the owner's Caddyfile
@@ -206,19 +202,21 @@ http://127.0.0.1:18088 {
 """
 
 
-def test_the_owners_caddyfile_keeps_its_sites_and_gains_two_import_lines_once(run_playbook, tmp_path):
+CLASH_CADDYFILE = OWNER_CADDYFILE.replace(
+    "\temail owner@example.com\n", "\temail owner@example.com\n\tservers 127.0.0.1:8780 {\n\t\tprotocols h1\n\t}\n")
+
+
+def test_the_owners_caddyfile_keeps_its_sites_and_gains_two_import_lines_once(converged):
+    tmp_path = converged.dirs["owner"]
     main = tmp_path / "Caddyfile"
-    main.write_text(OWNER_CADDYFILE)
-    main.chmod(0o640)
-    for _run in range(2):
-        run = run_playbook(play(), paths(tmp_path), check=False)
-        assert run.rc == 0, run.output
+    for run in converged.rounds[:2]:
+        assert run.recap("owner")["failed"] == 0, run.output
     text = main.read_text()
     global_line = '\timport "%s"\n' % (tmp_path / "joelclaw-macmini.global.caddyfile")
     sites_line = 'import "%s"\n' % (tmp_path / "joelclaw-macmini.caddyfile")
     # The owner's lines are all there, in order, with exactly the two import lines added.
     assert text == OWNER_CADDYFILE.replace("{\n", "{\n" + global_line, 1) + "\n" + sites_line, text
-    assert run.recap()["changed"] == 0, run.output
+    assert run.recap("owner")["changed"] == 0, run.output
     assert oct(main.stat().st_mode & 0o777) == "0o640"
     # Caddy sees both: the owner's site and option next to the collection's listeners and admin socket.
     config = json.loads(subprocess.run([CADDY, "adapt", "--config", str(main), "--adapter", "caddyfile"],
@@ -233,17 +231,62 @@ def test_the_owners_caddyfile_keeps_its_sites_and_gains_two_import_lines_once(ru
                for srv in config["apps"]["http"]["servers"].values())
 
 
-def test_an_owner_config_that_clashes_with_ours_changes_nothing(run_playbook, tmp_path):
+def test_an_owner_config_that_clashes_with_ours_changes_nothing(converged):
     # The owner already has server options for 127.0.0.1:8780, the API's loopback listener: Caddy refuses two.
+    run, tmp_path = converged.rounds[0], converged.dirs["clash"]
     main = tmp_path / "Caddyfile"
-    clash = OWNER_CADDYFILE.replace("\temail owner@example.com\n",
-                                    "\temail owner@example.com\n\tservers 127.0.0.1:8780 {\n\t\tprotocols h1\n\t}\n")
-    main.write_text(clash)
-    run = run_playbook(play(), paths(tmp_path), check=False)
-    assert run.rc != 0
-    assert "failed to validate" in run.output and "duplicate listener addresses: 127.0.0.1:8780" in run.output, run.output
-    assert str(main) in run.output and ".joelclaw-staged" not in run.output
-    assert main.read_text() == clash
+    assert run.recap("clash")["failed"] == 1, run.output
+    failure = failure_of(run, "clash")
+    assert "failed to validate" in failure and "duplicate listener addresses: 127.0.0.1:8780" in failure, failure
+    assert str(main) in failure and ".joelclaw-staged" not in failure
+    assert main.read_text() == CLASH_CADDYFILE
     assert not (tmp_path / "joelclaw-macmini.caddyfile").exists()
     assert not (tmp_path / "joelclaw-macmini.global.caddyfile").exists()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+# ------------------------------------------------------------------ one run per round, one host per case
+# The render cases above are hosts of the same ansible-playbook runs (each host with its own directory and
+# its settings in its host_vars, as users set them): round 1 converges every case, round 2 re-runs those
+# that need a second run (idempotence, a rejected change), round 3 rotates the basic-auth password. Each
+# host runs the tasks on its own; each test reads its host's recap, failure and files. The runs are at -vvv
+# for the basic-auth leak check, which then covers every case's output.
+@dataclass
+class Converged:
+    rounds: list
+    dirs: dict
+    snapshots: dict
+
+
+@pytest.fixture(scope="module")
+def converged(tmp_path_factory):
+    base = tmp_path_factory.mktemp("caddy-render")
+    dirs = {name: base / name for name in ("default", "custom-domain", "rejected", "owner", "clash", "basic-auth")}
+    for directory in dirs.values():
+        directory.mkdir()
+    (dirs["owner"] / "Caddyfile").write_text(OWNER_CADDYFILE)
+    (dirs["owner"] / "Caddyfile").chmod(0o640)
+    (dirs["clash"] / "Caddyfile").write_text(CLASH_CADDYFILE)
+    basic_auth = {"caddy_tailscale_dashboard_basic_auth_user": "joel",
+                  "caddy_tailscale_dashboard_basic_auth_password": PASSWORD}
+    rejected_sites = yaml.safe_load((ROOT / "roles/caddy_tailscale/defaults/main.yml").read_text())["caddy_tailscale_sites"]
+    rejected_sites[0]["extra_directives"] = ["definitely_not_a_caddy_directive on"]
+    rounds = [
+        {"default": {}, "custom-domain": {"convex_public_endpoints": CUSTOM_ENDPOINTS,
+                                          "caddy_tailscale_acme_email": "ops@joelclaw.com"},
+         "rejected": {}, "owner": {}, "clash": {}, "basic-auth": basic_auth},
+        {"rejected": {"caddy_tailscale_sites": rejected_sites}, "owner": {}, "basic-auth": basic_auth},
+        {"basic-auth": dict(basic_auth, caddy_tailscale_dashboard_basic_auth_password=PASSWORD + "-rotated")},
+    ]
+    runs, snapshots = [], {}
+    for number, cases in enumerate(rounds):
+        hosts = {name: paths(dirs[name], **values) for name, values in cases.items()}
+        runs.append(ansible_playbook_hosts(base / ("run%d" % number), play(), hosts, verbosity=3))
+        if number < 2:
+            snapshots["basic-auth", number] = rendered(dirs["basic-auth"])
+        if number == 0:
+            hash_file = dirs["basic-auth"] / "state" / "dashboard.bcrypt"
+            snapshots["basic-auth hash", 0] = hash_file.read_text().strip()
+            snapshots["basic-auth hash mode", 0] = oct(hash_file.stat().st_mode & 0o777)
+            snapshots["rejected", 0] = rendered(dirs["rejected"])
+    return Converged(runs, dirs, snapshots)

@@ -21,6 +21,8 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from playbook_runner import ansible_playbook_hosts, failure_of, host_name, output_of
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "standins" / "convex"))
 import convex_auth_site  # noqa: E402  pylint: disable=wrong-import-position
@@ -65,12 +67,12 @@ def standin():
         server.stop()
 
 
-@pytest.fixture
-def base_vars(standin, tmp_path):
+def host_variables(standin, state_dir):
+    """The contract and what a user sets for Convex Auth against this stand-in, state under state_dir."""
     variables = dict(GROUP_VARS)
     variables.update({
         "convex_k8s_apply": False,
-        "convex_state_dir": str(tmp_path / "state"),
+        "convex_state_dir": str(state_dir),
         "convex_auth_enabled": True,
         "convex_auth_url": standin.url,
         "convex_auth_admin_key": standin.admin_key(),
@@ -84,6 +86,11 @@ def base_vars(standin, tmp_path):
         ],
     })
     return variables
+
+
+@pytest.fixture
+def base_vars(standin, tmp_path):
+    return host_variables(standin, tmp_path / "state")
 
 
 def key_file(variables):
@@ -144,16 +151,6 @@ def test_check_mode_predicts_without_writing(run_playbook, standin, base_vars):
     assert standin.state.env == {} and not key_file(base_vars).exists()
 
 
-def test_admin_key_from_the_cli_env_file(run_playbook, standin, base_vars, tmp_path):
-    env_file = tmp_path / "convex-admin.env"
-    env_file.write_text("# Managed by Ansible\nCONVEX_SELF_HOSTED_URL=%s\nCONVEX_SELF_HOSTED_ADMIN_KEY=%s\n"
-                        % (standin.url, standin.admin_key()))
-    variables = dict(base_vars, convex_auth_admin_key="", convex_auth_admin_key_env_file=str(env_file))
-    run = run_playbook(PLAY, variables, check=False)
-    assert run.rc == 0, run.output
-    assert "JWKS" in standin.state.env
-
-
 # The role hands the env file to convex_env (admin_key_env_file), which reads it with the one reader,
 # module_utils/_convex_env_file.py (dotenv 16.4.7 parse, as the Convex CLI): an `export ` prefix, a
 # quoted value and a trailing comment are the CLI's syntax too. The key never becomes a fact, so a
@@ -175,57 +172,114 @@ def test_admin_key_env_file_in_dotenv_syntax_from_inventory_never_printed(run_pl
     assert again.rc == 0 and again.recap()["changed"] == 0, again.output
 
 
-def test_admin_key_env_file_without_the_key_fails_before_any_change(run_playbook, standin, base_vars, tmp_path):
-    env_file = tmp_path / "convex-admin.env"
-    env_file.write_text("CONVEX_SELF_HOSTED_URL=%s\n# CONVEX_SELF_HOSTED_ADMIN_KEY=commented-out\n" % standin.url)
-    variables = dict(base_vars, convex_auth_admin_key="", convex_auth_admin_key_env_file=str(env_file))
-    write_inventory_files(tmp_path, variables)
-    run = run_playbook(PLAY, {}, check=False)
-    assert run.rc != 0, run.output
-    assert "has no CONVEX_SELF_HOSTED_ADMIN_KEY line" in flat(run.stdout), run.output
-    assert standin.state.env_updates == [] and not key_file(base_vars).exists()
-
-
-def test_vaulted_key_in_jwt_form_is_used_as_is(run_playbook, standin, base_vars):
+# The one-run cases (each converges once, or fails once, on its own stand-in) are hosts of one real run:
+# the contract in group_vars/all.yml, each case's settings and state dir in its host_vars, as users set
+# them. Each host runs the role on its own; the tests read their host's recap, output and stand-in.
+def vaulted_key_value():
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption()).decode()
-    value = pem.rstrip().replace("\n", " ")
-    run = run_playbook(PLAY, dict(base_vars, convex_auth_private_key=value), check=False)
-    assert run.rc == 0, run.output
-    assert standin.state.env["JWT_PRIVATE_KEY"] == value and not key_file(base_vars).exists()
+    return pem.rstrip().replace("\n", " ")
 
 
-def test_strict_discovery_against_deployed_auth_routes(run_playbook, standin, base_vars):
-    site = convex_auth_site.AuthSite(standin.url, standin.admin_key()).start()
+@pytest.fixture(scope="module")
+def once(tmp_path_factory):
+    base = tmp_path_factory.mktemp("auth-once")
+    vaulted = vaulted_key_value()
+    providers = [{"name": "google", "env": {"AUTH_GOOGLE_ID": "google-id.apps", "AUTH_GOOGLE_SECRET": GOOGLE_SECRET}},
+                 {"name": "resend", "oauth": False, "env": {"AUTH_RESEND_KEY": RESEND_KEY}},
+                 {"name": "custom", "oauth": False, "env": {"CUSTOM_AUTH_SITE_URL": "https://id.convex.test:8443"}}]
+    cases = {
+        "cli-env-file": lambda server, state: {"convex_auth_admin_key": "", "convex_auth_admin_key_env_file": str(
+            write_cli_env_file(state.parent / "convex-admin.env", server))},
+        "vaulted-key": lambda server, state: {"convex_auth_private_key": vaulted},
+        "strict-discovery": lambda server, state: {"convex_auth_hairpin_require_discovery": True},
+        "strict-discovery-no-routes": lambda server, state: {"convex_auth_hairpin_require_discovery": True},
+        "hairpin-closed-port": lambda server, state: {"convex_auth_convex_site_url": closed_port_url(),
+                                                      "convex_auth_hairpin_timeout": 3},
+        "disabled": lambda server, state: {"convex_auth_enabled": False, "convex_auth_github_id": ""},
+        "custom-auth-site-url": lambda server, state: {
+            "convex_auth_extra_env": {"CUSTOM_AUTH_SITE_URL": "https://auth.convex.test"}},
+        "custom-auth-site-url-in-provider": lambda server, state: {"convex_auth_providers": providers},
+        "custom-auth-site-url-outside": lambda server, state: {},
+    }
+    standins, sites, hosts, states = {}, [], {}, {}
     try:
-        variables = dict(base_vars, convex_auth_convex_site_url=site.url, convex_auth_hairpin_require_discovery=True)
-        run = run_playbook(PLAY, variables, check=False)
-        assert run.rc == 0, run.output
-        assert "answers this host (localhost) with HTTP 200" in flat(run.stdout)
+        for host, settings in cases.items():
+            server = standins[host] = convex_standin.ConvexStandin("joelclaw", secrets.token_hex(32), site_port=0)
+            server.start()
+            variables = host_variables(server, base / host / "state")
+            if host == "strict-discovery":
+                site = convex_auth_site.AuthSite(server.url, server.admin_key()).start()
+                sites.append(site)
+                variables["convex_auth_convex_site_url"] = site.url
+            if host == "custom-auth-site-url-outside":
+                server.state.env["CUSTOM_AUTH_SITE_URL"] = "https://elsewhere.convex.test"
+            (base / host).mkdir()
+            variables.update(settings(server, base / host / "state"))
+            hosts[host] = {name: value for name, value in variables.items()
+                           if name not in GROUP_VARS or GROUP_VARS[name] != value}
+            states[host] = variables
+        run = ansible_playbook_hosts(base / "run", PLAY.replace("hosts: localhost", "hosts: all"), hosts,
+                                     group_vars=GROUP_VARS)
     finally:
-        site.stop()
+        for site in sites:
+            site.stop()
+        for server in standins.values():
+            server.stop()
+    return run, standins, states, vaulted
 
 
-def test_strict_discovery_fails_without_auth_routes(run_playbook, standin, base_vars):
-    run = run_playbook(PLAY, dict(base_vars, convex_auth_hairpin_require_discovery=True), check=False)
-    assert run.rc != 0
-    assert "HTTP 404" in flat(run.stdout) and "auth.addHttpRoutes" in flat(run.stdout)
+def write_cli_env_file(path, server):
+    path.write_text("# Managed by Ansible\nCONVEX_SELF_HOSTED_URL=%s\nCONVEX_SELF_HOSTED_ADMIN_KEY=%s\n"
+                    % (server.url, server.admin_key()))
+    return path
 
 
-def test_hairpin_failure_names_the_fixes(run_playbook, base_vars):
-    run = run_playbook(PLAY, dict(base_vars, convex_auth_convex_site_url=closed_port_url(),
-                                  convex_auth_hairpin_timeout=3), check=False)
-    assert run.rc != 0
+def passed(run, host):
+    recap = run.recap(host)
+    assert recap["failed"] == 0 and recap["unreachable"] == 0, run.output
+    return flat(output_of(run, host))
+
+
+def test_admin_key_from_the_cli_env_file(once):
+    run, standins, _states, _vaulted = once
+    passed(run, "cli-env-file")
+    assert "JWKS" in standins["cli-env-file"].state.env
+
+
+def test_vaulted_key_in_jwt_form_is_used_as_is(once):
+    run, standins, states, vaulted = once
+    passed(run, "vaulted-key")
+    assert standins["vaulted-key"].state.env["JWT_PRIVATE_KEY"] == vaulted and not key_file(states["vaulted-key"]).exists()
+
+
+def test_strict_discovery_against_deployed_auth_routes(once):
+    run = once[0]
+    # The hairpin message names the inventory host it ran from.
+    assert "answers this host (strict-discovery) with HTTP 200" in passed(run, "strict-discovery")
+
+
+def test_strict_discovery_fails_without_auth_routes(once):
+    run = once[0]
+    assert run.recap("strict-discovery-no-routes")["failed"] == 1, run.output
+    failure = flat(failure_of(run, "strict-discovery-no-routes"))
+    assert "HTTP 404" in failure and "auth.addHttpRoutes" in failure
+
+
+def test_hairpin_failure_names_the_fixes(once):
+    run = once[0]
+    assert run.recap("hairpin-closed-port")["failed"] == 1, run.output
+    failure = flat(failure_of(run, "hairpin-closed-port"))
     for word in ("Hairpin check failed", "AuthProviderDiscoveryFailed", "hostAliases", "DNS", "Caddy"):
-        assert word in flat(run.stdout), run.output
+        assert word in failure, run.output
 
 
-def test_disabled_role_skips_with_a_message(run_playbook, base_vars):
-    variables = dict(base_vars, convex_auth_enabled=False, convex_auth_github_id="")
-    run = run_playbook(PLAY, variables, check=False)
-    assert run.rc == 0 and run.recap()["changed"] == 0, run.output
-    assert "convex_auth skipped" in flat(run.stdout)
+def test_disabled_role_skips_with_a_message(once):
+    run, standins, _states, _vaulted = once
+    assert "convex_auth skipped" in passed(run, "disabled")
+    assert run.recap("disabled")["changed"] == 0, run.output
+    assert standins["disabled"].state.env_updates == []
 
 
 def non_rsa_pem():
@@ -264,28 +318,79 @@ BAD_INPUT = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(BAD_INPUT))
-def test_bad_input_fails_before_any_change(run_playbook, standin, base_vars, case):
-    overrides, messages = BAD_INPUT[case]
-    run = run_playbook(PLAY, dict(base_vars, **overrides), check=False)
-    assert run.rc != 0, run.output
+# Every bad-input case of this file (BAD_INPUT, the admin key env file without the key, and the bad
+# CUSTOM_AUTH_SITE_URL values below) is one inventory host of one real (not --check) run: the contract in
+# group_vars/all.yml, the case's settings in its host_vars, as users set them, and each host with its own
+# Convex stand-in and state dir. Each host runs the role on its own, so each case fails (or passes) on its
+# own: the tests read their host's failure, recap, stand-in and key file.
+BAD_CUSTOM_AUTH_SITE_URLS = ["https://auth.convex.test/", "auth.convex.test", ""]
+ENV_FILE_WITHOUT_KEY = "admin key env file without the key"
+
+
+def custom_site_url_case(value):
+    return "custom auth site url " + (value or "empty")
+
+
+@pytest.fixture(scope="module")
+def refused(tmp_path_factory):
+    base = tmp_path_factory.mktemp("auth-refused")
+    cases = {case: overrides for case, (overrides, _messages) in BAD_INPUT.items()}
+    for value in BAD_CUSTOM_AUTH_SITE_URLS:
+        cases[custom_site_url_case(value)] = {"convex_auth_extra_env": {"CUSTOM_AUTH_SITE_URL": value}}
+    cases[ENV_FILE_WITHOUT_KEY] = {"convex_auth_admin_key": ""}
+    standins, hosts, states = {}, {}, {}
+    try:
+        for case, overrides in cases.items():
+            host = host_name(case)
+            server = standins[host] = convex_standin.ConvexStandin("joelclaw", secrets.token_hex(32), site_port=0)
+            server.start()
+            variables = dict(host_variables(server, base / host), **overrides)
+            if case == ENV_FILE_WITHOUT_KEY:
+                env_file = base / (host + ".env")
+                env_file.write_text("CONVEX_SELF_HOSTED_URL=%s\n# CONVEX_SELF_HOSTED_ADMIN_KEY=commented-out\n"
+                                    % server.url)
+                variables["convex_auth_admin_key_env_file"] = str(env_file)
+            hosts[host] = {name: value for name, value in variables.items()
+                           if name not in GROUP_VARS or GROUP_VARS[name] != value}
+            states[host] = variables
+        assert len(hosts) == len(cases)
+        run = ansible_playbook_hosts(base / "run", PLAY.replace("hosts: localhost", "hosts: all"), hosts,
+                                     group_vars=GROUP_VARS)
+        after = {host: (dict(server.state.env), list(server.state.env_updates)) for host, server in standins.items()}
+    finally:
+        for server in standins.values():
+            server.stop()
+    return run, after, states
+
+
+def assert_refused_before_any_change(refused, case, messages):
+    run, after, states = refused
+    host = host_name(case)
+    failure = flat(failure_of(run, host))
     for message in messages:
-        assert message in flat(run.stdout), run.output
-    assert standin.state.env == {} and standin.state.env_updates == []
-    assert not key_file(base_vars).exists()
+        assert message in failure, run.output
+    recap = run.recap(host)
+    assert recap["failed"] == 1 and recap["changed"] == 0, run.output
+    assert after[host] == ({}, [])
+    assert not key_file(states[host]).exists()
     for secret in (GITHUB_SECRET, GOOGLE_SECRET, RESEND_KEY):
         assert secret not in run.output
+    assert "Traceback" not in run.output
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUT))
+def test_bad_input_fails_before_any_change(refused, case):
+    assert_refused_before_any_change(refused, case, BAD_INPUT[case][1])
+
+
+def test_admin_key_env_file_without_the_key_fails_before_any_change(refused):
+    assert_refused_before_any_change(refused, ENV_FILE_WITHOUT_KEY, ["has no CONVEX_SELF_HOSTED_ADMIN_KEY line"])
 
 
 # ---------------------------------------------------------------- CUSTOM_AUTH_SITE_URL
 # Convex Auth's callback URL is (CUSTOM_AUTH_SITE_URL ?? CONVEX_SITE_URL) + "/api/auth/callback/<provider>"
 # (get-convex/convex-auth src/server/oauth/convexAuth.ts callbackUrl @ b58a384). These runs read the
 # variables as a user sets them: group_vars/all beside the playbook and host_vars/localhost.yml.
-def run_from_inventory_files(run_playbook, tmp_path, variables):
-    write_inventory_files(tmp_path, variables)
-    return run_playbook(PLAY, {}, check=False)
-
-
 def write_inventory_files(tmp_path, variables):
     group_dir = tmp_path / "group_vars" / "all"
     group_dir.mkdir(parents=True, exist_ok=True)
@@ -296,40 +401,30 @@ def write_inventory_files(tmp_path, variables):
     (tmp_path / "host_vars" / "localhost.yml").write_text(yaml.safe_dump(host_vars))
 
 
-def test_callback_urls_follow_custom_auth_site_url(run_playbook, standin, base_vars, tmp_path):
-    variables = dict(base_vars, convex_auth_extra_env={"CUSTOM_AUTH_SITE_URL": "https://auth.convex.test"})
-    run = run_from_inventory_files(run_playbook, tmp_path, variables)
-    assert run.rc == 0, run.output
-    assert standin.state.env["CUSTOM_AUTH_SITE_URL"] == "https://auth.convex.test"
-    assert "https://auth.convex.test/api/auth/callback/github" in run.stdout
-    assert "https://auth.convex.test/api/auth/callback/google" in run.stdout
-    assert standin.site_url + "/api/auth/callback/" not in run.stdout
-    assert "WARNING" not in run.stdout
+def test_callback_urls_follow_custom_auth_site_url(once):
+    run, standins, _states, _vaulted = once
+    text = passed(run, "custom-auth-site-url")
+    assert standins["custom-auth-site-url"].state.env["CUSTOM_AUTH_SITE_URL"] == "https://auth.convex.test"
+    assert "https://auth.convex.test/api/auth/callback/github" in text
+    assert "https://auth.convex.test/api/auth/callback/google" in text
+    assert standins["custom-auth-site-url"].site_url + "/api/auth/callback/" not in text
+    assert "WARNING" not in text
 
 
-def test_custom_auth_site_url_from_a_provider_env_is_used_too(run_playbook, standin, base_vars, tmp_path):
-    providers = base_vars["convex_auth_providers"] + [
-        {"name": "custom", "oauth": False, "env": {"CUSTOM_AUTH_SITE_URL": "https://id.convex.test:8443"}}]
-    run = run_from_inventory_files(run_playbook, tmp_path, dict(base_vars, convex_auth_providers=providers))
-    assert run.rc == 0, run.output
-    assert "https://id.convex.test:8443/api/auth/callback/github" in run.stdout
+def test_custom_auth_site_url_from_a_provider_env_is_used_too(once):
+    run = once[0]
+    assert "https://id.convex.test:8443/api/auth/callback/github" in passed(run, "custom-auth-site-url-in-provider")
 
 
-def test_custom_auth_site_url_set_outside_the_role_is_flagged(run_playbook, standin, base_vars, tmp_path):
-    standin.state.env["CUSTOM_AUTH_SITE_URL"] = "https://elsewhere.convex.test"
-    run = run_from_inventory_files(run_playbook, tmp_path, base_vars)
-    assert run.rc == 0, run.output
-    text = flat(run.stdout)
+def test_custom_auth_site_url_set_outside_the_role_is_flagged(once):
+    run, standins, _states, _vaulted = once
+    text = passed(run, "custom-auth-site-url-outside")
     assert "the deployment has CUSTOM_AUTH_SITE_URL, set outside this role" in text
-    assert "not on " + standin.site_url in text
+    assert "not on " + standins["custom-auth-site-url-outside"].site_url in text
 
 
-@pytest.mark.parametrize("value", ["https://auth.convex.test/", "auth.convex.test", ""])
-def test_bad_custom_auth_site_url_fails_before_any_change(run_playbook, standin, base_vars, tmp_path, value):
-    variables = dict(base_vars, convex_auth_extra_env={"CUSTOM_AUTH_SITE_URL": value})
-    run = run_from_inventory_files(run_playbook, tmp_path, variables)
-    assert run.rc != 0
-    text = flat(run.stdout)
-    assert "CUSTOM_AUTH_SITE_URL (in convex_auth_extra_env or a provider's env) is %s" % json.dumps(value) in text
-    assert "without a trailing slash" in text
-    assert standin.state.env == {} and standin.state.env_updates == [] and not key_file(base_vars).exists()
+@pytest.mark.parametrize("value", BAD_CUSTOM_AUTH_SITE_URLS)
+def test_bad_custom_auth_site_url_fails_before_any_change(refused, value):
+    assert_refused_before_any_change(refused, custom_site_url_case(value), [
+        "CUSTOM_AUTH_SITE_URL (in convex_auth_extra_env or a provider's env) is %s" % json.dumps(value),
+        "without a trailing slash"])

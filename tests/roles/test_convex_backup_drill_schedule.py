@@ -25,7 +25,7 @@ import subprocess
 import pytest
 
 from k8s_harness import control_plane, kube  # noqa: F401  pylint: disable=unused-import
-from playbook_runner import ROOT, ansible_playbook_with_inventory, write_inventory
+from playbook_runner import ROOT, ansible_playbook_hosts, failure_of, host_name
 from test_restore_drill import (  # noqa: F401  pylint: disable=unused-import
     ENV, drill_backend, live, live_cluster, project, versions)
 
@@ -162,20 +162,35 @@ BAD_PLAY = """
 """
 
 
-@pytest.mark.parametrize("changes, needle", [
-    ({"convex_backup_drill_schedule_day": 29}, "convex_backup_drill_schedule_day=29"),
-    ({"convex_backup_drill_schedule_hour": 24}, "convex_backup_drill_schedule_hour=24"),
-    ({"convex_backup_drill_inventory": ["/tmp/inv\nExecStartPre=/bin/touch /tmp/pwned"]},
-     "convex_backup_drill_inventory=[\"/tmp/inv\\nExecStartPre=/bin/touch /tmp/pwned\"]"),
-    ({"convex_backup_drill_on_calendar": "monthly\nExecStartPre=/bin/true"}, "convex_backup_drill_on_calendar="),
-])
-def test_bad_input_fails_before_any_change(tmp_path, changes, needle):
-    state = tmp_path / "state"
-    inventory = write_inventory(tmp_path, dict({"convex_state_dir": str(state)}, **changes))
-    playbook = tmp_path / "play.yml"
-    playbook.write_text(BAD_PLAY)
-    run = ansible_playbook_with_inventory(tmp_path / "run", playbook, inventory)
-    assert run.rc != 0
-    assert needle in run.output, run.output
+BAD_INPUT = {
+    "schedule day 29": ({"convex_backup_drill_schedule_day": 29}, "convex_backup_drill_schedule_day=29"),
+    "schedule hour 24": ({"convex_backup_drill_schedule_hour": 24}, "convex_backup_drill_schedule_hour=24"),
+    "inventory with a newline": (
+        {"convex_backup_drill_inventory": ["/tmp/inv\nExecStartPre=/bin/touch /tmp/pwned"]},
+        "convex_backup_drill_inventory=[\"/tmp/inv\\nExecStartPre=/bin/touch /tmp/pwned\"]"),
+    "on calendar with a newline": ({"convex_backup_drill_on_calendar": "monthly\nExecStartPre=/bin/true"},
+                                   "convex_backup_drill_on_calendar="),
+}
+
+
+@pytest.fixture(scope="module")
+def refused(tmp_path_factory):
+    """Every bad-input case as one inventory host of one run (its values and its own state dir in its
+    host_vars, as users set them); each host runs the play on its own."""
+    base = tmp_path_factory.mktemp("drill-refused")
+    hosts = {host_name(case): dict({"convex_state_dir": str(base / host_name(case) / "state")}, **changes)
+             for case, (changes, _needle) in BAD_INPUT.items()}
+    assert len(hosts) == len(BAD_INPUT)
+    return base, ansible_playbook_hosts(base / "run", BAD_PLAY.replace("hosts: macmini", "hosts: all"), hosts)
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUT))
+def test_bad_input_fails_before_any_change(refused, case):
+    base, run = refused
+    host = host_name(case)
+    _changes, needle = BAD_INPUT[case]
+    assert needle in failure_of(run, host), run.output
+    recap = run.recap(host)
+    assert recap["failed"] == 1 and recap["changed"] == 0, run.output
     assert "Traceback" not in run.output
-    assert not state.exists()
+    assert not (base / host / "state").exists()
