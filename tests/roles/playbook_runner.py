@@ -178,7 +178,8 @@ def _run(cmd: list, workdir: Path) -> PlaybookRun:
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
         "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
     })
-    proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=300, check=False)
+    # A guard against a hung run, not a timing check: a whole upgrade at -vvv took ~300 s at load 20-25.
+    proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=900, check=False)
     return PlaybookRun(proc.returncode, proc.stdout, proc.stderr)
 
 
