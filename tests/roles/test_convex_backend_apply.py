@@ -163,6 +163,9 @@ def applied(control_plane, tmp_path_factory):  # noqa: F811  pylint: disable=red
                 project.write_host_vars()
                 (flow["state"] / "convex-instance-secret").unlink()
                 flow["second"] = project.run()
+                secret_file = flow["state"] / "convex-instance-secret"
+                flow["secret_file"] = (secret_file.read_text(), oct(secret_file.stat().st_mode & 0o777)) \
+                    if secret_file.exists() else None
                 project.host_vars["convex_backend_instance_secret"] = SECRET
                 project.write_host_vars()
             flow["resets"] = kube.resets
@@ -195,11 +198,12 @@ def test_apply_uses_server_side_apply_reads_the_secret_back_and_verifies_the_adm
 
     # Without the vaulted value and without the state file, the secret is read back from the cluster.
     second = applied["second"]
-    state = applied["state"]
     assert second.rc == 0, second.output
     assert second.recap()["changed"] == 1, second.stdout  # only the state file, restored from the cluster
-    assert (state / "convex-instance-secret").read_text().strip() == SECRET
-    assert oct((state / "convex-instance-secret").stat().st_mode & 0o777) == "0o600"
+    assert applied["secret_file"] is not None, "the state file was not restored"
+    text, mode = applied["secret_file"]
+    assert text.strip() == SECRET
+    assert mode == "0o600"
 
 
 # ---------------------------------------------------------------- playbooks/upgrade.yml
