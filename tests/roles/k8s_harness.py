@@ -244,6 +244,7 @@ class ControlPlane:
         self._ssl = None
         self.controllers = None
         self.kubelet = None
+        self.resets = 0  # how many reset()s so far: a module fixture that leaves a live cluster checks it
 
     # ---- lifecycle
     def start(self):
@@ -441,14 +442,15 @@ class ControlPlane:
         is written by the request's own handler, so every request a finished playbook made is in."""
         self.audit_mark = self.audit_log.stat().st_size
 
-    def pod_security_violations(self):
-        """["<verb> <resource>/<name>: <restricted violations>"] that Pod Security audited for the clients.
+    def pod_security_violations(self, events=None):
+        """["<verb> <resource>/<name>: <restricted violations>"] that Pod Security audited for the clients
+        (in events, a list audit_events() returned earlier; by default the events since the last reset).
 
         The same text is the Warning header clients get; kubernetes.core 6.x drops it when it holds a
         ", " (service.py decode_response splits the header on ", "), as Pod Security's always does
         with two violations or more, so the audit log is where a test can see it."""
         found = []
-        for event in self.audit_events():
+        for event in self.audit_events() if events is None else events:
             violations = event.get("annotations", {}).get(PSA_AUDIT_VIOLATIONS)
             if violations:
                 ref = event.get("objectRef", {})
@@ -461,6 +463,7 @@ class ControlPlane:
 
     def reset(self):
         """Delete every namespace the tests made, content first, as the namespace controller does."""
+        self.resets += 1
         self.controllers.pause()
         try:
             resources = namespaced_resources(self)

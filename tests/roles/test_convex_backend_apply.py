@@ -74,16 +74,16 @@ class MacProject(Project):
         return self.run_playbook(path, *args)
 
 
-@pytest.fixture
-def project(tmp_path, kube, convex):
+def mac_project(base, kube, convex):  # pylint: disable=redefined-outer-name
+    """The tests' MacProject in base: apply mode against the harness, the stand-in convex = (url, dashboard port)."""
     url, dashboard_port = convex
     ports = copy.deepcopy(GROUP_VARS["convex_published_ports"])
     ports["dashboard"]["host_port"] = dashboard_port
     # The stand-in's port as the backend's published host port: backup.yml and restore.yml reach the
     # backend there (convex_backup_url), as on the Mac.
     ports["api"]["host_port"] = int(url.rsplit(":", 1)[1])
-    return MacProject(tmp_path / "project", {
-        "convex_state_dir": str(tmp_path / "state"),
+    return MacProject(base / "project", {
+        "convex_state_dir": str(base / "state"),
         "convex_k8s_apply": True,
         "convex_kubeconfig": str(kube.kubeconfig),
         "convex_admin_url": url,
@@ -98,9 +98,15 @@ def project(tmp_path, kube, convex):
     })
 
 
-def events(kube, verb=None, resource=None, subresource=None, dry_run=False):
+@pytest.fixture
+def project(tmp_path, kube, convex):
+    return mac_project(tmp_path, kube, convex)
+
+
+def events(kube, verb=None, resource=None, subresource=None, dry_run=False, audit=None):
+    """The audit events (audit, else kube's since its last reset_audit()) of that verb, resource and subresource."""
     found = []
-    for event in kube.audit_events():
+    for event in kube.audit_events() if audit is None else audit:
         ref = event.get("objectRef", {})
         if verb and event["verb"] != verb or resource and ref.get("resource") != resource:
             continue
@@ -132,55 +138,72 @@ def convex_call(url, key, path, body=None):
         return json.loads(response.read() or b"null")
 
 
-# ---------------------------------------------------------------- the apply path
-def test_apply_uses_server_side_apply_reads_the_secret_back_and_verifies_the_admin_key(project, kube, convex, tmp_path):
-    first = project.run("-vv")
+# ---------------------------------------------------------------- the apply path, then the upgrade
+@pytest.fixture(scope="module")
+def applied(control_plane, tmp_path_factory):  # noqa: F811  pylint: disable=redefined-outer-name
+    """The first converge from an empty cluster (-vv, for the leak check), then a converge without the
+    vaulted secret and its state file; the cluster is left converged for the upgrade test, which goes on
+    from there (one first converge for both). Module scope: one xdist group (conftest.py)."""
+    kube = control_plane
+    kube.reset()
+    base = tmp_path_factory.mktemp("backend-apply")
+    try:
+        with convex_standin_process(SECRET) as convex:  # pylint: disable=redefined-outer-name
+            project = mac_project(base, kube, convex)
+            flow = {"project": project, "convex": convex, "state": base / "state"}
+            kube.reset_audit()
+            flow["first"] = project.run("-vv")
+            flow["first_audit"] = kube.audit_events()
+            flow["first_objects"] = objects(kube)
+            if flow["first"].rc == 0:
+                flow["listed"] = convex_call(convex[0], admin_key(flow["state"]),
+                                             "/api/list_environment_variables")["environmentVariables"]
+                # Without the vaulted value and without the state file, the secret is read back from the cluster.
+                del project.host_vars["convex_backend_instance_secret"]
+                project.write_host_vars()
+                (flow["state"] / "convex-instance-secret").unlink()
+                flow["second"] = project.run()
+                secret_file = flow["state"] / "convex-instance-secret"
+                flow["secret_file"] = (secret_file.read_text(), oct(secret_file.stat().st_mode & 0o777)) \
+                    if secret_file.exists() else None
+                project.host_vars["convex_backend_instance_secret"] = SECRET
+                project.write_host_vars()
+            flow["resets"] = kube.resets
+            yield flow
+    finally:
+        kube.reset()
+
+
+def test_apply_uses_server_side_apply_reads_the_secret_back_and_verifies_the_admin_key(applied):
+    first = applied["first"]
     assert first.rc == 0, first.output
     assert SECRET not in first.output
     # Every write was a server-side apply by our field manager (the server records the manager and
     # the Apply operation in managedFields); none carries a last-applied annotation.
-    writes = events(kube, "patch") + events(kube, "create") + events(kube, "update")
+    audit = applied["first_audit"]
+    writes = events(None, "patch", audit=audit) + events(None, "create", audit=audit) + events(None, "update", audit=audit)
     assert writes and all("fieldManager=joelclaw-macmini" in e["requestURI"] for e in writes), \
         [e["requestURI"] for e in writes]
-    for key, obj in objects(kube).items():
+    for key, obj in applied["first_objects"].items():
         assert {m["operation"] for m in obj["metadata"]["managedFields"] if m["manager"] == "joelclaw-macmini"} \
             == {"Apply"}, key
         assert "kubectl.kubernetes.io/last-applied-configuration" not in obj["metadata"].get("annotations", {}), key
     # The Secret was read back before the first write; the dashboard's pre-fill Secret was looked for.
-    audit = kube.audit_events()
     first_write = next(i for i, e in enumerate(audit) if e["verb"] in ("patch", "create"))
     assert any(e["verb"] == "get" and e.get("objectRef", {}).get("name") == "convex-secrets"
                for e in audit[:first_write])
     assert any(e.get("objectRef", {}).get("name") == "convex-dashboard-admin-key" for e in audit)
     # Admin key verified live and written for the CLI; the bridge variable is a deployment variable.
-    state = tmp_path / "state"
-    listed = convex_call(convex[0], admin_key(state), "/api/list_environment_variables")["environmentVariables"]
-    assert listed["INNGEST_URL"] == "http://inngest-svc.joelclaw.svc.cluster.local:8288"
+    assert applied["listed"]["INNGEST_URL"] == "http://inngest-svc.joelclaw.svc.cluster.local:8288"
 
     # Without the vaulted value and without the state file, the secret is read back from the cluster.
-    del project.host_vars["convex_backend_instance_secret"]
-    project.write_host_vars()
-    (state / "convex-instance-secret").unlink()
-    second = project.run()
+    second = applied["second"]
     assert second.rc == 0, second.output
     assert second.recap()["changed"] == 1, second.stdout  # only the state file, restored from the cluster
-    assert (state / "convex-instance-secret").read_text().strip() == SECRET
-    assert oct((state / "convex-instance-secret").stat().st_mode & 0o777) == "0o600"
-
-
-def test_a_vaulted_secret_that_differs_from_the_cluster_is_refused_before_any_write(project, kube):
-    other = "d1" * 32
-    kube.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
-                                                "metadata": {"name": NAMESPACE}})
-    kube.request("POST", "/api/v1/namespaces/%s/secrets" % NAMESPACE, {
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "convex-secrets"},
-        "stringData": {"instance-secret": other}})
-    kube.reset_audit()
-    run = project.run()
-    assert run.rc != 0
-    assert "differs from the one in existing" in flat(run)
-    assert other not in run.output and SECRET not in run.output
-    assert client_writes(kube) == [], "something was written"
+    assert applied["secret_file"] is not None, "the state file was not restored"
+    text, mode = applied["secret_file"]
+    assert text.strip() == SECRET
+    assert mode == "0o600"
 
 
 # ---------------------------------------------------------------- playbooks/upgrade.yml
@@ -202,10 +225,13 @@ def audit_time(event):
 
 
 def test_upgrade_backs_up_first_rolls_both_waits_gates_refuses_a_downgrade_and_rolls_back(
-        project, kube, convex, tmp_path):
-    state = tmp_path / "state"
-    first = project.run()
-    assert first.rc == 0, first.output
+        applied, control_plane):  # noqa: F811  pylint: disable=redefined-outer-name
+    """Goes on from the cluster the applied fixture converged (its first run and the read-back run)."""
+    kube, project, convex, state = control_plane, applied["project"], applied["convex"], applied["state"]
+    assert kube.resets == applied["resets"], \
+        "the cluster was reset after the applied fixture converged it: run this module's grouped tests together"
+    for run in (applied["first"], applied["second"]):
+        assert run.rc == 0, run.output
     kube.settle()
     url = convex[0]
     key = admin_key(state)
@@ -368,6 +394,21 @@ def test_an_upgrade_upstream_cannot_migrate_in_one_step_is_refused_with_the_step
 
 
 # ---------------------------------------------------------------- guards before any write
+def test_a_vaulted_secret_that_differs_from_the_cluster_is_refused_before_any_write(project, kube):
+    other = "d1" * 32
+    kube.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                "metadata": {"name": NAMESPACE}})
+    kube.request("POST", "/api/v1/namespaces/%s/secrets" % NAMESPACE, {
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "convex-secrets"},
+        "stringData": {"instance-secret": other}})
+    kube.reset_audit()
+    run = project.run()
+    assert run.rc != 0
+    assert "differs from the one in existing" in flat(run)
+    assert other not in run.output and SECRET not in run.output
+    assert client_writes(kube) == [], "something was written"
+
+
 def test_a_converge_never_moves_the_live_sha_and_a_rollback_must_be_explicit(project, kube, tmp_path):
     project.host_vars["convex_image_sha"] = OTHER_SHA  # e.g. after playbooks/upgrade.yml
     project.write_host_vars()

@@ -90,20 +90,25 @@ class Project:
         return PlaybookRun(proc.returncode, proc.stdout, proc.stderr)
 
 
-@pytest.fixture
-def project(tmp_path, kube, convex):
-    return Project(tmp_path / "project", {
-        "convex_state_dir": str(tmp_path / "state"),
+def project_vars(base: Path, kube, url):
+    """The host_vars of the tests' project: apply mode against the harness, the stand-in at url."""
+    return {
+        "convex_state_dir": str(base / "state"),
         "convex_k8s_apply": True,
         "convex_kubeconfig": str(kube.kubeconfig),
-        "convex_admin_url": convex,
+        "convex_admin_url": url,
         "convex_backend_instance_secret": SECRET,
         "convex_backend_inngest_url": "http://inngest-svc.joelclaw.svc.cluster.local:8288",
         # The registry check (docker manifest inspect against ghcr.io) cannot run here: no route to
         # the registry. Its case runs with the fake docker in test_convex_backend_apply.py;
         # these tests are about the API server.
         "convex_backend_image_check": "skip",
-    })
+    }
+
+
+@pytest.fixture
+def project(tmp_path, kube, convex):
+    return Project(tmp_path / "project", project_vars(tmp_path, kube, convex))
 
 
 def objects(kube):
@@ -128,12 +133,134 @@ def changed_tasks(run: PlaybookRun):
     return names
 
 
-def test_apply_twice_converges_on_a_real_api_server(project, kube):
-    first = project.run("--diff")
-    assert first.rc == 0, first.output
-    assert SECRET not in first.output
+# ---------------------------------------------------------------- one converged cluster, many checks
+# Most checks below need "a converged cluster, then one more run that changes nothing, or that is
+# refused before any write". The `converged` fixture (module scope: one xdist group, see conftest.py)
+# converges once from an empty cluster and then runs those steps in turn, each on the cluster the steps
+# before it left converged; the steps that change the cluster come last (other managers' fields, then the
+# health probes) and undo their change. Each test reads the runs, audit events and objects of its step.
+# Every cluster operation happens inside the fixture, so a test of this module that resets the cluster
+# (kube fixture) between two of these cannot disturb them.
 
-    live = objects(kube)
+# A new sha is an upgrade: a plain converge refuses it (live.yml); playbooks/upgrade.yml sets the change.
+NEW_IMAGE = {"convex_image_sha": "0123456789abcdef0123456789abcdef01234567", "convex_backend_version_change": "upgrade"}
+IMMUTABLE = {  # id: (inventory change, the StatefulSet field the guard names)
+    "storage_size": ({"convex_backend_storage_size": "20Gi"}, "spec.volumeClaimTemplates"),
+    "storage_class": ({"convex_backend_storage_class": "local-path"}, "spec.volumeClaimTemplates"),
+    "service_name": ({"convex_backend_service_name": "convex-svc-two"}, "spec.serviceName"),
+    "instance_name": ({"convex_instance_name": "joelclaw-two"}, "spec.selector"),
+}
+SVC = "/api/v1/namespaces/%s/services/convex-svc" % NAMESPACE
+STS = "/apis/apps/v1/namespaces/%s/statefulsets/convex" % NAMESPACE
+PVC = "/api/v1/namespaces/%s/persistentvolumeclaims/data-convex-0" % NAMESPACE
+
+
+class Step:
+    """One ansible-playbook run of the shared flow: its result, the audit events it caused (the
+    kubeconfig user's, not the harness's), and the Convex objects before and after it."""
+
+    def __init__(self, kube, project, args, playbook="play.yml", settle=False):
+        self.before = objects(kube)
+        kube.reset_audit()
+        self.run = project.run_playbook(playbook, *args)
+        if settle:
+            kube.settle()
+        self.audit = kube.audit_events()
+        self.after = objects(kube)
+
+
+def with_vars(project, change):
+    """The inventory's host_vars with change, for one run; restored by the caller (restore_vars)."""
+    saved = dict(project.host_vars)
+    project.host_vars.update(change)
+    project.write_host_vars()
+    return saved
+
+
+def restore_vars(project, saved):
+    project.host_vars = saved
+    project.write_host_vars()
+
+
+@pytest.fixture(scope="module")
+def converged(control_plane, tmp_path_factory):  # noqa: F811  pylint: disable=redefined-outer-name
+    kube = control_plane
+    kube.reset()
+    base = tmp_path_factory.mktemp("k8s-apply")
+    flow = {}
+    try:
+        with convex_standin_process(SECRET) as (url, _dashboard_port):
+            project = Project(base / "project", project_vars(base, kube, url))
+            # The first converge, from an empty cluster, with --diff (the leak check reads its diff too).
+            flow["first"] = first = Step(kube, project, ("--diff",), settle=True)
+            if first.run.rc != 0:  # every test reports this run's failure
+                yield flow
+                return
+            flow["pod"] = kube.get("/api/v1/namespaces/%s/pods/convex-0" % NAMESPACE)
+            flow["pvc"] = kube.get(PVC)
+            flow["controller_errors"] = list(kube.controllers.errors[-3:])
+            flow["second"] = Step(kube, project, ("--diff",))
+            flow["check"] = Step(kube, project, ("--check", "--diff"))
+            saved = with_vars(project, NEW_IMAGE)
+            flow["check_new_image"] = Step(kube, project, ("--check", "--diff"))
+            restore_vars(project, saved)
+            for case, (change, _field) in IMMUTABLE.items():
+                saved = with_vars(project, change)
+                flow["immutable_" + case] = Step(kube, project, ())
+                restore_vars(project, saved)
+
+            # The Kubernetes probes of convex_health, then a pod that restarted, then a stuck rollout
+            # and a claim that lost its volume; undone afterwards (the harness's controllers bind the
+            # claim again once the rollout is released).
+            (project.base / "health.yml").write_text(HEALTH_PLAY)
+            flow["probes"] = [kube_probes(project)]
+            kube.set_restarts(NAMESPACE, "convex-0", 5)
+            flow["probes"].append(kube_probes(project))
+            kube.hold("StatefulSet", NAMESPACE, "convex")
+            kube.patch_status(PVC, {"phase": "Pending"})
+            kube.settle()
+            flow["probes"].append(kube_probes(project))
+            kube.release("StatefulSet", NAMESPACE, "convex")
+            kube.set_restarts(NAMESPACE, "convex-0", 0)
+            kube.settle()
+
+            # Someone else's server-side apply (kubectl's default manager name) adds an annotation the
+            # roles do not declare; a scale through the scale subresource (an Update by another manager)
+            # changes spec.replicas, which the roles do declare. Then a converge.
+            kube.request("PATCH", SVC + "?fieldManager=kubectl", {
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "convex-svc", "namespace": NAMESPACE, "annotations": {"example.com/owner": "ops"}}},
+                "application/apply-patch+yaml")
+            kube.request("PATCH", STS + "/scale?fieldManager=ops-scaler", {"spec": {"replicas": 2}},
+                         "application/merge-patch+json")
+            kube.settle()
+            flow["other_managers"] = Step(kube, project, ())
+            flow["other_managers_live"] = (kube.get(SVC), kube.get(STS))
+        yield flow
+    finally:
+        kube.reset()
+
+
+def kube_probes(project):
+    """convex_health's Kubernetes probes as {name: (status, value)} (HEALTH_PLAY in the project)."""
+    run = project.run_playbook("health.yml")
+    if run.rc != 0:
+        return {"health.yml failed": run.output}
+    probes = json.loads((project.base / "probes.json").read_text())
+    return {p["name"]: (p["status"], p["value"]) for p in probes if p["name"] in ("statefulset", "pod_restarts", "pvc")}
+
+
+def first_converged(flow):
+    first = flow["first"].run
+    assert first.rc == 0, first.output
+    return flow["first"]
+
+
+def test_apply_twice_converges_on_a_real_api_server(converged):
+    first = first_converged(converged)
+    assert SECRET not in first.run.output
+
+    live = first.after
     assert {("Secret", "convex-secrets"), ("Service", "convex-svc"), ("StatefulSet", "convex"),
             ("Deployment", "convex-dashboard"), ("Service", "convex-dashboard-svc")} <= set(live)
     sts = live[("StatefulSet", "convex")]
@@ -144,29 +271,26 @@ def test_apply_twice_converges_on_a_real_api_server(project, kube):
     managers = {m["manager"] for m in sts["metadata"]["managedFields"] if m["operation"] == "Apply"}
     assert managers == {"joelclaw-macmini"}
     assert "kubectl.kubernetes.io/last-applied-configuration" not in sts["metadata"].get("annotations", {})
-    pvc = kube.get("/api/v1/namespaces/%s/persistentvolumeclaims/data-convex-0" % NAMESPACE)
-    assert pvc["status"]["phase"] == "Bound"
+    assert converged["pvc"]["status"]["phase"] == "Bound"
 
-    second = project.run("--diff")
+    second = converged["second"].run
     assert second.rc == 0, second.output
     assert second.recap()["changed"] == 0, "changed on the second run: %s\n%s" % (changed_tasks(second),
                                                                                   second.stdout)
     # Nothing was rewritten: workloads keep their generation, the others their resourceVersion
     # (the controllers write workload status, which moves resourceVersion but not generation).
-    again = objects(kube)
+    again = converged["second"].after
     for key, obj in live.items():
         field = "generation" if key[0] in ("StatefulSet", "Deployment") else "resourceVersion"
         assert again[key]["metadata"][field] == obj["metadata"][field], key
 
 
-def test_workload_pods_are_admitted_under_the_enforced_baseline(project, kube):
-    run = project.run()
-    assert run.rc == 0, run.output
-    kube.settle()
+def test_workload_pods_are_admitted_under_the_enforced_baseline(converged):
+    first_converged(converged)
     # The harness created the StatefulSet's pod from its template: Pod Security (enforce baseline,
     # as on Talos) admitted it. A refusal would leave no pod and a Forbidden in the controllers' log.
-    pod = kube.get("/api/v1/namespaces/%s/pods/convex-0" % NAMESPACE)
-    assert pod is not None, kube.controllers.errors[-3:]
+    pod = converged["pod"]
+    assert pod is not None, converged["controller_errors"]
     assert pod["status"]["phase"] == "Running"
 
 
@@ -179,28 +303,32 @@ def test_workload_pods_are_admitted_under_the_enforced_baseline(project, kube):
 BACKEND_RESIDUAL = re.compile(r'would violate PodSecurity "restricted:latest": runAsNonRoot != true \([^()]*\)')
 
 
-def test_apply_leaves_only_the_documented_pod_security_violation(project, kube):
-    run = project.run()
-    assert run.rc == 0, run.output
+def test_apply_leaves_only_the_documented_pod_security_violation(converged, control_plane):  # noqa: F811  pylint: disable=redefined-outer-name
+    first = first_converged(converged)
     # What the server said (Talos audits and warns at restricted): the backend StatefulSet's
     # runAsNonRoot, nothing else, and nothing for the namespace, Services or dashboard Deployment.
-    violations = kube.pod_security_violations()
-    assert violations, "the audit log recorded no violation for the backend: %s" % run.output
+    violations = control_plane.pod_security_violations(first.audit)
+    assert violations, "the audit log recorded no violation for the backend: %s" % first.run.output
     for violation in violations:
         what, _sep, text = violation.partition(": ")
         assert what.split(" ", 1)[1] == "statefulsets/convex", violation
         assert BACKEND_RESIDUAL.fullmatch(text), violation
     # What kubernetes.core prints when it keeps the warning (it drops any holding ", "): the same one.
-    for line in run.output.splitlines():
+    for line in first.run.output.splitlines():
         if PSA_WARNING.search(line):
             assert "runAsNonRoot != true" in line and "capabilities" not in line, line
 
 
-def client_writes(kube):
-    """Writes by the roles that were not server-side dry runs, from the audit log."""
-    return ["%s %s" % (e["verb"], e["requestURI"]) for e in kube.audit_events()
+def writes_in(events):
+    """Writes among audit events that were not server-side dry runs: ["<verb> <URI>"]."""
+    return ["%s %s" % (e["verb"], e["requestURI"]) for e in events
             if e["verb"] in ("create", "update", "patch", "delete", "deletecollection")
             and "dryRun=All" not in e["requestURI"]]
+
+
+def client_writes(kube):
+    """Writes by the roles since the last reset_audit() that were not server-side dry runs."""
+    return writes_in(kube.audit_events())
 
 
 def test_check_mode_on_an_empty_cluster_writes_nothing(project, kube):
@@ -225,38 +353,31 @@ def test_check_mode_on_an_empty_cluster_writes_nothing(project, kube):
     assert "StatefulSet convex" in run.stdout and "Deployment convex-dashboard" in run.stdout
 
 
-def test_check_mode_on_a_converged_cluster_writes_nothing_and_reports_no_change(project, kube):
-    first = project.run()
-    assert first.rc == 0, first.output
-    kube.settle()
-    before = objects(kube)
-    kube.reset_audit()
-    check = project.run("--check", "--diff")
+def resource_versions(live):
+    return {k: v["metadata"]["resourceVersion"] for k, v in live.items() if k[0] in ("Secret", "Service")}
+
+
+def test_check_mode_on_a_converged_cluster_writes_nothing_and_reports_no_change(converged):
+    first_converged(converged)
+    step = converged["check"]
+    check = step.run
     assert check.rc == 0, check.output
-    assert client_writes(kube) == []
+    assert writes_in(step.audit) == []
     # The server-side dry runs reached the server.
-    assert any("dryRun=All" in e["requestURI"] for e in kube.audit_events())
+    assert any("dryRun=All" in e["requestURI"] for e in step.audit)
     assert check.recap()["changed"] == 0, changed_tasks(check)
-    after = objects(kube)
-    assert {k: v["metadata"]["resourceVersion"] for k, v in after.items() if k[0] in ("Secret", "Service")} == \
-        {k: v["metadata"]["resourceVersion"] for k, v in before.items() if k[0] in ("Secret", "Service")}
+    assert resource_versions(step.after) == resource_versions(step.before)
 
 
-def test_check_mode_on_a_converged_cluster_reports_a_new_image_without_applying_it(project, kube):
-    first = project.run()
-    assert first.rc == 0, first.output
-    kube.settle()
-    project.host_vars["convex_image_sha"] = "0123456789abcdef0123456789abcdef01234567"
-    # A new sha is an upgrade: a plain converge refuses it (live.yml); playbooks/upgrade.yml sets this.
-    project.host_vars["convex_backend_version_change"] = "upgrade"
-    project.write_host_vars()
-    kube.reset_audit()
-    check = project.run("--check", "--diff")
+def test_check_mode_on_a_converged_cluster_reports_a_new_image_without_applying_it(converged):
+    first_converged(converged)
+    step = converged["check_new_image"]
+    check = step.run
     assert check.rc == 0, check.output
-    assert client_writes(kube) == []
+    assert writes_in(step.audit) == []
     assert "joelclaw.macmini.convex_backend : Ensure the backend StatefulSet is applied and its rollout has finished." \
         in changed_tasks(check)
-    live = objects(kube)[("StatefulSet", "convex")]
+    live = step.after[("StatefulSet", "convex")]
     assert live["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":" + first_sha())
 
 
@@ -293,86 +414,46 @@ HEALTH_PLAY = """
 """
 
 
-def kube_probes(project):
-    (project.base / "health.yml").write_text(HEALTH_PLAY)
-    run = project.run_playbook("health.yml")
-    assert run.rc == 0, run.output
-    probes = json.loads((project.base / "probes.json").read_text())
-    return {p["name"]: (p["status"], p["value"]) for p in probes if p["name"] in ("statefulset", "pod_restarts", "pvc")}
-
-
-def test_health_kubernetes_probes_read_real_objects(project, kube):
-    run = project.run()
-    assert run.rc == 0, run.output
-    kube.settle()
-    assert kube_probes(project) == {"statefulset": ("ok", "1/1 ready"), "pod_restarts": ("ok", "0 restarts in 1 pods"),
-                                    "pvc": ("ok", "1 Bound")}
-
-    kube.set_restarts(NAMESPACE, "convex-0", 5)
-    assert kube_probes(project)["pod_restarts"] == ("fail", "5 restarts in 1 pods")
-
+def test_health_kubernetes_probes_read_real_objects(converged):
+    first_converged(converged)
+    healthy, restarted, stuck = converged["probes"]
+    assert healthy == {"statefulset": ("ok", "1/1 ready"), "pod_restarts": ("ok", "0 restarts in 1 pods"),
+                       "pvc": ("ok", "1 Bound")}
+    # After set_restarts(5).
+    assert restarted["pod_restarts"] == ("fail", "5 restarts in 1 pods"), restarted
     # A rollout that never finishes and a claim that lost its volume.
-    kube.hold("StatefulSet", NAMESPACE, "convex")
-    kube.patch_status("/api/v1/namespaces/%s/persistentvolumeclaims/data-convex-0" % NAMESPACE, {"phase": "Pending"})
-    kube.settle()
-    probes = kube_probes(project)
-    assert probes["statefulset"] == ("fail", "0/1 ready")
-    assert probes["pvc"] == ("fail", "data-convex-0=Pending")
+    assert stuck["statefulset"] == ("fail", "0/1 ready"), stuck
+    assert stuck["pvc"] == ("fail", "data-convex-0=Pending"), stuck
 
 
 WRITES = ("create", "update", "patch", "delete", "deletecollection")
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"convex_backend_storage_size": "20Gi"}, "spec.volumeClaimTemplates"),
-    ({"convex_backend_storage_class": "local-path"}, "spec.volumeClaimTemplates"),
-    ({"convex_backend_service_name": "convex-svc-two"}, "spec.serviceName"),
-    ({"convex_instance_name": "joelclaw-two"}, "spec.selector"),
-], ids=["storage_size", "storage_class", "service_name", "instance_name"])
-def test_an_immutable_statefulset_change_is_refused_before_any_write(project, kube, change, field):
-    first = project.run()
-    assert first.rc == 0, first.output
-    kube.settle()
-    before = objects(kube)
-    project.host_vars.update(change)
-    project.write_host_vars()
-    kube.reset_audit()
-    run = project.run()
+@pytest.mark.parametrize("case", list(IMMUTABLE))
+def test_an_immutable_statefulset_change_is_refused_before_any_write(converged, case):
+    first_converged(converged)
+    field = IMMUTABLE[case][1]
+    step = converged["immutable_" + case]
+    run = step.run
     assert run.rc != 0
     # The role's guard (live.yml) names the field, not the API server's 422 halfway through.
     assert "Kubernetes refuses to change " + field in run.output, run.output
     assert "Nothing was changed." in run.output
     # Refused before any object was sent: no write, not even a dry run, to the Secret or Services.
-    assert client_writes(kube) == []
-    assert [e["requestURI"] for e in kube.audit_events() if e["verb"] in WRITES
+    assert writes_in(step.audit) == []
+    assert [e["requestURI"] for e in step.audit if e["verb"] in WRITES
             and e.get("objectRef", {}).get("resource") in ("secrets", "services", "statefulsets")] == []
-    after = objects(kube)
-    assert set(after) == set(before)
-    assert {k: v["metadata"]["resourceVersion"] for k, v in after.items() if k[0] in ("Secret", "Service")} == \
-        {k: v["metadata"]["resourceVersion"] for k, v in before.items() if k[0] in ("Secret", "Service")}
+    assert set(step.after) == set(step.before)
+    assert resource_versions(step.after) == resource_versions(step.before)
 
 
-def test_fields_of_other_managers_survive_and_ours_are_taken_back(project, kube):
-    """roles/convex_backend/README.md, "field manager": server-side apply with force_conflicts."""
-    first = project.run()
-    assert first.rc == 0, first.output
-    kube.settle()
-    svc = "/api/v1/namespaces/%s/services/convex-svc" % NAMESPACE
-    sts = "/apis/apps/v1/namespaces/%s/statefulsets/convex" % NAMESPACE
-    # Someone else's server-side apply (kubectl's default manager name) adds an annotation the
-    # roles do not declare; a scale through the scale subresource (an Update by another manager)
-    # changes spec.replicas, which the roles do declare.
-    kube.request("PATCH", svc + "?fieldManager=kubectl", {
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": "convex-svc", "namespace": NAMESPACE, "annotations": {"example.com/owner": "ops"}}},
-        "application/apply-patch+yaml")
-    kube.request("PATCH", sts + "/scale?fieldManager=ops-scaler", {"spec": {"replicas": 2}},
-                 "application/merge-patch+json")
-    kube.settle()
-
-    second = project.run()
+def test_fields_of_other_managers_survive_and_ours_are_taken_back(converged):
+    """roles/convex_backend/README.md, "field manager": server-side apply with force_conflicts.
+    (The fixture made the other managers' changes: an annotation on the Service, replicas 2.)"""
+    first_converged(converged)
+    second = converged["other_managers"].run
     assert second.rc == 0, second.output
-    live_svc, live_sts = kube.get(svc), kube.get(sts)
+    live_svc, live_sts = converged["other_managers_live"]
     # Not declared by the roles: left alone, still owned by its manager.
     assert live_svc["metadata"]["annotations"]["example.com/owner"] == "ops"
     assert "kubectl" in {m["manager"] for m in live_svc["metadata"]["managedFields"]}
