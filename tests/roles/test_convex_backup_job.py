@@ -324,6 +324,10 @@ def lay_out_job(role, job, dest):
     """The job and the module_utils its install.yml copies, in the layout install.yml writes."""
     tasks = yaml.safe_load((ROOT / "roles" / role / "tasks" / "install.yml").read_text())
     names = next(t["loop"] for t in tasks if "plugins/module_utils/" in str(t.get("ansible.builtin.copy", {}).get("src")))
+    if isinstance(names, str):  # "{{ __name }}": the list is in the role's vars/main.yml
+        role_vars = yaml.safe_load((ROOT / "roles" / role / "vars" / "main.yml").read_text())
+        names = role_vars[names.strip("{} ")]
+    assert names and all(name.endswith(".py") for name in names), names
     lib = dest / "lib" / "ansible_collections" / "joelclaw" / "macmini" / "plugins" / "module_utils"
     lib.mkdir(parents=True)
     for name in names:
