@@ -543,3 +543,77 @@ def plan_reach(sites):
         "managed_ports": sorted(managed),
         "reach_table": table,
     }
+
+
+# The options of joelclaw.macmini.caddy_site_plan, shared by the module (plugins/modules/caddy_site_plan.py,
+# which documents them) and its action plugin (plugins/action/caddy_site_plan.py, which plans on the
+# controller: planning reads nothing from the host, so it needs no round trip to it).
+ARGUMENT_SPEC = dict(
+    sites=dict(
+        type="list",
+        elements="dict",
+        required=True,
+        options=dict(
+            name=dict(type="str", required=True),
+            host=dict(type="str", required=True),
+            port=dict(type="int", default=443),
+            tls=dict(type="str", required=True, choices=list(TLS_MODES)),
+            upstream=dict(type="str", required=True),
+            path_prefix=dict(type="str", default=""),
+            tailnet_only=dict(type="bool", default=False),
+            reach=dict(type="str", choices=list(REACHES)),
+            local_port=dict(type="int"),
+            basic_auth_user=dict(type="str", default=""),
+            basic_auth_password=dict(type="str", default="", no_log=True),
+            extra_directives=dict(type="list", elements="str", default=[]),
+        ),
+    ),
+    tailnet_ranges=dict(type="list", elements="str", default=["100.64.0.0/10", "fd7a:115c:a1e0::/48"]),
+    private_sites=dict(type="list", elements="str", default=["dashboard"]),
+    tailnet_addresses=dict(type="list", elements="str", default=[]),
+    admin_address=dict(type="str"),
+    admin_tcp=dict(type="bool", default=False),
+    acme_email=dict(type="str"),
+    stream_close_delay=dict(type="str"),
+)
+
+
+def plan_sites(params):
+    """Check and plan validated caddy_site_plan options. Returns (result, warnings); raises SiteError with
+    every problem found. The result never holds a basic-auth password."""
+    problems = []
+    warnings = []
+    sites = ranges = None
+    addresses = []
+    try:
+        ranges = normalise_ranges(params["tailnet_ranges"])
+        addresses = normalise_tailnet_addresses(params["tailnet_addresses"], ranges)
+    except SiteError as exc:
+        problems.extend(exc.problems)
+    try:
+        sites = normalise_sites(params["sites"], params["private_sites"], addresses)
+    except SiteError as exc:
+        problems.extend(exc.problems)
+    if params["admin_address"] is not None:
+        try:
+            warning = check_admin_address(params["admin_address"], params["admin_tcp"])[1]
+            if warning:
+                warnings.append(warning)
+        except SiteError as exc:
+            problems.extend(exc.problems)
+    for name, check in (("acme_email", check_acme_email), ("stream_close_delay", check_duration)):
+        if params[name] is not None:
+            try:
+                check(params[name])
+            except SiteError as exc:
+                problems.extend(exc.problems)
+    if problems:
+        raise SiteError(problems)
+    result = dict(
+        sites=sites,
+        tailnet_ranges=ranges,
+        tailnet_addresses=addresses,
+        tls_modes=sorted(set(site["tls"] for site in sites if site["reach"] != "funnel")),
+    )
+    result.update(plan_reach(sites))
+    return result, warnings

@@ -263,90 +263,20 @@ reach_table:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.joelclaw.macmini.plugins.module_utils._caddy_sites import (
-    REACHES,
-    SiteError,
-    TLS_MODES,
-    check_acme_email,
-    check_admin_address,
-    check_duration,
-    normalise_ranges,
-    normalise_sites,
-    normalise_tailnet_addresses,
-    plan_reach,
-)
+from ansible_collections.joelclaw.macmini.plugins.module_utils._caddy_sites import ARGUMENT_SPEC, SiteError, plan_sites
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            sites=dict(
-                type="list",
-                elements="dict",
-                required=True,
-                options=dict(
-                    name=dict(type="str", required=True),
-                    host=dict(type="str", required=True),
-                    port=dict(type="int", default=443),
-                    tls=dict(type="str", required=True, choices=list(TLS_MODES)),
-                    upstream=dict(type="str", required=True),
-                    path_prefix=dict(type="str", default=""),
-                    tailnet_only=dict(type="bool", default=False),
-                    reach=dict(type="str", choices=list(REACHES)),
-                    local_port=dict(type="int"),
-                    basic_auth_user=dict(type="str", default=""),
-                    basic_auth_password=dict(type="str", default="", no_log=True),
-                    extra_directives=dict(type="list", elements="str", default=[]),
-                ),
-            ),
-            tailnet_ranges=dict(
-                type="list", elements="str", default=["100.64.0.0/10", "fd7a:115c:a1e0::/48"]
-            ),
-            private_sites=dict(type="list", elements="str", default=["dashboard"]),
-            tailnet_addresses=dict(type="list", elements="str", default=[]),
-            admin_address=dict(type="str"),
-            admin_tcp=dict(type="bool", default=False),
-            acme_email=dict(type="str"),
-            stream_close_delay=dict(type="str"),
-        ),
-        supports_check_mode=True,
-    )
-    problems = []
-    sites = ranges = None
-    addresses = []
+    # Runs on the host only when the action plugin of the same name is bypassed; the action plugin
+    # (plugins/action/caddy_site_plan.py) plans on the controller with the same code and options.
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     try:
-        ranges = normalise_ranges(module.params["tailnet_ranges"])
-        addresses = normalise_tailnet_addresses(module.params["tailnet_addresses"], ranges)
+        planned, warnings = plan_sites(module.params)
     except SiteError as exc:
-        problems.extend(exc.problems)
-    try:
-        sites = normalise_sites(module.params["sites"], module.params["private_sites"], addresses)
-    except SiteError as exc:
-        problems.extend(exc.problems)
-    if module.params["admin_address"] is not None:
-        try:
-            warning = check_admin_address(module.params["admin_address"], module.params["admin_tcp"])[1]
-            if warning:
-                module.warn(warning)
-        except SiteError as exc:
-            problems.extend(exc.problems)
-    for name, check in (("acme_email", check_acme_email), ("stream_close_delay", check_duration)):
-        if module.params[name] is not None:
-            try:
-                check(module.params[name])
-            except SiteError as exc:
-                problems.extend(exc.problems)
-    if problems:
-        module.fail_json(msg="Invalid Caddy sites: " + " | ".join(problems), problems=problems)
-    plan = plan_reach(sites)
-    module.exit_json(
-        changed=False,
-        sites=sites,
-        tailnet_ranges=ranges,
-        tailnet_addresses=addresses,
-        tls_modes=sorted(set(site["tls"] for site in sites if site["reach"] != "funnel")),
-        **plan
-    )
+        module.fail_json(msg="Invalid Caddy sites: " + " | ".join(exc.problems), problems=exc.problems)
+    for warning in warnings:
+        module.warn(warning)
+    module.exit_json(changed=False, **planned)
 
 
 if __name__ == "__main__":
