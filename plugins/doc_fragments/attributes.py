@@ -45,3 +45,14 @@ attributes:
     membership:
       - joelclaw.macmini.convex
 """
+
+    # A module with an action plugin of the same name that does all its work in the controller's process
+    # (caddy_site_plan, bcrypt_hash): it needs nothing from the host, so no module is sent there.
+    CONTROLLER = r"""
+options: {}
+attributes:
+  action:
+    description: Runs as an action plugin of the same name.
+    support: full
+    details: It needs nothing from the host, so it runs on the controller and sends nothing to the host.
+"""

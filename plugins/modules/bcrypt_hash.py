@@ -17,8 +17,8 @@ description:
     re-running a play does not churn the hash (and the config file that holds it).
   - A new hash is made only when there is no usable previous hash or the password changed;
     C(changed) says which happened.
-  - Pure computation, no files. Run it where the C(bcrypt) library is installed, usually the
-    controller (C(delegate_to=localhost)).
+  - Pure computation, no files. An action plugin of the same name runs it on the controller, where the
+    C(bcrypt) library is installed (the collection's requirements), so nothing is sent to the host.
 author:
   - Joel Hooks (@joelhooks)
 requirements:
@@ -38,6 +38,7 @@ options:
     default: 12
 extends_documentation_fragment:
   - joelclaw.macmini.attributes
+  - joelclaw.macmini.attributes.controller
 attributes:
   check_mode:
     support: full
@@ -52,7 +53,6 @@ EXAMPLES = r"""
   joelclaw.macmini.bcrypt_hash:
     password: "{{ vault_dashboard_password }}"
     existing_hash: "{{ previous_hash | default('') }}"
-  delegate_to: localhost
   register: dashboard_hash
 """
 
@@ -68,57 +68,27 @@ reused:
   type: bool
 """
 
-import traceback
-
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-try:
-    import bcrypt
-except ImportError:
-    BCRYPT_IMPORT_ERROR = traceback.format_exc()
-else:
-    BCRYPT_IMPORT_ERROR = None
-
-MAX_PASSWORD_BYTES = 72
-
-
-def matches(password, existing_hash):
-    """True when existing_hash is a well-formed bcrypt hash of password."""
-    if not existing_hash or not existing_hash.startswith("$2"):
-        return False
-    try:
-        return bcrypt.checkpw(password, existing_hash.encode("ascii"))
-    except (ValueError, UnicodeEncodeError):
-        return False
+from ansible_collections.joelclaw.macmini.plugins.module_utils._bcrypt_hash import (
+    ARGUMENT_SPEC,
+    BCRYPT_IMPORT_ERROR,
+    HashError,
+    stable_hash,
+)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            password=dict(type="str", required=True, no_log=True),
-            existing_hash=dict(type="str", default="", no_log=False),
-            cost=dict(type="int", default=12),
-        ),
-        supports_check_mode=True,
-    )
+    # Runs only where the action plugin of the same name (plugins/action/bcrypt_hash.py, which hashes on the
+    # controller with the same code) is bypassed.
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     if BCRYPT_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("bcrypt"), exception=BCRYPT_IMPORT_ERROR)
-    cost = module.params["cost"]
-    if not 4 <= cost <= 31:
-        module.fail_json(msg="cost=%d is out of range; bcrypt accepts 4 to 31 (12 is a good default)" % cost)
-    password = module.params["password"].encode("utf-8")
-    if not password:
-        module.fail_json(msg="password is empty; set a password or disable basic auth")
-    if len(password) > MAX_PASSWORD_BYTES:
-        module.fail_json(
-            msg="password is longer than %d bytes, which bcrypt would silently truncate; "
-            "use a shorter password" % MAX_PASSWORD_BYTES
-        )
-    existing = module.params["existing_hash"].strip()
-    if matches(password, existing):
-        module.exit_json(changed=False, hash=existing, reused=True)
-    new_hash = bcrypt.hashpw(password, bcrypt.gensalt(rounds=cost)).decode("ascii")
-    module.exit_json(changed=True, hash=new_hash, reused=False)
+    try:
+        digest, reused = stable_hash(module.params)
+    except HashError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=not reused, hash=digest, reused=reused)
 
 
 if __name__ == "__main__":

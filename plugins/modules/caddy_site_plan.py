@@ -145,6 +145,7 @@ options:
 extends_documentation_fragment:
   - joelclaw.macmini.attributes
   - joelclaw.macmini.attributes.read_only
+  - joelclaw.macmini.attributes.controller
 notes:
   - Runs no commands and touches no files.
 """

@@ -272,7 +272,7 @@ def group_state(name):
 def parse_systemctl_show(output, units):
     """systemctl show prints one block of KEY=VALUE lines per unit, in the order asked, blocks separated
     by an empty line (systemd's systemctl(1), show; recorded from systemd 252 in the unit test)."""
-    blocks = [block for block in output.strip("\n").split("\n\n")]
+    blocks = output.strip("\n").split("\n\n")
     if len(blocks) != len(units):
         raise ValueError("systemctl show printed %d blocks for %d units" % (len(blocks), len(units)))
     states = {}
