@@ -32,7 +32,7 @@ import yaml
 
 from k8s_harness import control_plane, free_port, kube  # noqa: F401  pylint: disable=unused-import
 from playbook_runner import assert_no_leak, convex_standin_process
-from test_k8s_apply import NAMESPACE, SECRET, Project, client_writes, objects
+from test_k8s_apply import NAMESPACE, PLAY, SECRET, Project, client_writes, objects
 from test_playbook_paths import namespace_prefix, needs_namespace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,14 +46,7 @@ UPGRADE = str(ROOT / "playbooks" / "upgrade.yml")
 RESTORE = str(ROOT / "playbooks" / "restore.yml")
 # The converge of the applied flow as on the Mac: the group macmini, facts gathered (convex_state_dir is
 # <home>/.joelclaw from the user_dir fact, group_vars/all/main.yml).
-FACTS_PLAY = """
-- name: Converge the Convex workloads.
-  hosts: macmini
-  gather_facts: true
-  roles:
-    - role: joelclaw.macmini.convex_backend
-    - role: joelclaw.macmini.convex_dashboard
-"""
+FACTS_PLAY = PLAY.replace("hosts: localhost", "hosts: macmini").replace("gather_facts: false", "gather_facts: true")
 # The applied flow's runs are also the leak check of the playbooks (issue 16): at -vvv every module's
 # arguments and result are printed, and the output is grepped for each secret the runs handle.
 VERBOSITY = "-vvv"
