@@ -31,8 +31,9 @@ import pytest
 import yaml
 
 from k8s_harness import control_plane, free_port, kube  # noqa: F401  pylint: disable=unused-import
-from playbook_runner import convex_standin_process
-from test_k8s_apply import NAMESPACE, SECRET, Project, client_writes, objects
+from playbook_runner import assert_no_leak, convex_standin_process
+from test_k8s_apply import NAMESPACE, PLAY, SECRET, Project, client_writes, objects
+from test_playbook_paths import namespace_prefix, needs_namespace
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "unit" / "fakebin"))
@@ -43,6 +44,12 @@ SHA = GROUP_VARS["convex_image_sha"]
 OTHER_SHA = "0123456789abcdef0123456789abcdef01234567"
 UPGRADE = str(ROOT / "playbooks" / "upgrade.yml")
 RESTORE = str(ROOT / "playbooks" / "restore.yml")
+# The converge of the applied flow as on the Mac: the group macmini, facts gathered (convex_state_dir is
+# <home>/.joelclaw from the user_dir fact, group_vars/all/main.yml).
+FACTS_PLAY = PLAY.replace("hosts: localhost", "hosts: macmini").replace("gather_facts: false", "gather_facts: true")
+# The applied flow's runs are also the leak check of the playbooks (issue 16): at -vvv every module's
+# arguments and result are printed, and the output is grepped for each secret the runs handle.
+VERBOSITY = "-vvv"
 # What the backend prints when its migrations are done (crates/model/src/migrations.rs and
 # crates/migrations_model/src/lib.rs at get-convex/convex-backend 94a42c3d: "Migrated {}",
 # "Migration complete"; the "Executing Migration …/…" line with the log line to wait for).
@@ -74,18 +81,20 @@ class MacProject(Project):
         return self.run_playbook(path, *args)
 
 
-def mac_project(base, kube, convex):  # pylint: disable=redefined-outer-name
-    """The tests' MacProject in base: apply mode against the harness, the stand-in convex = (url, dashboard port)."""
+def mac_project(base, kube, convex, home=None):  # pylint: disable=redefined-outer-name
+    """The tests' MacProject in base: apply mode against the harness, the stand-in convex = (url, dashboard port).
+    With home, the playbooks run with that as the user's home in /etc/passwd (a mount namespace,
+    test_playbook_paths.py) and no path in host_vars: the state directory, the kubeconfig in it (where
+    colima_talos writes it) and everything under it come from the user_dir fact, as on the Mac."""
     url, dashboard_port = convex
     ports = copy.deepcopy(GROUP_VARS["convex_published_ports"])
     ports["dashboard"]["host_port"] = dashboard_port
     # The stand-in's port as the backend's published host port: backup.yml and restore.yml reach the
     # backend there (convex_backup_url), as on the Mac.
     ports["api"]["host_port"] = int(url.rsplit(":", 1)[1])
-    return MacProject(base / "project", {
-        "convex_state_dir": str(base / "state"),
+    paths = {"convex_state_dir": str(base / "state"), "convex_kubeconfig": str(kube.kubeconfig)} if home is None else {}
+    project = MacProject(base / "project", dict(paths, **{
         "convex_k8s_apply": True,
-        "convex_kubeconfig": str(kube.kubeconfig),
         "convex_admin_url": url,
         "convex_published_ports": ports,
         "convex_backend_instance_secret": SECRET,
@@ -95,7 +104,11 @@ def mac_project(base, kube, convex):  # pylint: disable=redefined-outer-name
         # The test's new sha is no upstream release: its migration range is declared the way a user
         # declares a release newer than playbooks/vars/convex_releases.yml.
         "convex_upgrade_releases": {OTHER_SHA: {"database_version": 129, "migrates_from": 116}},
-    })
+    }))
+    if home is not None:
+        (project.base / "play.yml").write_text(FACTS_PLAY)
+        project.prefix = namespace_prefix(home, base)
+    return project
 
 
 @pytest.fixture
@@ -141,18 +154,29 @@ def convex_call(url, key, path, body=None):
 # ---------------------------------------------------------------- the apply path, then the upgrade
 @pytest.fixture(scope="module")
 def applied(control_plane, tmp_path_factory):  # noqa: F811  pylint: disable=redefined-outer-name
-    """The first converge from an empty cluster (-vv, for the leak check), then a converge without the
+    """The first converge from an empty cluster (-vvv, for the leak check), then a converge without the
     vaulted secret and its state file; the cluster is left converged for the upgrade test, which goes on
-    from there (one first converge for both). Module scope: one xdist group (conftest.py)."""
+    from there (one first converge for both). Module scope: one xdist group (conftest.py).
+
+    No path is set: the playbooks run with a private home (test_playbook_paths.py), so every run of the
+    flow (converge, upgrade, restore, backup, health) must find the state directory of the converge
+    from the user_dir fact. A play that ran without facts used to fall back silently to
+    /var/lib/joelclaw/.joelclaw, and upgrade.yml then looked for the kubeconfig, the admin env file and
+    the instance secret there."""
     kube = control_plane
     kube.reset()
     base = tmp_path_factory.mktemp("backend-apply")
+    home = base / "home"
+    state = home / ".joelclaw"
+    state.mkdir(parents=True, mode=0o700)
+    # colima_talos writes the kubeconfig here; the harness's goes in its place.
+    shutil.copy(kube.kubeconfig, state / "kubeconfig")
     try:
         with convex_standin_process(SECRET) as convex:  # pylint: disable=redefined-outer-name
-            project = mac_project(base, kube, convex)
-            flow = {"project": project, "convex": convex, "state": base / "state"}
+            project = mac_project(base, kube, convex, home=home)
+            flow = {"project": project, "convex": convex, "state": state}
             kube.reset_audit()
-            flow["first"] = project.run("-vv")
+            flow["first"] = project.run(VERBOSITY)
             flow["first_audit"] = kube.audit_events()
             flow["first_objects"] = objects(kube)
             if flow["first"].rc == 0:
@@ -174,10 +198,14 @@ def applied(control_plane, tmp_path_factory):  # noqa: F811  pylint: disable=red
         kube.reset()
 
 
+@needs_namespace
 def test_apply_uses_server_side_apply_reads_the_secret_back_and_verifies_the_admin_key(applied):
     first = applied["first"]
     assert first.rc == 0, first.output
     assert SECRET not in first.output
+    # Where the user_dir fact puts the state, never the old fallback.
+    assert (applied["state"] / "convex-admin.env").is_file()
+    assert not Path("/var/lib/joelclaw/.joelclaw").exists()
     # Every write was a server-side apply by our field manager (the server records the manager and
     # the Apply operation in managedFields); none carries a last-applied annotation.
     audit = applied["first_audit"]
@@ -224,9 +252,12 @@ def audit_time(event):
     return time.mktime(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone + float("0" + stamp[19:-1])
 
 
+@needs_namespace
 def test_upgrade_backs_up_first_rolls_both_waits_gates_refuses_a_downgrade_and_rolls_back(
-        applied, control_plane):  # noqa: F811  pylint: disable=redefined-outer-name
-    """Goes on from the cluster the applied fixture converged (its first run and the read-back run)."""
+        applied, control_plane, tmp_path):  # noqa: F811  pylint: disable=redefined-outer-name
+    """Goes on from the cluster the applied fixture converged (its first run and the read-back run), then
+    backup.yml and health.yml. No path is set (the applied fixture): each playbook found the state
+    directory of the converge, and the kubeconfig in it, from the user_dir fact."""
     kube, project, convex, state = control_plane, applied["project"], applied["convex"], applied["state"]
     assert kube.resets == applied["resets"], \
         "the cluster was reset after the applied fixture converged it: run this module's grouped tests together"
@@ -240,7 +271,7 @@ def test_upgrade_backs_up_first_rolls_both_waits_gates_refuses_a_downgrade_and_r
     kube.set_log(NAMESPACE, "convex-0", "backend", MIGRATED_LOG)
     kube.reset_audit()
 
-    run = upgrade(project)
+    run = upgrade(project, OTHER_SHA, VERBOSITY)
     assert run.rc == 0, run.output
     assert SECRET not in run.output
 
@@ -310,10 +341,29 @@ def test_upgrade_backs_up_first_rolls_both_waits_gates_refuses_a_downgrade_and_r
     assert image(live[("StatefulSet", "convex")]).endswith(":" + SHA)
     assert image(live[("Deployment", "convex-dashboard")]).endswith(":" + SHA)
     # 5. the pre-upgrade set restored with playbooks/restore.yml: data and variables.
-    restore = project.playbook(RESTORE, convex_restore_backup=name, convex_restore_confirm="joelclaw")
+    restore = project.playbook(RESTORE, VERBOSITY, convex_restore_backup=name, convex_restore_confirm="joelclaw")
     assert restore.rc == 0, restore.output
     listed = convex_call(url, key, "/api/list_environment_variables")["environmentVariables"]
     assert listed["APP_SETTING"] == "before-upgrade"
+
+    # backup.yml: retention treats the pre-upgrade set like any other (keep_daily keeps the newest set of the day).
+    backup = project.playbook(str(ROOT / "playbooks" / "backup.yml"), VERBOSITY)
+    assert backup.rc == 0, backup.output
+    sets = sorted((state / "backups").glob("*.zip"))
+    assert len(sets) == 1 and sets[0].name != name, sorted(p.name for p in (state / "backups").iterdir())
+    # health.yml: the newest backup found in the state dir, the kubeconfig there reached the cluster.
+    kube.settle()
+    health = project.playbook(str(ROOT / "playbooks" / "health.yml"), VERBOSITY, convex_health_fail_on="never",
+                              convex_health_report_path=str(tmp_path / "health.json"))
+    assert health.rc == 0, health.output
+    probes = {p["name"]: p for p in yaml.safe_load((tmp_path / "health.json").read_text())["probes"]}
+    assert probes["backup_age"]["status"] == "ok", probes["backup_age"]
+    assert probes["statefulset"]["status"] == "ok", probes["statefulset"]
+
+    # None of the runs at -vvv shows the instance secret or the admin key derived from it.
+    for each in (applied["first"], run, restore, backup, health):
+        assert_no_leak(each, {"instance secret": SECRET, "admin key": key,
+                              "admin key, signed part": key.split("|", 1)[-1]}, verbosity=3)
 
 
 def test_the_documented_rollback_needs_no_npx():
@@ -330,7 +380,12 @@ def record_previous(state: Path):
     return record["previous_sha"]
 
 
-def test_a_stuck_rollout_stops_the_upgrade_at_the_timeout_before_the_dashboard(project, kube):
+def test_a_stuck_rollout_stops_the_upgrade_at_the_timeout_and_a_timed_out_migration_gate_shows_only_the_status(
+        project, kube):  # noqa: F811  pylint: disable=redefined-outer-name
+    """Two failed upgrades on one converge: a rollout that never finishes, then (the rollout released) the
+    same upgrade run again, whose migrations never finish. The backend's log can hold anything its code
+    prints (run_backend.sh passes INSTANCE_SECRET on the command line): the gate must report only the
+    filtered migration status."""
     first = project.run()
     assert first.rc == 0, first.output
     kube.settle()
@@ -351,21 +406,18 @@ def test_a_stuck_rollout_stops_the_upgrade_at_the_timeout_before_the_dashboard(p
     assert image(live[("Deployment", "convex-dashboard")]).endswith(":" + SHA)
     assert "Wait until the backend logs" not in run.stdout
 
-
-def test_a_timed_out_migration_gate_shows_the_status_never_the_pod_log(project, kube):
-    """The backend's log can hold anything its code prints (run_backend.sh passes INSTANCE_SECRET on
-    the command line). The gate must report only the filtered migration status."""
-    first = project.run()
-    assert first.rc == 0, first.output
+    # The rollout finishes; upgrade.yml run again reaches the migration gate, which times out.
+    kube.release("StatefulSet", NAMESPACE, "convex")
     kube.settle()
     leak = "INFO startup argv: --instance-secret " + SECRET
     kube.set_log(NAMESPACE, "convex-0", "backend",
                  "WARN Executing Migration 128/128. Wait for log line 'Migrated 128'\n" + leak + "\n")
-    run = upgrade(project, OTHER_SHA, "-vvv", convex_upgrade_migration_timeout=10)
-    assert run.rc != 0, run.output[-3000:]
-    assert SECRET not in run.output
-    assert "startup argv" not in run.output
-    assert "Migrated 128" in flat(run) and "did not finish" in flat(run), run.output[-3000:]
+    gated = upgrade(project, OTHER_SHA, "-vvv", convex_upgrade_migration_timeout=10)
+    assert gated.rc != 0, gated.output[-3000:]
+    assert "Wait until the backend logs" in gated.stdout, gated.output[-3000:]
+    assert SECRET not in gated.output
+    assert "startup argv" not in gated.output
+    assert "Migrated 128" in flat(gated) and "did not finish" in flat(gated), gated.output[-3000:]
 
 
 # Releases read upstream (playbooks/vars/convex_releases.yml): the 2025-02-19 release's database is at

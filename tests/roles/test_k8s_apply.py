@@ -67,6 +67,7 @@ class Project:
         self.write_host_vars()
         (base / "play.yml").write_text(PLAY)
         self.runs = 0
+        self.prefix = ()  # a command prefix for ansible-playbook (test_convex_backend_apply.py: a private home)
 
     def write_host_vars(self):
         (self.base / "inventory" / "host_vars" / "localhost.yml").write_text(yaml.safe_dump(self.host_vars))
@@ -76,7 +77,8 @@ class Project:
 
     def run_playbook(self, playbook, *args) -> PlaybookRun:
         self.runs += 1
-        cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", "inventory/hosts.yml", playbook, *args]
+        cmd = [*self.prefix, str(Path(sys.executable).with_name("ansible-playbook")), "-i", "inventory/hosts.yml",
+               playbook, *args]
         env = dict(os.environ)
         env.update({
             "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".collections"),

@@ -11,13 +11,13 @@ every other source and hid that bug.
 
 The user_dir fact is the home directory in the password database (ansible-core
 lib/ansible/module_utils/facts/system/user.py reads pwd), so to give the real setup module a private
-home the playbooks run in a mount namespace where /etc/passwd names a temporary one. The cluster
-is the real kube-apiserver of k8s_harness.py; the backend is the Convex stand-in of
-test_convex_backend_apply.py.
+home the playbooks run in a mount namespace where /etc/passwd names a temporary one. The playbooks
+end to end with no path set (converge, upgrade.yml, restore.yml, backup.yml, health.yml against the
+real kube-apiserver of k8s_harness.py and the Convex stand-in) are the applied flow of
+test_convex_backend_apply.py, which runs them in that namespace: one converge and one upgrade for both.
 """
 from __future__ import annotations
 
-import copy
 import os
 import pwd
 import re
@@ -28,15 +28,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from playbook_runner import INVENTORY_HOST, ansible_playbook_with_inventory, assert_no_leak, write_inventory
-from test_convex_backend import GROUP_VARS, OTHER_SHA, PLAY, ROOT, SECRET
-from k8s_harness import control_plane, kube  # noqa: F401  pylint: disable=unused-import
-from test_convex_backend_apply import MIGRATED_LOG, convex  # noqa: F401  pylint: disable=unused-import
+from playbook_runner import ROOT, ansible_playbook_with_inventory, write_inventory
 
 PLAYBOOKS = ROOT / "playbooks"
-# The end-to-end runs below are also the leak check of the playbooks (issue 16): at -vvv every module's
-# arguments and result are printed, and the output is grepped for each secret the runs handle.
-VERBOSITY = 3
 
 
 # ---------------------------------------------------------------- no silent fact fallbacks
@@ -145,84 +139,3 @@ def test_a_play_without_facts_stops_instead_of_guessing(tmp_path):
     assert run.rc != 0
     assert "the user_dir fact is missing" in run.output
     assert "kubeconfig is /" not in run.stdout
-
-
-# ---------------------------------------------------------------- the playbooks, end to end
-def host_vars(convex_fixture):
-    """What a user puts in host_vars for this Mac: published host ports (here the stand-in's) and
-    the vaulted instance secret. Nothing about paths."""
-    url, dashboard_port = convex_fixture
-    ports = copy.deepcopy(GROUP_VARS["convex_published_ports"])
-    ports["api"]["host_port"] = int(url.rsplit(":", 1)[1])
-    ports["dashboard"]["host_port"] = dashboard_port
-    # No registry is reachable here: the image check is covered with a fake docker in
-    # test_convex_backend_apply.py and test_docker_image_available.py.
-    return {"convex_published_ports": ports, "convex_backend_instance_secret": SECRET,
-            "convex_backend_image_check": "skip",
-            # Not an upstream release: its migration range declared as for a release newer than the table.
-            "convex_upgrade_releases": {OTHER_SHA: {"database_version": 129, "migrates_from": 116}}}
-
-
-@needs_namespace
-def test_upgrade_backup_and_health_find_the_state_dir_of_the_converge(tmp_path, kube, convex):  # noqa: F811
-    home = tmp_path / "home"
-    state = home / ".joelclaw"
-    state.mkdir(parents=True, mode=0o700)
-    # colima_talos writes the kubeconfig here; the stand-in cluster's goes in its place.
-    shutil.copy(kube.kubeconfig, state / "kubeconfig")
-    inventory = write_inventory(tmp_path, host_vars(convex))
-    prefix = namespace_prefix(home, tmp_path)
-
-    converge = tmp_path / "converge.yml"
-    converge.write_text(PLAY.replace("hosts: localhost", "hosts: macmini").replace("gather_facts: false", "gather_facts: true"))
-    first = ansible_playbook_with_inventory(tmp_path / "run1", converge, inventory, prefix=prefix,
-                                            verbosity=VERBOSITY)
-    assert first.rc == 0, first.output
-    assert (state / "convex-admin.env").is_file()
-    assert (state / "convex-instance-secret").read_text().strip() == SECRET
-    assert not Path("/var/lib/joelclaw/.joelclaw").exists()
-    kube.set_log("joelclaw", "convex-0", "backend", MIGRATED_LOG)
-    kube.reset_audit()
-
-    # The one variable the playbook documents as -e.
-    upgrade = ansible_playbook_with_inventory(tmp_path / "run2", PLAYBOOKS / "upgrade.yml", inventory,
-                                              extra_vars={"convex_upgrade_sha": OTHER_SHA}, prefix=prefix,
-                                              verbosity=VERBOSITY)
-    assert upgrade.rc == 0, upgrade.output
-    assert upgrade.recap(INVENTORY_HOST)["failed"] == 0
-    assert kube.audit_events()  # the kubeconfig in the state dir reached the cluster
-    sts = kube.get("/apis/apps/v1/namespaces/joelclaw/statefulsets/convex")
-    assert sts["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":" + OTHER_SHA)
-    exports = sorted((state / "backups").glob("*.manifest.json"))
-    assert len(exports) == 1, sorted(p.name for p in state.rglob("*"))  # the pre-upgrade backup set
-
-    backup = ansible_playbook_with_inventory(tmp_path / "run3", PLAYBOOKS / "backup.yml", inventory, prefix=prefix,
-                                             verbosity=VERBOSITY)
-    assert backup.rc == 0, backup.output
-    # Retention treats the pre-upgrade set like any other: keep_daily keeps the newest set of the day.
-    sets = sorted((state / "backups").glob("*.zip"))
-    assert len(sets) == 1 and sets[0].with_suffix(".manifest.json") != exports[0], \
-        sorted(p.name for p in (state / "backups").iterdir())
-
-    restore = ansible_playbook_with_inventory(tmp_path / "run4", PLAYBOOKS / "restore.yml", inventory, check=True,
-                                              extra_vars={"convex_restore_backup": "latest"}, prefix=prefix,
-                                              verbosity=VERBOSITY)
-    assert restore.rc == 0, restore.output
-    assert sets[-1].name in restore.stdout
-
-    health = ansible_playbook_with_inventory(tmp_path / "run5", PLAYBOOKS / "health.yml", inventory, prefix=prefix,
-                                             verbosity=VERBOSITY,
-                                             extra_vars={"convex_health_fail_on": "never",
-                                                         "convex_health_report_path": str(tmp_path / "health.json")})
-    assert health.rc == 0, health.output
-    probes = {p["name"]: p for p in yaml.safe_load((tmp_path / "health.json").read_text())["probes"]}
-    # The newest backup was found in the state dir, and the kubeconfig there reached the cluster.
-    assert probes["backup_age"]["status"] == "ok", probes["backup_age"]
-    assert probes["statefulset"]["status"] == "ok", probes["statefulset"]
-
-    # None of the five runs shows the instance secret or the admin key derived from it.
-    admin_key = [line.split("=", 1)[1] for line in (state / "convex-admin.env").read_text().splitlines()
-                 if line.startswith("CONVEX_SELF_HOSTED_ADMIN_KEY=")][0]
-    for run in (first, upgrade, backup, restore, health):
-        assert_no_leak(run, {"instance secret": SECRET, "admin key": admin_key,
-                             "admin key, signed part": admin_key.split("|", 1)[-1]}, verbosity=VERBOSITY)
