@@ -33,6 +33,17 @@ options:
     type: list
     elements: path
     default: []
+  contents:
+    description:
+      - Absolute paths of small regular files whose content to return as well, base64-encoded in
+        RV(paths[].content) as M(ansible.builtin.slurp) returns it, so a role that needs a kept value (a
+        password hash) reads it in the same call. They are read like O(paths) and need not be listed there.
+      - A file larger than 64 KiB is refused (this is for kept values, not for copying files).
+      - The content may be a secret, so the module refuses to run unless the task sets C(no_log=true)
+        when O(contents) is not empty.
+    type: list
+    elements: path
+    default: []
   users:
     description:
       - User names to look up in the host's user database (C(getpwnam)). A missing user is reported with
@@ -125,6 +136,9 @@ paths:
     checksum:
       description: SHA-1 of the content, regular files this user can read only.
       type: str
+    content:
+      description: The content, base64-encoded; regular files of O(contents) that exist only.
+      type: str
   sample:
     /srv/manifests/service.yml:
       exists: true
@@ -197,12 +211,17 @@ systemd_running:
   sample: true
 """
 
+import base64
 import grp
 import os
 import pwd
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.joelclaw.macmini.plugins.module_utils._secret_result import require_no_log
+
+# The largest file O(contents) returns: kept values (hashes, keys), not copies of files.
+CONTENT_LIMIT = 64 * 1024
 
 # The properties read, as systemctl show names them, and the keys they are returned under.
 SYSTEMD_PROPERTIES = {
@@ -251,6 +270,22 @@ def path_state(module, path):
             # and runs its copy or template task, which reports the problem itself.
             pass
     return result
+
+
+def with_content(module, path, state):
+    """The state of one path of O(contents), with the file's content when it is a regular file."""
+    if state["type"] == "file":
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(CONTENT_LIMIT + 1)
+        except OSError as exc:
+            module.fail_json(msg="cannot read %s for contents: %s" % (path, exc.strerror))
+        if len(data) > CONTENT_LIMIT:
+            module.fail_json(msg="%s is larger than %d bytes: contents returns small kept values only" % (path, CONTENT_LIMIT))
+        state["content"] = base64.b64encode(data).decode("ascii")
+    elif state["exists"]:
+        module.fail_json(msg="contents reads regular files only; %s is a %s" % (path, state["type"]))
+    return state
 
 
 def user_state(name):
@@ -319,6 +354,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             paths=dict(type="list", elements="path", default=[]),
+            contents=dict(type="list", elements="path", default=[]),
             users=dict(type="list", elements="str", default=[]),
             groups=dict(type="list", elements="str", default=[]),
             systemd_units=dict(type="list", elements="str", default=[]),
@@ -326,9 +362,12 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    relative = [path for path in params["paths"] if not os.path.isabs(path)]
-    if relative:
-        module.fail_json(msg="paths must be absolute; not absolute: %s" % ", ".join(relative))
+    for option in ("paths", "contents"):
+        relative = [path for path in params[option] if not os.path.isabs(path)]
+        if relative:
+            module.fail_json(msg="%s must be absolute; not absolute: %s" % (option, ", ".join(relative)))
+    if params["contents"]:
+        require_no_log(module, "the content of the files in contents (%s)" % ", ".join(params["contents"]))
     bad_units = [unit for unit in params["systemd_units"]
                  if not unit or unit.startswith("-") or any(char.isspace() for char in unit)]
     if bad_units:
@@ -336,6 +375,8 @@ def main():
                          % ", ".join(repr(unit) for unit in bad_units))
     try:
         paths = dict((path, path_state(module, path)) for path in params["paths"])
+        for path in params["contents"]:
+            paths[path] = with_content(module, path, paths[path] if path in paths else path_state(module, path))
     except OSError as exc:
         module.fail_json(msg="cannot read %s: %s" % (exc.filename, exc.strerror))
     result = {

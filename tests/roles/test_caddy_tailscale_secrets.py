@@ -3,7 +3,7 @@
 """Basic-auth hashes stay out of logs and out of other users' reach (issue 16, finding 9).
 
 A bcrypt hash of the dashboard password is an offline-crackable copy of it. The role's -vvv output
-must not carry it (nor its base64 from slurp), and the Caddyfile that holds it is 0600, owned by the
+must not carry it (nor its base64 from host_state's contents), and the Caddyfile that holds it is 0600, owned by the
 user Caddy runs as (on macOS the group was `admin`, i.e. every administrator of the Mac).
 """
 from __future__ import annotations
@@ -43,7 +43,7 @@ def test_basic_auth_hashes_never_reach_the_log_and_the_caddyfile_is_private(tmp_
     host_vars = local_paths(tmp_path, caddy_tailscale_tailnet_addresses=[],
                             caddy_tailscale_dashboard_basic_auth_user="joel",
                             caddy_tailscale_dashboard_basic_auth_password=PASSWORD)
-    # Twice: the first run makes the hash, the second reads it back (slurp) and reuses it.
+    # Twice: the first run makes the hash, the second reads it back (host_state contents) and reuses it.
     outputs = []
     for _run in range(2):
         rc, output = run_vvv(tmp_path, host_vars)

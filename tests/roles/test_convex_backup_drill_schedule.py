@@ -154,11 +154,11 @@ BAD_PLAY = """
   gather_facts: true
   gather_subset: [min]
   tasks:
-    - name: The role's checks, then its install.
+    - name: The role's checks, then its install (which first reads and checks the drill's tools).
       ansible.builtin.include_role:
         name: joelclaw.macmini.convex_backup
         tasks_from: "{{ item }}"
-      loop: [validate.yml, drill_validate.yml, drill_install.yml]
+      loop: [validate.yml, drill_validate.yml, install.yml, drill_install.yml]
 """
 
 
@@ -170,6 +170,12 @@ BAD_INPUT = {
         "convex_backup_drill_inventory=[\"/tmp/inv\\nExecStartPre=/bin/touch /tmp/pwned\"]"),
     "on calendar with a newline": ({"convex_backup_drill_on_calendar": "monthly\nExecStartPre=/bin/true"},
                                    "convex_backup_drill_on_calendar="),
+    # Past the regex, refused by systemd-analyze calendar (one call with the backup's expression, which is fine).
+    "on calendar systemd refuses": ({"convex_backup_drill_on_calendar": "monthly at noon"},
+                                    'convex_backup_drill_on_calendar="monthly at noon": systemd-analyze calendar refused'),
+    # install.yml's one read is also the check that what the drill runs is there, before the first change.
+    "drill playbook missing": ({"convex_backup_drill_playbook": "/nonexistent/restore-drill.yml"},
+                               'and missing: ["/nonexistent/restore-drill.yml"]'),
 }
 
 

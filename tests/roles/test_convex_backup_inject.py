@@ -93,11 +93,12 @@ PLAY = """
   vars:
     out: "{{ convex_state_dir }}/rendered"
   tasks:
-    - name: Validate as the role does first.
+    - name: Validate as the role does first (systemd parses the OnCalendar expressions at the end of drill_validate.yml).
       ansible.builtin.include_role:
         name: joelclaw.macmini.convex_backup
-        tasks_from: validate.yml
+        tasks_from: "{{ item }}"
         public: true  # the role's defaults, for the templates below
+      loop: [validate.yml, drill_validate.yml]
       when: not (raw | default(false))
     - name: Install as the role does next.
       ansible.builtin.include_role:

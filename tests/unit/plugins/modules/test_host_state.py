@@ -2,6 +2,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
+import base64
 import grp
 import hashlib
 import json
@@ -53,6 +54,40 @@ def test_a_one_byte_edit_changes_the_checksum(capsys, tmp_path):
     manifest.write_text("replicas: 2\n")
     after = run(capsys, paths=[str(manifest)])["paths"][str(manifest)]["checksum"]
     assert before != after == hashlib.sha1(b"replicas: 2\n").hexdigest()
+
+
+def test_contents_returns_kept_values_in_the_same_answer_under_no_log(capsys, tmp_path):
+    kept = tmp_path / "dashboard.bcrypt"
+    kept.write_bytes(b"$2b$12$abcdefghijklmnopqrstuu\n")
+    kept.chmod(0o600)
+    missing = tmp_path / "api.bcrypt"
+    result = run(capsys, paths=[str(tmp_path)], contents=[str(kept), str(missing)], _ansible_no_log=True)
+    states = result["paths"]
+    assert sorted(states) == sorted([str(tmp_path), str(kept), str(missing)])
+    assert base64.b64decode(states[str(kept)]["content"]) == b"$2b$12$abcdefghijklmnopqrstuu\n"
+    assert states[str(kept)]["mode"] == "0600"
+    assert states[str(kept)]["checksum"] == hashlib.sha1(b"$2b$12$abcdefghijklmnopqrstuu\n").hexdigest()
+    assert states[str(missing)] == {"exists": False, "type": "absent"}
+    assert "content" not in states[str(tmp_path)]
+
+
+def test_contents_without_no_log_is_refused_before_anything_is_read(capsys, tmp_path):
+    kept = tmp_path / "dashboard.bcrypt"
+    kept.write_text("$2b$12$secretsecretsecret\n")
+    result = run(capsys, contents=[str(kept)])
+    assert result["failed"] is True
+    assert "no_log: true" in result["msg"] and "secretsecret" not in json.dumps(result)
+    assert "paths" not in result
+
+
+@pytest.mark.parametrize("kind, message", [("large", "larger than 65536 bytes"), ("directory", "regular files only"),
+                                           ("relative", "contents must be absolute")])
+def test_contents_refuses_what_is_not_a_small_file(capsys, tmp_path, kind, message):
+    target = {"large": tmp_path / "big.bin", "directory": tmp_path, "relative": "kept.bcrypt"}[kind]
+    if kind == "large":
+        target.write_bytes(b"x" * (64 * 1024 + 1))
+    result = run(capsys, contents=[str(target)], _ansible_no_log=True)
+    assert result["failed"] is True and message in result["msg"], result
 
 
 def test_relative_paths_are_refused(capsys):
