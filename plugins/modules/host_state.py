@@ -9,20 +9,21 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: host_state
-short_description: Read the state of many paths, users, groups and systemd units in one call
+short_description: Read the state of many paths, users, groups, systemd units and interpreters in one call
 version_added: 0.1.0
 description:
   - Reports, for every path in O(paths), whether it exists, its type, permission bits, owner, group, the
     target of a symbolic link and, for a regular file, the SHA-1 of its content (the checksum
     M(ansible.builtin.copy) and M(ansible.builtin.template) compare); for every name in O(users) and
     O(groups), the account as the host's user and group databases have it; and for every unit in
-    O(systemd_units), what systemd reports of it.
+    O(systemd_units), what systemd reports of it; and for every interpreter in O(pythons), the Python
+    version it runs as a scheduled job runs it.
   - A role reads everything it manages with one call, then runs M(ansible.builtin.copy),
     M(ansible.builtin.template), M(ansible.builtin.file), M(ansible.builtin.user),
     M(ansible.builtin.group) or M(ansible.builtin.systemd_service) only where the wanted state differs
     from what is there, instead of one round trip per item when nothing changed. The
     P(joelclaw.macmini.path_differs#filter) filter makes that comparison for paths.
-  - Read-only. A symbolic link is reported as a link (it is not followed), so a caller that compares
+  - Read-only (O(pythons) runs each interpreter once, to print its version). A symbolic link is reported as a link (it is not followed), so a caller that compares
     with a file's wanted state treats it as different.
 author:
   - Joel Hooks (@joelhooks)
@@ -70,6 +71,17 @@ options:
     type: list
     elements: str
     default: []
+  pythons:
+    description:
+      - Absolute paths of Python interpreters to run as C(PATH -I -S -c ...) (isolated, without the
+        C(site) module, which is how the collection's scheduled jobs run them), printing their C(major.minor)
+        version. An interpreter that is missing, fails or does not answer within 30 seconds is reported
+        with RV(pythons[].rc) other than 0 and RV(pythons[].error), not as an error.
+      - On macOS, C(/usr/bin/python3) without the Command Line Tools is a stub that asks to install them
+        and fails.
+    type: list
+    elements: path
+    default: []
 notes:
   - O(systemd_units) reads the properties C(LoadState), C(ActiveState), C(UnitFileState) and
     C(NeedDaemonReload) that C(systemctl show) prints, one block per unit in the order asked
@@ -88,6 +100,20 @@ EXAMPLES = r"""
     users: [caddy]
     systemd_units: [backup.timer]
   register: state
+
+- name: Read a kept hash with the job's directory, and ask the job's Python its version, in the same call.
+  joelclaw.macmini.host_state:
+    paths: [/srv/job]
+    contents: [/srv/job/site.bcrypt]
+    pythons: [/usr/bin/python3]
+  register: job_state
+  no_log: true  # contents returns the kept hash
+
+- name: Refuse a Python the job cannot run under.
+  ansible.builtin.assert:
+    that:
+      - job_state.pythons['/usr/bin/python3'].rc == 0
+      - job_state.pythons['/usr/bin/python3'].version is version('3.9', '>=')
 
 - name: Render only the manifests whose content or mode differs.
   ansible.builtin.template:
@@ -204,6 +230,23 @@ systemd_units:
       type: bool
   sample:
     backup.timer: {load_state: loaded, active_state: active, unit_file_state: enabled, need_daemon_reload: false}
+pythons:
+  description: One entry per interpreter of O(pythons), keyed by the path as given.
+  returned: success
+  type: dict
+  contains:
+    rc:
+      description: The interpreter's exit status; C(-1) when it could not be started or did not answer in time.
+      type: int
+    version:
+      description: C(major.minor) as the interpreter printed it; empty unless RV(pythons[].rc) is 0.
+      type: str
+    error:
+      description: Why it did not answer (its standard error, the last 500 characters, or why it could not run); empty on success.
+      type: str
+  sample:
+    /usr/bin/python3: {rc: 0, version: "3.11", error: ""}
+    /opt/missing/python3: {rc: -1, version: "", error: "No such file or directory"}
 systemd_running:
   description: Whether systemd runs as the init system (C(/run/systemd/system) is a directory), as read for O(systemd_units).
   returned: success
@@ -216,9 +259,14 @@ import grp
 import os
 import pwd
 import stat
+import subprocess
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.joelclaw.macmini.plugins.module_utils._secret_result import require_no_log
+
+# How O(pythons) runs an interpreter: as the scheduled jobs do (-I -S), printing major.minor.
+PYTHON_ARGS = ["-I", "-S", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]
+PYTHON_TIMEOUT = 30
 
 # The largest file O(contents) returns: kept values (hashes, keys), not copies of files.
 CONTENT_LIMIT = 64 * 1024
@@ -286,6 +334,20 @@ def with_content(module, path, state):
     elif state["exists"]:
         module.fail_json(msg="contents reads regular files only; %s is a %s" % (path, state["type"]))
     return state
+
+
+def python_state(path):
+    """What one interpreter answers when run as the scheduled jobs run it."""
+    try:
+        proc = subprocess.run([path] + PYTHON_ARGS, capture_output=True, text=True, timeout=PYTHON_TIMEOUT,
+                              stdin=subprocess.DEVNULL, check=False)
+    except OSError as exc:
+        return {"rc": -1, "version": "", "error": exc.strerror or str(exc)}
+    except subprocess.TimeoutExpired:
+        return {"rc": -1, "version": "", "error": "no answer within %d seconds" % PYTHON_TIMEOUT}
+    if proc.returncode != 0:
+        return {"rc": proc.returncode, "version": "", "error": (proc.stderr or proc.stdout).strip()[-500:]}
+    return {"rc": 0, "version": proc.stdout.strip(), "error": ""}
 
 
 def user_state(name):
@@ -358,11 +420,12 @@ def main():
             users=dict(type="list", elements="str", default=[]),
             groups=dict(type="list", elements="str", default=[]),
             systemd_units=dict(type="list", elements="str", default=[]),
+            pythons=dict(type="list", elements="path", default=[]),
         ),
         supports_check_mode=True,
     )
     params = module.params
-    for option in ("paths", "contents"):
+    for option in ("paths", "contents", "pythons"):
         relative = [path for path in params[option] if not os.path.isabs(path)]
         if relative:
             module.fail_json(msg="%s must be absolute; not absolute: %s" % (option, ", ".join(relative)))
@@ -386,6 +449,7 @@ def main():
         "groups": dict((name, group_state(name)) for name in params["groups"]),
         "systemd_units": systemd_states(module, params["systemd_units"]) if params["systemd_units"] else {},
         "systemd_running": systemd_running(),
+        "pythons": dict((path, python_state(path)) for path in params["pythons"]),
     }
     module.exit_json(**result)
 

@@ -176,6 +176,9 @@ BAD_INPUT = {
     # install.yml's one read is also the check that what the drill runs is there, before the first change.
     "drill playbook missing": ({"convex_backup_drill_playbook": "/nonexistent/restore-drill.yml"},
                                'and missing: ["/nonexistent/restore-drill.yml"]'),
+    # The same read runs the job's Python as the timer does (-I -S) and refuses one that cannot run the job.
+    "job python missing": ({"convex_backup_python": "/nonexistent/python3"},
+                           'convex_backup_python="/nonexistent/python3" cannot run the backup job'),
 }
 
 

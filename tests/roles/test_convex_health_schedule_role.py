@@ -150,6 +150,9 @@ def test_install_renders_verifies_is_idempotent_and_the_job_alerts_without_ansib
     ({"convex_health_schedule_inngest_url": "inngest.example.ts.net:8288"}, "origin with its scheme"),
     ({"convex_health_schedule_interval_minutes": 0}, "from 1 to 1440"),
     ({"convex_health_schedule_webhook_url": "hooks.example/abc"}, "convex_health_schedule_webhook_url: expected"),
+    # install.yml's one read runs the job's Python as the timer does (-I -S), before the first change.
+    ({"convex_health_schedule_python": "/nonexistent/python3"},
+     'convex_health_schedule_python="/nonexistent/python3" cannot run the health job'),
 ])
 def test_bad_input_fails_before_any_change(tmp_path, changes, message):
     variables = host_vars(tmp_path, "http://127.0.0.1:9", **changes)

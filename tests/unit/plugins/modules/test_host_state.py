@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import pwd
+import sys
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
@@ -88,6 +89,25 @@ def test_contents_refuses_what_is_not_a_small_file(capsys, tmp_path, kind, messa
         target.write_bytes(b"x" * (64 * 1024 + 1))
     result = run(capsys, contents=[str(target)], _ansible_no_log=True)
     assert result["failed"] is True and message in result["msg"], result
+
+
+def test_pythons_report_the_version_each_interpreter_runs_as_the_jobs_run_it(capsys, tmp_path):
+    old = tmp_path / "python3.8"
+    old.write_text("#!/bin/sh\n[ \"$1 $2\" = \"-I -S\" ] || exit 9\necho 3.8\n")
+    stub = tmp_path / "stub-python3"
+    stub.write_text("#!/bin/sh\necho 'xcode-select: note: no developer tools were found' >&2\nexit 1\n")
+    for script in (old, stub):
+        script.chmod(0o755)
+    missing = str(tmp_path / "no-such-python3")
+    me = sys.executable
+    result = run(capsys, pythons=[me, str(old), str(stub), missing])
+    pythons = result["pythons"]
+    assert pythons[me] == {"rc": 0, "version": "%d.%d" % sys.version_info[:2], "error": ""}
+    assert pythons[str(old)] == {"rc": 0, "version": "3.8", "error": ""}  # run with -I -S, or it exits 9
+    assert pythons[str(stub)] == {"rc": 1, "version": "", "error": "xcode-select: note: no developer tools were found"}
+    assert pythons[missing]["rc"] == -1 and pythons[missing]["version"] == ""
+    assert "No such file" in pythons[missing]["error"]
+    assert result["changed"] is False
 
 
 def test_relative_paths_are_refused(capsys):
