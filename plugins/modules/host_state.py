@@ -23,8 +23,9 @@ description:
     M(ansible.builtin.group) or M(ansible.builtin.systemd_service) only where the wanted state differs
     from what is there, instead of one round trip per item when nothing changed. The
     P(joelclaw.macmini.path_differs#filter) filter makes that comparison for paths.
-  - Read-only (O(pythons) runs each interpreter once, to print its version). A symbolic link is reported as a link (it is not followed), so a caller that compares
-    with a file's wanted state treats it as different.
+  - Read-only (O(pythons) runs each interpreter once, to print its version). A symbolic link is
+    reported as a link (it is not followed), so a caller that compares with a file's wanted state
+    treats it as different.
 author:
   - Joel Hooks (@joelhooks)
 options:

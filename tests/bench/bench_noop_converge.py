@@ -243,8 +243,8 @@ def report(transport, files):
     for number, run_data in enumerate(noops, 1):
         changed = [task["name"] for task in run_data["tasks"] if task["status"] == "changed"]
         if changed:
-            failed.append("%s: no-op converge %d changed %d task(s): %s" % (transport, number, len(changed),
-                                                                              ", ".join(changed)))
+            failed.append("%s: no-op converge %d changed %d task(s): %s" % (
+                transport, number, len(changed), ", ".join(changed)))
     if judged and ratio > RATIO_TARGET:
         failed.append("%s: ratio %.2f > %.2f" % (transport, ratio, RATIO_TARGET))
     if judged and noop["wall_seconds"] > NOOP_TARGET:
